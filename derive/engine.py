@@ -1,0 +1,571 @@
+"""The engine: forward values, the backward recursion over local partials, and the derivation steps.
+
+``solve(problem)`` returns a :class:`~derive.solution.Solution`.  Every number shown in a step is
+read from the same caches (forward values, local partial values, adjoints) the answer is built from.
+Cost is linear in T: each node is visited once forward and once backward, and each equation is
+differentiated once, as a template.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import sympy
+
+from . import expr as ex
+from .errors import ExprError, SpecError
+from .graph import DIGITS, SIZE_CAP, Graph, check_finite, split_name, sym, tree_size, unroll
+from .loader import Problem, Question
+from .ops import RULE_OF_CLASS
+from .solution import (Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum,
+                       Note, One, Partial, Prod, QuestionSolution, Recurrence, Result, Rules,
+                       Solution, Split, StepTable, Sum, prod, total)
+
+EXPANDED_MAX_T = 4
+EXPANDED_MAX_FACTORS = 40
+FORWARD_DETAIL_MAX_T = 4
+SYMBOLIC_EXACT_CAP = 400
+
+
+class _TooLong(Exception):
+    pass
+
+
+def solve(problem: Problem) -> Solution:
+    """Solve every question of a validated problem (raises SpecError for numeric defects)."""
+    graph = unroll(problem)
+    ev = Evaluator(graph)
+    questions = tuple(_solve_question(ev, q) for q in problem.questions)
+    return Solution(problem, graph, ev.values, questions)
+
+
+def settle(v: sympy.Expr, name: sympy.Symbol) -> sympy.Expr:
+    """Keep a value exact while it is small; past SIZE_CAP carry a 50-digit float (numbers) or
+    the quantity's own name (symbols), so that nothing grows with T."""
+    if v.is_Rational or v.is_Float or v.is_Symbol:
+        return v
+    check_finite(v)
+    if tree_size(v) <= SIZE_CAP:
+        return v
+    if v.free_symbols:
+        return name
+    return sympy.Float(v.evalf(DIGITS), DIGITS)
+
+
+def is_numeric(v) -> bool:
+    return isinstance(v, sympy.Basic) and not v.free_symbols
+
+
+class Evaluator:
+    """Forward values and cached local partial values over one graph."""
+
+    def __init__(self, graph: Graph, override: dict | None = None) -> None:
+        self.g = graph
+        self.values = self.forward(override or {})
+        self._partials: dict = {}
+        self._horizon: dict = {}
+
+    def fail(self, err: ExprError, node) -> SpecError:
+        return self.g.problem.error(str(err), f"equations.{node.equation.key}")
+
+    def forward(self, override: dict) -> dict:
+        values: dict = dict(self.g.given)
+        for leaf in self.g.leaves:
+            values.setdefault(leaf, leaf)
+        for s, node in self.g.nodes.items():
+            if s in override:
+                values[s] = override[s]
+                continue
+            env = {slot: values[c] for slot, c in node.slots.items() if c != s}
+            try:
+                values[s] = settle(node.template.expr.xreplace(env), s)
+            except ExprError as e:
+                raise self.fail(e, node) from None
+        return values
+
+    def env(self, node) -> dict:
+        return {slot: self.values[c] for slot, c in node.slots.items()}
+
+    def partial_expr(self, of, dep) -> sympy.Expr:
+        node = self.g.nodes.get(of)
+        if node is not None:
+            return node.partial(dep)
+        return sympy.diff(of, dep)
+
+    def partial_value(self, of, dep) -> sympy.Expr:
+        key = (of, dep)
+        v = self._partials.get(key)
+        if v is None:
+            node = self.g.nodes.get(of)
+            try:
+                if node is not None:
+                    slot = next(sl for sl, c in node.slots.items() if c == dep)
+                    raw = node.template.partials[slot].xreplace(self.env(node))
+                    v = settle(raw, sym(f"d{of.name}/d{dep.name}"))
+                else:
+                    v = settle(sympy.diff(of, dep).xreplace(self.values), dep)
+            except ExprError as e:
+                if node is None:
+                    raise
+                raise self.fail(e, node) from None
+            self._partials[key] = v
+        return v
+
+    def deps(self, of) -> tuple:
+        node = self.g.nodes.get(of)
+        if node is not None:
+            return node.deps
+        return tuple(sorted(of.free_symbols, key=lambda s: s.name))
+
+    def horizon(self, s) -> int | None:
+        """The last step a quantity depends on (its own step for indexed ones)."""
+        if s in self._horizon:
+            return self._horizon[s]
+        node = self.g.nodes.get(s)
+        if node is None:
+            _, idx = split_name(s) if isinstance(s, sympy.Symbol) else (None, None)
+            h = None
+            if not isinstance(s, sympy.Symbol):
+                hs = [self.horizon(d) for d in self.deps(s)]
+                hs = [x for x in hs if x is not None]
+                h = max(hs) if hs else None
+        elif node.step is not None:
+            h = node.step
+        else:
+            hs = [self.horizon(d) for d in node.deps if d in self.g.nodes]
+            hs = [x for x in hs if x is not None]
+            h = max(hs) if hs else None
+        self._horizon[s] = h
+        return h
+
+    def backward(self, root, bound: int | None = None, edges: dict | None = None) -> dict:
+        """Adjoints ∂root/∂s for every symbol s reached; nodes at steps <= bound get none
+        (truncated BPTT).  ``edges`` (optional) collects each (dep, consumer) contribution."""
+        adj: dict = {}
+        heap: list = []
+        order = {s: n.order for s, n in self.g.nodes.items()}
+
+        def add(d, v, consumer):
+            if edges is not None:
+                edges[(d, consumer)] = v
+            if d in adj:
+                adj[d] = settle(adj[d] + v, d)
+            else:
+                adj[d] = v
+                if d in order:
+                    heapq.heappush(heap, (-order[d], d.name, d))
+
+        def blocked(d):
+            if bound is None:
+                return False
+            node = self.g.nodes.get(d)
+            return node is not None and node.step is not None and node.step <= bound
+
+        if root in self.g.nodes:
+            adj[root] = sympy.Integer(1)
+            heapq.heappush(heap, (-order[root], root.name, root))
+        else:
+            for d in self.deps(root):
+                if not blocked(d):
+                    add(d, self.partial_value(root, d), root)
+        while heap:
+            _, _, s = heapq.heappop(heap)
+            a = adj[s]
+            if a == 0:
+                continue
+            for d in self.g.nodes[s].deps:
+                if blocked(d):
+                    continue
+                add(d, settle(a * self.partial_value(s, d), d), s)
+        return adj
+
+
+# ---- questions --------------------------------------------------------------------------------
+
+def _solve_question(ev: Evaluator, q: Question) -> QuestionSolution:
+    g = ev.g
+    key = f"questions.{q.id}.find"
+    if q.find is None:
+        return QuestionSolution(q, None, (Note(q.answer),) if q.answer else (), None)
+    try:
+        if isinstance(q.find, ex.Call) and q.find.func == "d":
+            of = g.resolve_find(q.find.args[0], key)
+            wrt = g.resolve_find(q.find.args[1], key)
+            if not isinstance(wrt, sympy.Symbol):
+                raise ExprError("d(of, wrt): wrt must be one quantity, a given or a parameter")
+            return _derivative(ev, q, of, wrt)
+        target = g.resolve_find(q.find, key)
+    except ExprError as e:
+        raise g.problem.error(str(e), key) from None
+    return _value(ev, q, target)
+
+
+def _answer(v: sympy.Expr, approx_ok: bool = True) -> Answer:
+    value = None
+    exact = v
+    if is_numeric(v):
+        value = float(v)
+        if v.has(sympy.Float):
+            exact = None
+    else:
+        exact = v if tree_size(v) <= SYMBOLIC_EXACT_CAP else None
+    return Answer(v, exact, value)
+
+
+def _ancestors(ev: Evaluator, targets) -> tuple:
+    """Nodes needed to compute the targets, in topological order."""
+    need = set()
+    stack = [t for t in targets if t in ev.g.nodes]
+    while stack:
+        s = stack.pop()
+        if s in need:
+            continue
+        need.add(s)
+        stack.extend(d for d in ev.g.nodes[s].deps if d in ev.g.nodes)
+    return tuple(s for s in ev.g.nodes if s in need)
+
+
+def _forward_step(ev: Evaluator, targets, detailed: bool):
+    rows = _ancestors(ev, targets)
+    if not rows:
+        return None
+    T = ev.g.T or 0
+    if T > FORWARD_DETAIL_MAX_T and len(rows) > 12:
+        names = tuple(dict.fromkeys(ev.g.nodes[s].name for s in rows if ev.g.nodes[s].step))
+        steps = tuple(sorted({ev.g.nodes[s].step for s in rows if ev.g.nodes[s].step}))
+        plain = tuple(s for s in rows if ev.g.nodes[s].step is None)
+        return ForwardTable(names, steps, plain)
+    return ForwardValues(rows, detailed)
+
+
+def _value(ev: Evaluator, q: Question, target: sympy.Expr) -> QuestionSolution:
+    steps = []
+    fwd = _forward_step(ev, target.free_symbols, detailed=True)
+    if fwd is not None:
+        steps.append(fwd)
+    v = settle(target.xreplace(ev.values), sym("_"))
+    if v is sym("_"):
+        v = target.xreplace(ev.values)
+    if not (target.is_Symbol and target in ev.g.nodes) or target in ev.g.given:
+        steps.append(Evaluate(target))
+    ans = _answer(_simplify(v))
+    return QuestionSolution(q, target, tuple(steps), ans)
+
+
+def _simplify(v: sympy.Expr) -> sympy.Expr:
+    if not v.free_symbols or tree_size(v) > 200:
+        return v
+    cands = [v]
+    for f in (sympy.factor, sympy.cancel, sympy.expand):
+        try:
+            cands.append(f(v))
+        except Exception:  # sympy raises a zoo of errors on exotic input; keep the original
+            pass
+    return min(cands, key=lambda e: (sympy.count_ops(e), len(str(e))))
+
+
+def _root_terms(ev: Evaluator, of) -> tuple[tuple, bool]:
+    """The loss terms: L = L_1 + ... + L_T is split into its terms when each is a quantity."""
+    nodes = ev.g.nodes
+    expr = nodes[of].expr if of in nodes and nodes[of].step is None else of
+    if expr.is_Add and all(a in nodes for a in expr.args):
+        return tuple(sorted(expr.args, key=lambda s: nodes[s].order)), True
+    return (of,), False
+
+
+def _reach(ev: Evaluator, wrt) -> set:
+    reach = {wrt}
+    for s, n in ev.g.nodes.items():
+        if any(d in reach for d in n.deps):
+            reach.add(s)
+    return reach
+
+
+def _dep_order(ev: Evaluator, deps) -> tuple:
+    nodes = ev.g.nodes
+    leaves = [d for d in deps if d not in nodes]
+    inner = sorted((d for d in deps if d in nodes),
+                   key=lambda d: (-(nodes[d].step or 0), -nodes[d].order))
+    return tuple(leaves) + tuple(inner)
+
+
+def _paths(ev: Evaluator, top, wrt, reach, bound):
+    """The chain rule over all paths from ``top`` down to ``wrt``, factored as it is written."""
+    memo: dict = {}
+    count = [0]
+
+    def go(n):
+        if n == wrt:
+            return One()
+        if n in memo:
+            return memo[n]
+        items = []
+        for d in _dep_order(ev, ev.deps(n)):
+            if d not in reach:
+                continue
+            node = ev.g.nodes.get(d)
+            if bound is not None and node is not None and node.step is not None \
+                    and node.step <= bound:
+                continue
+            count[0] += 1
+            if count[0] > EXPANDED_MAX_FACTORS:
+                raise _TooLong
+            items.append(prod(Partial(n, d), go(d)))
+        memo[n] = total(items)
+        return memo[n]
+
+    return go(top)
+
+
+def evaluate_tree(ev: Evaluator, tree, deltas: dict | None = None) -> sympy.Expr:
+    """The value of a chain tree from the engine's cached local partials."""
+    if tree is None:
+        return sympy.Integer(0)
+    if isinstance(tree, One):
+        return sympy.Integer(1)
+    if isinstance(tree, Partial):
+        return ev.partial_value(tree.of, tree.wrt)
+    if isinstance(tree, Delta):
+        return deltas[tree.of]
+    vals = [evaluate_tree(ev, t, deltas) for t in tree.items]
+    return sympy.Add(*vals) if isinstance(tree, Sum) else sympy.Mul(*vals)
+
+
+def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
+    g = ev.g
+    if wrt in g.nodes or wrt in g.leaves or wrt in g.given:
+        pass
+    else:
+        raise ExprError(f"{wrt.name} does not appear in any equation")
+    # A symbolic answer by a quantity keeps that quantity as the variable.
+    if wrt in g.nodes and not is_numeric(ev.values[wrt]):
+        ev = Evaluator(g, {wrt: wrt})
+    lhs = Partial(of, wrt)
+    terms, split = _root_terms(ev, of)
+    K = q.truncate
+    bounds = {}
+    for t in terms:
+        h = ev.horizon(t)
+        bounds[t] = (h - K) if (K is not None and h is not None) else None
+
+    # The answer: one backward pass (one per loss term when truncated).
+    if K is None:
+        answer = ev.backward(of).get(wrt, sympy.Integer(0))
+    else:
+        parts = [ev.backward(t, bounds[t]).get(wrt, sympy.Integer(0)) for t in terms]
+        answer = settle(sympy.Add(*parts), wrt)
+    answer = _simplify(answer)
+
+    steps: list = []
+    fwd = _forward_step(ev, ({of} if of in g.nodes else of.free_symbols), detailed=False)
+    if fwd is not None:
+        steps.append(fwd)
+    if K is not None:
+        steps.append(Note(f"Truncated BPTT with $K = {K}$: each loss term is back-propagated "
+                          f"through at most {K} step{'s' if K > 1 else ''} (its own step "
+                          f"{'only' if K == 1 else 'and the ones before'}); paths through "
+                          "earlier states are dropped."))
+    form = q.form
+    use_recursive = False
+    if form != "expanded" and g.recurrent and g.T and g.T >= 3:
+        use_recursive = form == "recursive" or g.T > EXPANDED_MAX_T
+    trees = None
+    if not use_recursive:
+        reach = _reach(ev, wrt)
+        try:
+            trees = tuple(_paths(ev, t, wrt, reach, bounds[t]) for t in terms)
+        except _TooLong:
+            if g.recurrent and g.T and g.T >= 3:
+                use_recursive = True
+            else:
+                raise ExprError("the chain rule is too long to write out; "
+                                "ask for form: recursive") from None
+    if use_recursive:
+        steps.extend(_recursive_steps(ev, lhs, of, wrt, terms, split, bounds, answer))
+    else:
+        steps.extend(_expanded_steps(ev, lhs, terms, split, trees, answer))
+    return QuestionSolution(q, lhs, tuple(steps), _answer(answer))
+
+
+def _functions_used(ev: Evaluator) -> tuple:
+    found = set()
+    for n in {id(n.template): n for n in ev.g.nodes.values()}.values():
+        for cls, name in RULE_OF_CLASS.items():
+            if n.template.expr.has(cls):
+                found.add(name)
+    return tuple(sorted(found))
+
+
+def _rules(ev: Evaluator, trees) -> Rules:
+    """The local derivatives in the trees, once each, at a general step."""
+    seen: dict = {}
+
+    def visit(tr):
+        if isinstance(tr, Partial):
+            node = ev.g.nodes.get(tr.of)
+            if node is None:
+                return
+            slot = next(sl for sl, c in node.slots.items() if c == tr.wrt)
+            key = (node.equation.key, slot)
+            if key not in seen:
+                seen[key] = (Partial(node.template.self_slot, slot), node.template.partials[slot])
+        elif isinstance(tr, (Sum, Prod)):
+            for t in tr.items:
+                visit(t)
+
+    for tr in trees:
+        visit(tr)
+    return Rules(tuple(seen.values()), _functions_used(ev))
+
+
+def _expanded_steps(ev, lhs, terms, split, trees, answer) -> list:
+    steps: list = []
+    if split:
+        steps.append(Split(lhs, tuple(Partial(t, lhs.wrt) for t in terms)))
+    nonzero = tuple(tr for tr in trees if tr is not None)
+    if not nonzero:
+        steps.append(Note(f"No path leads from the variable to the result: the derivative "
+                          "is 0."))
+        steps.append(Result(lhs, (), answer))
+        return steps
+    tree = total(nonzero) if len(nonzero) > 1 else nonzero[0]
+    steps.append(Chain(lhs, tree, "leibniz"))
+    steps.append(_rules(ev, nonzero))
+    steps.append(Chain(lhs, tree, "local"))
+    if is_numeric(answer):
+        steps.append(Chain(lhs, tree, "values"))
+    term_values = tuple(settle(evaluate_tree(ev, t), sym("_")) for t in nonzero)
+    check = settle(sympy.Add(*term_values), sym("_"))
+    _agree(check, answer)
+    steps.append(Result(lhs, term_values if len(term_values) > 1 else (), answer))
+    return steps
+
+
+def _agree(a, b) -> None:
+    """The shown terms and the backward pass must give the same number (one engine)."""
+    if not (is_numeric(a) and is_numeric(b)):
+        return
+    d = abs(sympy.N(a - b, 40))
+    if d > sympy.Float("1e-30") * (1 + abs(sympy.N(b, 40))):
+        raise RuntimeError(f"internal inconsistency: shown terms give {a}, backward pass {b}")
+
+
+# ---- the recursive form -----------------------------------------------------------------------
+
+def _general(ev: Evaluator, t0: int, label: str = "t") -> dict:
+    """Renames every quantity at step t0 + k to the general ``name[t+k]`` (or T+k)."""
+    out = {}
+    names = set()
+    for s in list(ev.g.nodes) + list(ev.g.leaves) + list(ev.g.given):
+        base, idx = split_name(s)
+        if idx is None or not idx.lstrip("-").isdigit():
+            continue
+        k = int(idx) - t0
+        names.add(s)
+        out[s] = sym(f"{base}[{label}{'' if k == 0 else f'{k:+d}'}]")
+    return out
+
+
+def _recursive_steps(ev, lhs, of, wrt, terms, split, bounds, answer) -> list:
+    g = ev.g
+    T = g.T
+    steps: list = []
+    if split:
+        steps.append(Split(lhs, tuple(Partial(t, wrt) for t in terms)))
+    if any(b is not None for b in bounds.values()):
+        return steps + _truncated_table(ev, lhs, wrt, terms, bounds, answer)
+
+    edges: dict = {}
+    adj = ev.backward(of, None, edges)
+    to_root = set()
+    root_set = set(terms)
+    for s in reversed(list(g.nodes)):
+        if s in root_set or any(c in to_root for c in _consumers(g, s)):
+            to_root.add(s)
+    recurrent_nodes = {s for s, n in g.nodes.items() if n.name in g.recurrent}
+
+    def adj_tree(c):
+        if c in root_set:
+            return One()
+        if c in recurrent_nodes:
+            return Delta(c)
+        items = [prod(adj_tree(c2), Partial(c2, c)) for c2 in _consumers(g, c) if c2 in to_root]
+        return total(items)
+
+    def delta_tree(s):
+        items = [prod(adj_tree(c), Partial(c, s)) for c in _consumers(g, s) if c in to_root]
+        if s in root_set:
+            items.insert(0, One())
+        return total(items)
+
+    t0 = 2
+    gen = _general(ev, t0)
+    last = _general(ev, T, "T")
+    rec_names = sorted(g.recurrent, key=lambda n: next(x.order for x in g.nodes.values()
+                                                        if x.name == n))
+    deltas = []
+    for name in rec_names:
+        s = sym(f"{name}[{t0}]")
+        s_last = sym(f"{name}[{T}]")
+        deltas.append((Delta(s), delta_tree(s), Delta(s_last), delta_tree(s_last)))
+    steps.append(Recurrence(tuple(deltas), T, {**gen, **last}))
+    steps.append(_rules(ev, [d[1] for d in deltas] + [d[3] for d in deltas]))
+
+    rec_values = {s: adj.get(s, sympy.Integer(0)) for s in recurrent_nodes}
+    columns = []
+    for name in sorted({n.name for n in g.nodes.values() if n.step is not None},
+                       key=lambda n: next(x.order for x in g.nodes.values() if x.name == n)):
+        columns.append(("value", name, tuple(ev.values[sym(f"{name}[{t}]")]
+                                             for t in range(1, T + 1))))
+    for name in rec_names:
+        columns.append(("delta", name, tuple(rec_values[sym(f"{name}[{t}]")]
+                                             for t in range(1, T + 1))))
+
+    if wrt in recurrent_nodes:
+        steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
+        steps.append(Result(Delta(wrt), (), answer))
+        return steps
+
+    users = [c for c in _consumers(g, wrt) if c in to_root]
+    indexed_users = [c for c in users if g.nodes[c].step is not None]
+    plain_users = [c for c in users if g.nodes[c].step is None]
+    per_step = {}
+    for c in indexed_users:
+        st = g.nodes[c].step
+        per_step[st] = settle(per_step.get(st, sympy.Integer(0)) + edges.get((wrt, c), 0), wrt)
+    general_wrt = split_name(wrt)[1] is None
+    if general_wrt:
+        at_t0 = [c for c in indexed_users if g.nodes[c].step == t0]
+        tree = total([prod(adj_tree(c), Partial(c, wrt)) for c in at_t0])
+        ptree = total([prod(adj_tree(c), Partial(c, wrt)) for c in plain_users])
+        steps.append(GradientSum(lhs, tree, gen, ptree))
+        contrib = tuple(per_step.get(t, sympy.Integer(0)) for t in range(1, T + 1))
+        columns.append(("contrib", wrt.name, contrib))
+        steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
+        shown = tuple(contrib) if T <= 10 else ()
+        plain_part = [edges[(wrt, c)] for c in plain_users]
+        steps.append(Result(lhs, shown + tuple(plain_part) if shown else (), answer))
+    else:
+        tree = total([prod(adj_tree(c), Partial(c, wrt)) for c in users])
+        steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
+        steps.append(Chain(lhs, tree, "leibniz"))
+        steps.append(Chain(lhs, tree, "local"))
+        if is_numeric(answer):
+            steps.append(Chain(lhs, tree, "values", rec_values))
+        steps.append(Result(lhs, (), answer))
+    return steps
+
+
+def _consumers(g: Graph, s) -> tuple:
+    cons = getattr(g, "_consumers_cache", None)
+    if cons is None:
+        cons = g.consumers()
+        g._consumers_cache = cons
+    return cons.get(s, ())
+
+
+def _truncated_table(ev, lhs, wrt, terms, bounds, answer) -> list:
+    contrib = tuple(ev.backward(t, bounds[t]).get(wrt, sympy.Integer(0)) for t in terms)
+    steps = [StepTable(((("term", lhs.wrt.name, contrib)),), tuple(range(1, len(terms) + 1)))]
+    steps.append(Result(lhs, contrib if len(contrib) <= 10 else (), answer))
+    return steps

@@ -1,0 +1,335 @@
+"""The expression grammar of problem files, parsed through :mod:`ast` with a whitelist.
+
+The text is parsed by ``ast.parse`` only (never evaluated) and turned into the small tree below.
+Anything outside the grammar of ``problem-format.md`` raises :class:`ExprError` naming the construct.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+import sympy
+
+from .errors import ExprError
+from .ops import FUNCTIONS
+
+MAX_CHARS = 4000
+MAX_DEPTH = 60
+MAX_NODES = 2000
+MAX_LITERAL = 40
+MAX_EXPONENT = 1000
+
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+RESERVED = frozenset({"t", "T", "d"}) | frozenset(FUNCTIONS)
+
+
+# ---- the tree ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Index:
+    """A time index: ``t+offset`` (kind 't'), ``T+offset`` (kind 'T') or a fixed step (kind 'n')."""
+
+    kind: str
+    value: int
+
+    def text(self) -> str:
+        if self.kind == "n":
+            return str(self.value)
+        if self.value == 0:
+            return self.kind
+        return f"{self.kind}{self.value:+d}"
+
+
+@dataclass(frozen=True)
+class Num:
+    value: sympy.Rational
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+    index: Index
+
+
+@dataclass(frozen=True)
+class Neg:
+    arg: "Expr"
+
+
+@dataclass(frozen=True)
+class Bin:
+    op: str  # one of + - * / ** @
+    left: "Expr"
+    right: "Expr"
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple
+
+
+@dataclass(frozen=True)
+class Transpose:
+    arg: "Expr"
+
+
+Expr = Num | Name | Ref | Neg | Bin | Call | Transpose
+
+
+def walk(e: Expr):
+    """Yield every node of the tree, parents before children."""
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n, (Neg, Transpose)):
+            stack.append(n.arg)
+        elif isinstance(n, Bin):
+            stack.extend((n.right, n.left))
+        elif isinstance(n, Call):
+            stack.extend(reversed(n.args))
+
+
+def uses_t(e: Expr) -> bool:
+    """True when the expression refers to the running index ``t`` outside any ``sum``."""
+    if isinstance(e, Ref):
+        return e.index.kind == "t"
+    if isinstance(e, Call) and e.func == "sum":
+        return False
+    if isinstance(e, (Neg, Transpose)):
+        return uses_t(e.arg)
+    if isinstance(e, Bin):
+        return uses_t(e.left) or uses_t(e.right)
+    if isinstance(e, Call):
+        return any(uses_t(a) for a in e.args)
+    return False
+
+
+def to_text(e: Expr) -> str:
+    """The expression in the problem file's own syntax (fully parenthesised where needed)."""
+    if isinstance(e, Num):
+        return str(e.value)
+    if isinstance(e, Name):
+        return e.name
+    if isinstance(e, Ref):
+        return f"{e.name}[{e.index.text()}]"
+    if isinstance(e, Neg):
+        return f"-({to_text(e.arg)})"
+    if isinstance(e, Bin):
+        return f"({to_text(e.left)} {e.op} {to_text(e.right)})"
+    if isinstance(e, Call):
+        return f"{e.func}({', '.join(to_text(a) for a in e.args)})"
+    if isinstance(e, Transpose):
+        return f"({to_text(e.arg)}).T"
+    raise TypeError(e)
+
+
+# ---- parsing ----------------------------------------------------------------------------------
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
+           ast.MatMult: "@"}
+
+_FORBIDDEN = {
+    ast.Lambda: "lambda", ast.Attribute: "attribute access (only .T is allowed)",
+    ast.Compare: "comparison", ast.BoolOp: "boolean operator", ast.IfExp: "conditional expression",
+    ast.ListComp: "comprehension", ast.SetComp: "comprehension", ast.DictComp: "comprehension",
+    ast.GeneratorExp: "comprehension", ast.Dict: "dictionary", ast.Set: "set",
+    ast.List: "list", ast.Tuple: "tuple", ast.Starred: "starred expression",
+    ast.JoinedStr: "string", ast.NamedExpr: "assignment expression", ast.Await: "await",
+    ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "slice",
+}
+
+
+def parse_number(text: str) -> sympy.Rational:
+    """An exact rational from a decimal, integer or ``p/q`` literal; ``ExprError`` otherwise."""
+    s = text.strip()
+    if len(s) > MAX_LITERAL:
+        raise ExprError(f"number {s[:20]}... is too long")
+    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?(/\d+)?", s):
+        raise ExprError(f"{s!r} is not a number")
+    if "/" in s:
+        p, q = s.split("/")
+        if int(q) == 0:
+            raise ExprError("division by zero")
+        return sympy.Rational(parse_number(p)) / int(q)
+    m = re.fullmatch(r"([+-]?[\d.]+)(?:[eE]([+-]?\d+))?", s)
+    mant, exp = m.group(1), int(m.group(2) or 0)
+    if abs(exp) > 100:
+        raise ExprError(f"exponent of {s} is too large")
+    return sympy.Rational(mant) * sympy.Rational(10) ** exp
+
+
+def parse(text: str, *, allow_t: bool = True, allow_d: bool = False) -> Expr:
+    """Parse one expression of the grammar; ``ExprError`` names what is not allowed."""
+    if not isinstance(text, str):
+        raise ExprError("expected an expression")
+    if len(text) > MAX_CHARS:
+        raise ExprError(f"expression is longer than {MAX_CHARS} characters")
+    if not text.strip():
+        raise ExprError("empty expression")
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ExprError(f"expression is nested more than {MAX_DEPTH} levels deep")
+        elif ch in ")]}":
+            depth -= 1
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError) as e:
+        raise ExprError(f"invalid expression: {getattr(e, 'msg', str(e))}") from None
+    except (RecursionError, MemoryError):
+        raise ExprError("expression is too deeply nested") from None
+    count = sum(1 for _ in ast.walk(tree))
+    if count > MAX_NODES:
+        raise ExprError(f"expression has more than {MAX_NODES} parts")
+    return _Converter(text.strip(), allow_t, allow_d).conv(tree.body, 0)
+
+
+class _Converter:
+    def __init__(self, src: str, allow_t: bool, allow_d: bool) -> None:
+        self.src = src
+        self.allow_t = allow_t
+        self.allow_d = allow_d
+
+    def conv(self, n: ast.AST, depth: int, top: bool = True) -> Expr:
+        if depth > 4 * MAX_DEPTH:
+            raise ExprError("expression is too deeply nested")
+        d = depth + 1
+        if isinstance(n, ast.Constant):
+            if isinstance(n.value, bool) or not isinstance(n.value, (int, float)):
+                kind = "string" if isinstance(n.value, (str, bytes)) else type(n.value).__name__
+                raise ExprError(f"{kind} literal is not allowed")
+            seg = ast.get_source_segment(self.src, n) or repr(n.value)
+            return Num(parse_number(seg))
+        if isinstance(n, ast.Name):
+            return self.name(n.id)
+        if isinstance(n, ast.UnaryOp):
+            if isinstance(n.op, ast.USub):
+                inner = self.conv(n.operand, d, False)
+                if isinstance(inner, Num):
+                    return Num(-inner.value)
+                return Neg(inner)
+            if isinstance(n.op, ast.UAdd):
+                return self.conv(n.operand, d, False)
+            raise ExprError(f"operator {type(n.op).__name__} is not allowed")
+        if isinstance(n, ast.BinOp):
+            op = _BINOPS.get(type(n.op))
+            if op is None:
+                raise ExprError(f"operator {type(n.op).__name__} is not allowed")
+            left = self.conv(n.left, d, False)
+            right = self.conv(n.right, d, False)
+            if op == "**":
+                self.check_exponent(right)
+            return Bin(op, left, right)
+        if isinstance(n, ast.Subscript):
+            return self.subscript(n)
+        if isinstance(n, ast.Attribute):
+            if n.attr == "T":
+                return Transpose(self.conv(n.value, d, False))
+            raise ExprError(f"attribute access .{n.attr} is not allowed (only .T)")
+        if isinstance(n, ast.Call):
+            return self.call(n, d, top)
+        for kind, words in _FORBIDDEN.items():
+            if isinstance(n, kind):
+                raise ExprError(f"{words} is not allowed")
+        raise ExprError(f"{type(n).__name__} is not allowed")
+
+    def name(self, ident: str) -> Name:
+        if ident in FUNCTIONS or ident == "d":
+            raise ExprError(f"{ident} is a function; call it as {ident}(...)")
+        if ident == "t":
+            raise ExprError("t may only be used as an index, as in h[t]")
+        if ident.startswith("_") or not NAME_RE.match(ident):
+            raise ExprError(f"name {ident!r} is not allowed")
+        return Name(ident)
+
+    def check_exponent(self, e: Expr) -> None:
+        v = constant_value(e)
+        if v is None:
+            raise ExprError("an exponent must be a number")
+        p, q = sympy.fraction(v)
+        if abs(p) > MAX_EXPONENT or abs(q) > MAX_EXPONENT:
+            raise ExprError(f"exponent {v} is too large (at most {MAX_EXPONENT})")
+
+    def subscript(self, n: ast.Subscript) -> Ref:
+        if not isinstance(n.value, ast.Name):
+            raise ExprError("only a name can be indexed, as in h[t-1]")
+        base = self.name(n.value.id).name
+        idx = n.slice
+        index = self.index(idx)
+        if index.kind == "t" and not self.allow_t:
+            raise ExprError(f"{base}[{index.text()}]: t is only defined inside h[t] equations "
+                            "and sum(...)")
+        return Ref(base, index)
+
+    def index(self, idx: ast.AST) -> Index:
+        if isinstance(idx, ast.Constant) and type(idx.value) is int:
+            if not 0 <= idx.value <= 100000:
+                raise ExprError(f"index {idx.value} is out of range")
+            return Index("n", idx.value)
+        if isinstance(idx, ast.Name) and idx.id in ("t", "T"):
+            return Index(idx.id, 0)
+        if (isinstance(idx, ast.BinOp) and isinstance(idx.op, (ast.Add, ast.Sub))
+                and isinstance(idx.left, ast.Name) and idx.left.id in ("t", "T")
+                and isinstance(idx.right, ast.Constant) and type(idx.right.value) is int
+                and idx.right.value <= 100000):
+            k = idx.right.value if isinstance(idx.op, ast.Add) else -idx.right.value
+            return Index(idx.left.id, k)
+        raise ExprError("an index must be t, t-k, T, T-k or a whole number")
+
+    def call(self, n: ast.Call, d: int, top: bool) -> Expr:
+        if not isinstance(n.func, ast.Name):
+            raise ExprError("only the named functions of the grammar can be called")
+        f = n.func.id
+        if n.keywords:
+            raise ExprError(f"{f}(): keyword arguments are not allowed")
+        if any(isinstance(a, ast.Starred) for a in n.args):
+            raise ExprError(f"{f}(): starred arguments are not allowed")
+        if f == "d":
+            if not (self.allow_d and top):
+                raise ExprError("d(of, wrt) may only stand alone in a question's find")
+            if len(n.args) != 2:
+                raise ExprError("d takes two arguments: d(of, wrt)")
+            return Call("d", (self.conv(n.args[0], d, False), self.conv(n.args[1], d, False)))
+        spec = FUNCTIONS.get(f)
+        if spec is None:
+            raise ExprError(f"unknown function {f}()")
+        if len(n.args) != spec.arity:
+            raise ExprError(f"{f} takes {spec.arity} argument{'s' if spec.arity > 1 else ''}")
+        if f == "sum":
+            sub = _Converter(self.src, True, False)
+            return Call("sum", (sub.conv(n.args[0], d, False),))
+        return Call(f, tuple(self.conv(a, d, False) for a in n.args))
+
+
+def constant_value(e: Expr) -> sympy.Rational | None:
+    """The rational value of an expression made of numbers only, else None (never huge)."""
+    if isinstance(e, Num):
+        return e.value
+    if isinstance(e, Neg):
+        v = constant_value(e.arg)
+        return None if v is None else -v
+    if isinstance(e, Bin) and e.op in "+-*/":
+        a, b = constant_value(e.left), constant_value(e.right)
+        if a is None or b is None:
+            return None
+        if e.op == "+":
+            return a + b
+        if e.op == "-":
+            return a - b
+        if e.op == "*":
+            return a * b
+        if b == 0:
+            raise ExprError("division by zero")
+        return a / b
+    return None

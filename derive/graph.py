@@ -1,0 +1,444 @@
+"""Unrolling: the problem's equations become a graph of named quantities (``h[1]``, ``L``).
+
+Each node keeps its own symbol, its equation instantiated at its step, and its direct
+dependencies, so the engine can take local partials and run the backward recursion in time
+linear in T.  Every ``name[t]`` equation is turned into one sympy *template* over slot symbols
+(``h[t-1]``) and differentiated once; each step reuses the template by substitution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from . import expr as ex
+from .errors import ExprError, SpecError
+from .loader import Equation, Problem
+from .ops import FUNCTIONS
+
+#: Above this many tree nodes an exact value is carried as a 50-digit float (numbers) or as the
+#: quantity's own name (symbols), so values never grow with T.
+SIZE_CAP = 40
+DIGITS = 50
+
+_SYMBOLS: dict[str, sympy.Symbol] = {}
+
+
+def sym(name: str) -> sympy.Symbol:
+    """The one real sympy symbol for a quantity name such as ``W_h`` or ``h[1]``."""
+    s = _SYMBOLS.get(name)
+    if s is None:
+        s = _SYMBOLS[name] = sympy.Symbol(name, real=True)
+    return s
+
+
+def split_name(s: sympy.Symbol) -> tuple[str, str | None]:
+    """``h[t-1]`` -> ("h", "t-1"); ``W`` -> ("W", None)."""
+    n = s.name
+    if n.endswith("]") and "[" in n:
+        base, idx = n[:-1].split("[", 1)
+        return base, idx
+    return n, None
+
+
+def tree_size(e: sympy.Basic) -> int:
+    return sum(1 for _ in sympy.preorder_traversal(e))
+
+
+def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
+    """The sympy expression of a grammar tree; ``resolve`` maps Name/Ref nodes to sympy."""
+    def go(n):
+        if isinstance(n, ex.Num):
+            return n.value
+        if isinstance(n, (ex.Name, ex.Ref)):
+            return resolve(n)
+        if isinstance(n, ex.Neg):
+            return -go(n.arg)
+        if isinstance(n, ex.Transpose):
+            return go(n.arg)  # scalars: the transpose is the value itself
+        if isinstance(n, ex.Bin):
+            a, b = go(n.left), go(n.right)
+            if n.op == "+":
+                return a + b
+            if n.op == "-":
+                return a - b
+            if n.op in ("*", "@"):
+                return a * b
+            if n.op == "/":
+                if b == 0:
+                    raise ExprError("division by zero")
+                return a / b
+            return a ** b
+        if isinstance(n, ex.Call):
+            if n.func == "sum":
+                if expand_sum is not None and ex.uses_t(n.args[0]):
+                    return expand_sum(n.args[0])
+                if ex.uses_t(n.args[0]):
+                    raise ExprError("sum over t needs 'steps'")
+                return go(n.args[0])
+            if n.func == "d":
+                raise ExprError("d(of, wrt) may only stand alone in a question's find")
+            return FUNCTIONS[n.func].build(*(go(a) for a in n.args))
+        raise TypeError(n)
+    out = go(e)
+    return sympy.sympify(out) if not isinstance(out, sympy.Basic) else out
+
+
+def constant(e: ex.Expr) -> sympy.Expr:
+    """The exact value of a given (numbers and functions only, no names)."""
+    def no_names(n):
+        raise ExprError(f"a given value may not refer to {ex.to_text(n)}")
+    v = build(e, no_names)
+    check_finite(v)
+    return v
+
+
+def check_finite(v: sympy.Expr) -> None:
+    if v.is_Rational or v.is_Float:
+        return
+    if v.has(sympy.zoo, sympy.nan, sympy.oo, sympy.I):
+        raise ExprError("the value is not a finite real number (division by zero or log of a "
+                        "non-positive number?)")
+
+
+def local_partials(expr: sympy.Expr, wrt) -> dict:
+    """Partial derivatives of ``expr`` by each symbol in ``wrt``.
+
+    Sums are split term by term first, so a sum of T terms costs O(T), not O(T^2).
+    """
+    terms = expr.args if expr.is_Add else (expr,)
+    by_sym: dict = {w: [] for w in wrt}
+    for term in terms:
+        for s in term.free_symbols:
+            if s in by_sym:
+                by_sym[s].append(term)
+    return {w: sympy.Add(*[sympy.diff(term, w) for term in ts]) for w, ts in by_sym.items()}
+
+
+@dataclass
+class Node:
+    """A quantity defined by an equation: ``h[2]`` or ``L``."""
+
+    symbol: sympy.Symbol
+    name: str
+    step: int | None
+    equation: Equation
+    order: int
+    template: "Template"
+    slots: dict  # slot symbol -> concrete symbol (indexed equations); identity for plain ones
+    deps: tuple = ()
+
+    @property
+    def expr(self) -> sympy.Expr:
+        """The equation with the step's own quantities, e.g. ``W_h*h[1] + W_x*x[2]``."""
+        return self.template.expr.xreplace(self.slots)
+
+    def partial(self, dep: sympy.Symbol) -> sympy.Expr:
+        """The local partial of this node by a direct dependency, in named quantities."""
+        for slot, concrete in self.slots.items():
+            if concrete == dep:
+                return self.template.partials[slot].xreplace(self.slots)
+        raise KeyError(dep)
+
+
+@dataclass
+class Template:
+    """An equation as one sympy expression over slot symbols, with its partials by each slot."""
+
+    expr: sympy.Expr
+    self_slot: sympy.Symbol
+    slot_order: tuple
+    partials: dict = field(default_factory=dict)
+
+    def differentiate(self) -> None:
+        raw = local_partials(self.expr, self.slot_order)
+        # Writing tanh(z)' as 1 - h_t**2 (not 1 - tanh(z)**2) is how textbooks name it.
+        back = {self.expr: self.self_slot} if not self.expr.is_Atom else {}
+        self.partials = {s: sympy.factor_terms(raw[s].xreplace(back)) for s in self.slot_order}
+
+
+@dataclass
+class Graph:
+    """The unrolled problem: nodes in a topological order, leaves, given values."""
+
+    problem: Problem
+    T: int | None
+    nodes: dict  # symbol -> Node, topologically ordered
+    leaves: tuple  # symbols that no equation defines (givens and free symbols)
+    given: dict  # leaf symbol -> exact value
+    indexed_names: frozenset
+    recurrent: frozenset  # names whose equation refers to earlier steps of a quantity
+
+    def consumers(self) -> dict:
+        """symbol -> tuple of node symbols using it directly, in topological order."""
+        out: dict = {}
+        for n in self.nodes.values():
+            for d in n.deps:
+                out.setdefault(d, []).append(n.symbol)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def resolve_find(self, e: ex.Expr, key: str) -> sympy.Expr:
+        """A question's expression over the graph's symbols (any quantity may be named)."""
+        return _Resolver(self.problem, self.T, None, self.nodes, self.indexed_names,
+                         self.plain_names, key, self.given_names).build(e)
+
+    @property
+    def plain_names(self) -> frozenset:
+        return frozenset(eq.name for eq in self.problem.equations if not eq.indexed)
+
+    @property
+    def given_names(self) -> dict:
+        return {g.name: g for g in self.problem.given}
+
+
+class _Resolver:
+    """Name resolution for one equation (or a question, ``eq`` None) with its scope rules."""
+
+    def __init__(self, problem, T, eq, nodes, indexed, plain, key, given_names, position=None):
+        self.problem, self.T, self.eq, self.nodes = problem, T, eq, nodes
+        self.indexed, self.plain, self.key = indexed, plain, key
+        self.given_names = given_names
+        self.position = position  # index of eq in the file, for the "above" rule
+        self.t_value = None  # bound while expanding sum over t
+        self.slots: dict = {}
+
+    def fail(self, msg):
+        raise ExprError(msg)
+
+    def build(self, e: ex.Expr) -> sympy.Expr:
+        return build(e, self.resolve, self.expand_sum)
+
+    def expand_sum(self, body: ex.Expr) -> sympy.Expr:
+        if self.T is None:
+            self.fail("sum over t needs 'steps'")
+        if self.eq is not None and self.eq.indexed:
+            self.fail("a sum over t cannot stand inside a name[t] equation")
+        terms = []
+        for t in range(1, self.T + 1):
+            self.t_value = t
+            terms.append(self.build(body))
+        self.t_value = None
+        return sympy.Add(*terms)
+
+    def defined_above(self, name: str, indexed: bool) -> bool:
+        if self.eq is None:
+            return True
+        for i, eq in enumerate(self.problem.equations):
+            if eq.name == name and eq.indexed == indexed:
+                return i < self.position
+        return False
+
+    def resolve(self, n) -> sympy.Expr:
+        if isinstance(n, ex.Name):
+            name = n.name
+            if name in self.plain:
+                if not self.defined_above(name, False):
+                    where = "itself" if self.eq is not None and self.eq.name == name \
+                        and not self.eq.indexed else f"{name}, which is defined below"
+                    self.fail(f"refers to {where} (equations may only use those above them)")
+                return sym(name)
+            if name in self.indexed:
+                self.fail(f"{name} is defined for every step: write {name}[t] or {name}[k]")
+            g = self.given_names.get(name)
+            if g is not None and isinstance(g.value, tuple):
+                self.fail(f"{name} is given as a list but used without an index "
+                          "(vector values are not supported yet)")
+            if self.eq is None and g is None and name not in self.free_names():
+                self.fail(f"unknown name {name}")
+            return sym(name)
+        # Ref
+        name, idx = n.name, n.index
+        if idx.kind == "t":
+            if self.t_value is not None:
+                step = self.t_value + idx.value
+            elif self.eq is not None and self.eq.indexed:
+                if idx.value > 0:
+                    self.fail(f"{name}[{idx.text()}] refers to a later step")
+                if name in self.indexed:
+                    if idx.value == 0 and (name == self.eq.name or
+                                           not self.defined_above(name, True)):
+                        what = "itself" if name == self.eq.name else f"{name}[t], defined below"
+                        self.fail(f"refers to {what} (equations may only use those above them)")
+                slot = sym(f"{name}[{idx.text()}]")
+                self.slots[slot] = idx.value
+                return slot
+            else:
+                self.fail("t is only defined inside name[t] equations and sum(...)")
+        elif idx.kind == "T":
+            if self.T is None:
+                self.fail("T needs 'steps'")
+            step = self.T + idx.value
+        else:
+            step = idx.value
+        if name in self.indexed:
+            if self.T is not None and step > self.T:
+                self.fail(f"{name}[{step}] is beyond the last step T = {self.T}")
+            if step >= 1 and self.eq is not None and self.eq.indexed is False and \
+                    not self.defined_above(name, True):
+                self.fail(f"refers to {name}[{step}], which is defined below")
+            return sym(f"{name}[{step}]")
+        if name in self.plain:
+            self.fail(f"{name} has no time index")
+        g = self.given_names.get(name)
+        if g is not None and g.index is None and not isinstance(g.value, tuple):
+            self.fail(f"{name} is given as one number but used with an index")
+        if step < 0:
+            self.fail(f"{name}[{step}] is before the first step")
+        if self.eq is None and g is None and name not in self.free_indexed_names():
+            self.fail(f"unknown name {name}")
+        return sym(f"{name}[{step}]")
+
+    def free_names(self):
+        return {n.name for eq in self.problem.equations for n in ex.walk(eq.expr)
+                if isinstance(n, ex.Name)}
+
+    def free_indexed_names(self):
+        return {n.name for eq in self.problem.equations for n in ex.walk(eq.expr)
+                if isinstance(n, ex.Ref)}
+
+
+def unroll(problem: Problem) -> Graph:
+    """Build the graph of a problem; raises SpecError for unknown names, cycles, bad givens."""
+    T = problem.steps
+    indexed = frozenset(eq.name for eq in problem.equations if eq.indexed)
+    plain = frozenset(eq.name for eq in problem.equations if not eq.indexed)
+    given_names = {}
+    for g in problem.given:
+        if g.name in given_names and (given_names[g.name].index is None or g.index is None):
+            raise problem.error("given twice", f"given.{g.name}")
+        given_names.setdefault(g.name, g)
+    templates: dict[int, Template] = {}
+    nodes: dict = {}
+    recurrent = set()
+    order = 0
+    for i, eq in enumerate(problem.equations):
+        key = f"equations.{eq.key}"
+        r = _Resolver(problem, T, eq, nodes, indexed, plain, key, given_names, i)
+        try:
+            tmpl_expr = r.build(eq.expr)
+            check_finite_template(tmpl_expr)
+        except ExprError as e:
+            raise problem.error(str(e), key) from None
+        self_slot = sym(f"{eq.name}[t]") if eq.indexed else sym(eq.name)
+        slot_order = tuple(sorted(tmpl_expr.free_symbols, key=lambda s: s.name))
+        tmpl = Template(tmpl_expr, self_slot, slot_order)
+        tmpl.differentiate()
+        templates[i] = tmpl
+        if eq.indexed:
+            if any(off < 0 for off in r.slots.values()):
+                recurrent.add(eq.name)
+            for t in range(1, T + 1):
+                slots = {}
+                for s in slot_order:
+                    if s in r.slots:
+                        base, _ = split_name(s)
+                        slots[s] = sym(f"{base}[{t + r.slots[s]}]")
+                    else:
+                        slots[s] = s
+                node = Node(sym(f"{eq.name}[{t}]"), eq.name, t, eq, order, tmpl, slots)
+                node.deps = tuple(slots[s] for s in slot_order)
+                slots[self_slot] = node.symbol
+                nodes[node.symbol] = node
+                order += 1
+        else:
+            slots = {s: s for s in slot_order}
+            node = Node(sym(eq.name), eq.name, None, eq, order, tmpl, slots)
+            node.deps = slot_order
+            nodes[node.symbol] = node
+            order += 1
+
+    # Givens: check each is used as written, then expand lists over steps.
+    used_plain, used_indexed = set(), set()
+    for n in nodes.values():
+        for d in n.deps:
+            if d not in nodes:
+                base, idx = split_name(d)
+                (used_indexed if idx is not None else used_plain).add(base)
+    given: dict = {}
+    for g in problem.given:
+        key = f"given.{g.name}" if g.index is None else f"given.{g.name}[{g.index}]"
+        if g.name in plain:
+            raise problem.error(f"{g.name} is defined by an equation and cannot be given", key)
+        if g.name in indexed and (g.index is None or (g.index >= 1 and T and g.index <= T)):
+            raise problem.error(f"{g.name}[t] is defined by an equation; only steps before the "
+                                "first (as h[0]) can be given", key)
+        if g.name not in used_plain and g.name not in used_indexed:
+            raise problem.error(f"{g.name} is given but no equation uses it", key)
+        if g.index is not None:
+            if isinstance(g.value, tuple):
+                raise problem.error("vector values are not supported yet", key)
+            given[sym(f"{g.name}[{g.index}]")] = g.value
+        elif isinstance(g.value, tuple):
+            if any(isinstance(v, tuple) for v in g.value):
+                raise problem.error("vector and matrix values are not supported yet", key)
+            if g.name in used_plain:
+                raise problem.error(f"{g.name} is given as a list but used without an index "
+                                    "(vector values are not supported yet)", key)
+            uses_t = any(isinstance(n, ex.Ref) and n.name == g.name and n.index.kind == "t"
+                         for eq in problem.equations for n in ex.walk(eq.expr))
+            if T is not None and uses_t and len(g.value) != T:
+                raise problem.error(f"{g.name} has {len(g.value)} values but steps is {T}", key)
+            for k, v in enumerate(g.value, start=1):
+                given[sym(f"{g.name}[{k}]")] = v
+        else:
+            if g.name in used_indexed:
+                raise problem.error(f"{g.name} is used with an index: give a list, one value "
+                                    "per step", key)
+            given[sym(g.name)] = g.value
+    leaves = set()
+    for n in nodes.values():
+        for d in n.deps:
+            if d not in nodes:
+                base, idx = split_name(d)
+                if idx is not None and base in given_names and d not in given and \
+                        isinstance(given_names[base].value, tuple):
+                    eqkey = f"equations.{n.equation.key}"
+                    raise problem.error(f"{d.name} is not given ({base} has "
+                                        f"{len(given_names[base].value)} values)", eqkey)
+                leaves.add(d)
+    ordered = _toposort(problem, nodes)
+    return Graph(problem, T, ordered, tuple(sorted(leaves, key=sort_key)), given, indexed,
+                 frozenset(recurrent))
+
+
+def check_finite_template(e: sympy.Expr) -> None:
+    if e.has(sympy.zoo, sympy.nan, sympy.oo):
+        raise ExprError("the expression is not finite (division by zero?)")
+
+
+def sort_key(s: sympy.Symbol):
+    base, idx = split_name(s)
+    return (base, int(idx) if idx and idx.lstrip("-").isdigit() else -1, s.name)
+
+
+def _toposort(problem: Problem, nodes: dict) -> dict:
+    state: dict = {}
+    out: dict = {}
+    for root in nodes:
+        if root in state:
+            continue
+        stack = [(root, iter(nodes[root].deps))]
+        state[root] = 1
+        while stack:
+            cur, it = stack[-1]
+            nxt = None
+            for d in it:
+                if d in nodes:
+                    st = state.get(d)
+                    if st == 1:
+                        cyc = [s.name for s, _ in stack]
+                        cyc = cyc[cyc.index(d):] + [d.name]
+                        raise problem.error("cycle: " + " -> ".join(reversed(cyc)),
+                                            f"equations.{nodes[cur].equation.key}")
+                    if st is None:
+                        nxt = d
+                        break
+            if nxt is None:
+                state[cur] = 2
+                out[cur] = nodes[cur]
+                stack.pop()
+            else:
+                state[nxt] = 1
+                stack.append((nxt, iter(nodes[nxt].deps)))
+    return out

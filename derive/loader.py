@@ -1,0 +1,365 @@
+"""Problem files: safe YAML with line numbers, validated key by key into a :class:`Problem`.
+
+Only this module and the CLI touch the file system.  Every defect becomes one :class:`SpecError`
+naming the file, the key and the line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+import yaml
+
+from . import expr as ex
+from .errors import ExprError, SpecError
+
+MAX_BYTES = 1_000_000
+TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symbols", "questions")
+QUESTION_KEYS = ("id", "text", "find", "truncate", "answer", "form")
+MAX_STEPS = 5000
+
+_KEY_RE = re.compile(r"([A-Za-z][A-Za-z0-9_]*)(?:\[(.+)\])?\Z")
+_SAFE_TEX_CMDS = frozenset("""hat bar tilde vec dot ddot mathbf boldsymbol mathrm mathit mathcal
+mathsf mathbb operatorname widehat widetilde overline prime alpha beta gamma delta epsilon
+varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau upsilon phi
+varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega ell partial
+nabla top""".split())
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``name[t]: expr`` (indexed) or ``name: expr``, with where it stands in the file."""
+
+    name: str
+    indexed: bool
+    expr: ex.Expr
+    text: str
+    line: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}[t]" if self.indexed else self.name
+
+
+@dataclass(frozen=True)
+class Given:
+    """A given value: ``index`` is None for a plain name; ``value`` is exact (or a list)."""
+
+    name: str
+    index: int | None
+    value: object
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    find: ex.Expr | None
+    find_text: str
+    truncate: int | None
+    answer: str
+    form: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A validated problem file; sequences are tuples in file order."""
+
+    file: str
+    title: str
+    source: str
+    statement: str
+    steps: int | None
+    equations: tuple
+    given: tuple
+    symbols: tuple
+    questions: tuple
+    lines: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def error(self, message: str, key: str | None = None) -> SpecError:
+        """A SpecError for this file at ``key`` (its line when known)."""
+        return SpecError(message, file=self.file, key=key, line=self.lines.get(key))
+
+
+def load(path: str | Path) -> Problem:
+    """Read and validate one problem file; raises SpecError on any defect."""
+    name = str(path)
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise SpecError("no such problem file", file=name)
+        if p.stat().st_size > MAX_BYTES:
+            raise SpecError(f"file is larger than {MAX_BYTES // 1000} kB", file=name)
+        raw = p.read_bytes()
+    except OSError as e:
+        raise SpecError(f"cannot read: {e.strerror}", file=name) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("file is not UTF-8 text", file=name) from None
+    return loads(text, name)
+
+
+def loads(text: str, file: str = "<problem>") -> Problem:
+    """Validate problem-file text (see :func:`load`)."""
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"file is larger than {MAX_BYTES // 1000} kB", file=file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise SpecError(f"YAML syntax error: {e.problem or e.context}", file=file,
+                        line=line) from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"YAML error: {e}", file=file) from None
+    except RecursionError:
+        raise SpecError("YAML is nested too deeply", file=file) from None
+    return _Builder(file).problem(root)
+
+
+def _line(node) -> int | None:
+    return node.start_mark.line + 1 if node is not None else None
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[str, int | None] = {}
+        self.seen: set[int] = set()
+
+    def err(self, key: str | None, node, message: str) -> SpecError:
+        return SpecError(message, file=self.file, key=key, line=_line(node))
+
+    # -- YAML shapes ---------------------------------------------------------------------------
+    def check_node(self, key, node) -> None:
+        if id(node) in self.seen:
+            raise self.err(key, node, "YAML anchors and aliases are not supported")
+        self.seen.add(id(node))
+
+    def mapping(self, key, node) -> list[tuple[str, object, object]]:
+        self.check_node(key, node)
+        if not isinstance(node, yaml.MappingNode):
+            raise self.err(key, node, "expected a mapping (key: value lines)")
+        out, names = [], set()
+        for k, v in node.value:
+            self.check_node(key, k)
+            if not isinstance(k, yaml.ScalarNode) or k.tag != "tag:yaml.org,2002:str" and \
+                    not k.tag.startswith("tag:yaml.org,2002:"):
+                raise self.err(key, k, "keys must be plain names")
+            kname = str(k.value)
+            if kname in names:
+                raise self.err(f"{key}.{kname}" if key else kname, k, "duplicate key")
+            names.add(kname)
+            out.append((kname, k, v))
+        return out
+
+    def scalar(self, key, node, kinds=("str", "int", "float")) -> str:
+        self.check_node(key, node)
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.err(key, node, "expected a single value, not a list or mapping")
+        tag = node.tag.rsplit(":", 1)[-1]
+        if not node.tag.startswith("tag:yaml.org,2002:") or tag not in kinds:
+            if tag == "null":
+                raise self.err(key, node, "a value is missing")
+            raise self.err(key, node, f"expected {' or '.join(kinds)}, got {tag}")
+        return node.value
+
+    def text(self, key, node) -> str:
+        s = self.scalar(key, node, ("str", "int", "float"))
+        if len(s) > 20000:
+            raise self.err(key, node, "text is too long")
+        return s
+
+    def expr(self, key, node, **kw) -> tuple[ex.Expr, str]:
+        s = self.scalar(key, node, ("str", "int", "float"))
+        try:
+            return ex.parse(s, **kw), s.strip()
+        except ExprError as e:
+            raise self.err(key, node, str(e)) from None
+
+    # -- the document --------------------------------------------------------------------------
+    def problem(self, root) -> Problem:
+        if root is None:
+            raise SpecError("file is empty", file=self.file)
+        top = {}
+        for k, knode, v in self.mapping(None, root):
+            if k not in TOP_KEYS:
+                raise self.err(k, knode, f"unknown key (allowed: {', '.join(TOP_KEYS)})")
+            top[k] = (knode, v)
+            self.lines[k] = _line(knode)
+        for req in ("title", "equations", "questions"):
+            if req not in top:
+                raise SpecError(f"required key '{req}' is missing", file=self.file, key=req)
+        title = self.text("title", top["title"][1]).strip()
+        if "\n" in title or not title:
+            raise self.err("title", top["title"][1], "title must be one non-empty line")
+        source = self.text("source", top["source"][1]).strip() if "source" in top else ""
+        statement = self.text("statement", top["statement"][1]) if "statement" in top else ""
+        steps = None
+        if "steps" in top:
+            node = top["steps"][1]
+            s = self.scalar("steps", node, ("int",))
+            steps = int(s, 0) if s.lstrip("+-").isdigit() else None
+            if steps is None or not 1 <= steps <= MAX_STEPS:
+                raise self.err("steps", node, f"steps must be a whole number from 1 to {MAX_STEPS}")
+        equations = self.equations(top["equations"][1], steps)
+        given = self.given(top["given"][1]) if "given" in top else ()
+        symbols = self.symbols(top["symbols"][1]) if "symbols" in top else ()
+        questions = self.questions(top["questions"][1], steps)
+        return Problem(self.file, title, source, statement, steps, equations, given, symbols,
+                       questions, self.lines)
+
+    def equations(self, node, steps) -> tuple:
+        out, seen = [], set()
+        items = self.mapping("equations", node)
+        if not items:
+            raise self.err("equations", node, "no equations")
+        for k, knode, v in items:
+            key = f"equations.{k}"
+            m = _KEY_RE.match(k)
+            if not m or m.group(1) in ex.RESERVED or m.group(2) not in (None, "t"):
+                raise self.err(key, knode, "an equation key is a name or name[t]")
+            indexed = m.group(2) == "t"
+            if indexed and steps is None:
+                raise self.err(key, knode, "name[t] equations need 'steps'")
+            if (m.group(1), indexed) in seen:
+                raise self.err(key, knode, "defined twice")
+            seen.add((m.group(1), indexed))
+            e, text = self.expr(key, v, allow_t=indexed)
+            self.lines[key] = _line(knode)
+            out.append(Equation(m.group(1), indexed, e, text, _line(knode)))
+        return tuple(out)
+
+    def value(self, key, node, depth=0):
+        """An exact value: a number, a decimal or fraction string, a constant expression or a
+        (nested) list of them."""
+        if isinstance(node, yaml.SequenceNode):
+            self.check_node(key, node)
+            if depth >= 3:
+                raise self.err(key, node, "values nest at most as lists of lists")
+            if not node.value:
+                raise self.err(key, node, "empty list")
+            if len(node.value) > 100000:
+                raise self.err(key, node, "list is too long")
+            return tuple(self.value(key, n, depth + 1) for n in node.value)
+        e, _ = self.expr(key, node, allow_t=False)
+        from .graph import constant  # the one expression builder, without names
+        try:
+            return constant(e)
+        except ExprError as err:
+            raise self.err(key, node, str(err)) from None
+
+    def given(self, node) -> tuple:
+        out = []
+        for k, knode, v in self.mapping("given", node):
+            key = f"given.{k}"
+            m = _KEY_RE.match(k)
+            if not m or m.group(1) in ex.RESERVED:
+                raise self.err(key, knode, "a given is a name or name[k] with a whole number k")
+            index = None
+            if m.group(2) is not None:
+                if not m.group(2).isdigit():
+                    raise self.err(key, knode, "a given index must be a whole number, as in h[0]")
+                index = int(m.group(2))
+            self.lines[key] = _line(knode)
+            out.append(Given(m.group(1), index, self.value(key, v), _line(knode)))
+        return tuple(out)
+
+    def symbols(self, node) -> tuple:
+        out = []
+        for k, knode, v in self.mapping("symbols", node):
+            key = f"symbols.{k}"
+            if not ex.NAME_RE.match(k):
+                raise self.err(key, knode, "a symbol key is a name")
+            tex = self.scalar(key, v, ("str", "int", "float")).strip()
+            problem = _unsafe_tex(tex)
+            if problem:
+                raise self.err(key, v, problem)
+            out.append((k, tex))
+        return tuple(out)
+
+    def questions(self, node, steps) -> tuple:
+        self.check_node("questions", node)
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            raise self.err("questions", node, "expected a non-empty list of questions")
+        out, ids = [], set()
+        for i, qnode in enumerate(node.value):
+            where = f"questions[{i + 1}]"
+            fields = {}
+            for k, knode, v in self.mapping(where, qnode):
+                if k not in QUESTION_KEYS:
+                    raise self.err(f"{where}.{k}", knode,
+                                   f"unknown key (allowed: {', '.join(QUESTION_KEYS)})")
+                fields[k] = v
+            qid = self.text(f"{where}.id", fields["id"]).strip() if "id" in fields else _letter(i)
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,15}", qid):
+                raise self.err(f"{where}.id", fields.get("id", qnode),
+                               "an id is up to 16 letters, digits, '.', '_' or '-'")
+            if qid in ids:
+                raise self.err(f"{where}.id", fields.get("id", qnode), f"id {qid!r} is used twice")
+            ids.add(qid)
+            key = f"questions.{qid}"
+            self.lines[key] = _line(qnode)
+            text = self.text(f"{key}.text", fields["text"]) if "text" in fields else ""
+            answer = self.text(f"{key}.answer", fields["answer"]) if "answer" in fields else ""
+            find, find_text = None, ""
+            if "find" in fields:
+                find, find_text = self.expr(f"{key}.find", fields["find"], allow_t=False,
+                                            allow_d=True)
+                self.lines[f"{key}.find"] = _line(fields["find"])
+            elif not answer:
+                raise self.err(key, qnode, "a question needs 'find' (or 'answer' for a "
+                               "conceptual question)")
+            truncate = None
+            if "truncate" in fields:
+                s = self.scalar(f"{key}.truncate", fields["truncate"], ("int",))
+                truncate = int(s) if s.isdigit() else 0
+                if truncate < 1:
+                    raise self.err(f"{key}.truncate", fields["truncate"],
+                                   "truncate must be a whole number K >= 1")
+                if not (isinstance(find, ex.Call) and find.func == "d"):
+                    raise self.err(f"{key}.truncate", fields["truncate"],
+                                   "truncate goes with a derivative d(of, wrt)")
+            form = "auto"
+            if "form" in fields:
+                form = self.scalar(f"{key}.form", fields["form"], ("str",)).strip()
+                if form not in ("auto", "expanded", "recursive"):
+                    raise self.err(f"{key}.form", fields["form"],
+                                   "form is auto, expanded or recursive")
+            out.append(Question(qid, text, find, find_text, truncate, answer, form,
+                                _line(qnode)))
+        return tuple(out)
+
+
+def _letter(i: int) -> str:
+    s = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        s = chr(97 + r) + s
+    return s
+
+
+def _unsafe_tex(tex: str) -> str | None:
+    """Why a display name is not safe LaTeX math, or None when it is."""
+    if not tex or len(tex) > 60:
+        return "a display name is 1 to 60 characters of LaTeX math"
+    if re.search(r"[^A-Za-z0-9_^{}\\ ',.+\-*()\[\]|]", tex):
+        return "a display name may hold letters, digits, _ ^ { } and LaTeX accents only"
+    for cmd in re.findall(r"\\([A-Za-z]+|.)", tex):
+        if cmd not in _SAFE_TEX_CMDS and cmd not in (",", " ", "!"):
+            return f"\\{cmd} is not allowed in a display name"
+    depth = 0
+    for ch in tex:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return "unbalanced braces in a display name"
+    if depth:
+        return "unbalanced braces in a display name"
+    return None

@@ -1,0 +1,443 @@
+"""Rendering: a Solution becomes a view of ready strings, then Markdown and LaTeX through Jinja
+templates (StrictUndefined), the JSON of the spec, and a plain-text summary for the terminal.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+
+import jinja2
+import sympy
+from pylatexenc.latex2text import LatexNodes2Text
+from pylatexenc.latexencode import unicode_to_latex
+
+from .engine import is_numeric
+from .graph import split_name, sym
+from .printing import DerivePrinter, exact_text, format_number, rounded, tree_latex
+from .solution import (Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum, Note,
+                       One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable)
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+MAX_TABLE_ROWS = 40
+ROWS_AT_ENDS = 8
+
+_SAFE_MATH_CMDS = frozenset("""frac dfrac tfrac sqrt sum prod int partial hat bar tilde vec dot
+ddot mathbf boldsymbol mathrm mathit mathcal mathbb mathsf text textbf textit operatorname left
+right big Big bigl bigr cdot times div pm mp le ge leq geq neq ne approx equiv sim to rightarrow
+leftarrow Rightarrow mapsto in notin subset infty log ln exp tanh sinh cosh sin cos max min arg
+argmax argmin lim ldots cdots dots vdots ddots quad qquad top prime nabla odot otimes oplus circ
+alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi
+rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi
+Psi Omega ell mid vert lVert rVert langle rangle lfloor rfloor lceil rceil overline underline
+widehat widetilde begin end displaystyle limits""".split())
+_SAFE_ENVS = frozenset({"bmatrix", "pmatrix", "matrix", "vmatrix", "cases", "aligned"})
+
+
+# ---- author text ------------------------------------------------------------------------------
+
+def _safe_math(m: str) -> bool:
+    if "^^" in m or re.search(r"[%#]", m) or len(m) > 2000:
+        return False
+    for cmd in re.findall(r"\\([A-Za-z]+)", m):
+        if cmd not in _SAFE_MATH_CMDS:
+            return False
+    for env in re.findall(r"\\(?:begin|end)\s*\{([^}]*)\}", m):
+        if env not in _SAFE_ENVS:
+            return False
+    if re.search(r"\\(?:begin|end)(?!\s*\{)", m):
+        return False
+    depth = 0
+    for ch in re.sub(r"\\[{}]", "", m):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+_MATH_RE = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", re.S)
+
+
+def tex_text(text: str) -> str:
+    """Author Markdown with $...$ math as safe LaTeX: text escaped, math kept only when it uses
+    harmless commands (otherwise it is printed literally)."""
+    out, pos = [], 0
+    for m in _MATH_RE.finditer(text):
+        out.append(_escape(text[pos:m.start()]))
+        math = m.group(1) if m.group(1) is not None else m.group(2)
+        if _safe_math(math):
+            out.append(rf"\[{math}\]" if m.group(1) is not None else f"${math}$")
+        else:
+            out.append(_escape(m.group(0)))
+        pos = m.end()
+    out.append(_escape(text[pos:]))
+    return "".join(out)
+
+
+def _escape(s: str) -> str:
+    s = unicode_to_latex(s, non_ascii_only=False, unknown_char_warning=False)
+    return s.replace("\n\n", "\n\n\\par ")
+
+
+def md_text(text: str) -> str:
+    """Author Markdown is Markdown already; only raw HTML is neutralised."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(latex: str) -> str:
+    """LaTeX math as plain Unicode text for the terminal."""
+    s = LatexNodes2Text(math_mode="text").latex_to_text(latex)
+    return re.sub(r"\s+", " ", s).strip()
+
+
+# ---- the view ---------------------------------------------------------------------------------
+
+class _View:
+    def __init__(self, sol: Solution) -> None:
+        self.sol = sol
+        self.g = sol.graph
+        self.names = dict(sol.problem.symbols)
+        self.p = DerivePrinter(self.names)
+        self.single_delta = len(self.g.recurrent) <= 1
+
+    def tex(self, e, rename=None) -> str:
+        if rename:
+            return DerivePrinter(self.names, rename=rename).doprint(e)
+        return self.p.doprint(e)
+
+    def num(self, v) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, sympy.Basic) and v.is_number:
+            return format_number(v) or rounded(v)
+        return self.tex(v)
+
+    def answer_tex(self, v) -> str:
+        if is_numeric(v) and not v.is_Rational:
+            if v.has(sympy.Float) or sympy.count_ops(v) > 12:
+                return rounded(v)
+            return f"{self.tex(v)} \\approx {rounded(v)}"
+        return self.tex(v)
+
+    def local_expr(self, p: Partial) -> sympy.Expr:
+        node = self.g.nodes.get(p.of)
+        return node.partial(p.wrt) if node is not None else sympy.diff(p.of, p.wrt)
+
+    def tree(self, tree, mode, rename=None, values=None, deltas=None) -> str:
+        pr = DerivePrinter(self.names, rename=rename, single_delta=self.single_delta)
+        vp = DerivePrinter(self.names, values=values, rename=rename,
+                           single_delta=self.single_delta)
+
+        def leaf(t):
+            if isinstance(t, One):
+                return "1", "number"
+            if isinstance(t, Delta):
+                if mode == "values" and deltas is not None:
+                    return self.num(deltas[t.of]), "number"
+                return pr.delta(t), "atom"
+            if mode == "leibniz":
+                return pr.partial(t), "atom"
+            e = self.local_expr(t)
+            if rename:
+                e = e.xreplace(rename)
+            e = sympy.factor_terms(e)
+            if mode == "values":
+                s = vp.doprint(e)
+                isnum = e.is_number or (e.is_Symbol and vp._value_of(e) is not None)
+                return s, ("sum" if e.is_Add else "number" if isnum else "product")
+            return pr.doprint(e), ("sum" if e.is_Add else "number" if e.is_number else "product")
+
+        return tree_latex(tree, leaf, mode)
+
+    # -- steps -------------------------------------------------------------------------------
+    def blocks(self, steps) -> list:
+        out: list = []
+        deriv = None
+        for st in steps:
+            if isinstance(st, (Split, Chain, Result)) and not (
+                    isinstance(st, Result) and isinstance(st.lhs, Delta)):
+                lhs = self.p.partial(st.lhs) if isinstance(st.lhs, Partial) else None
+                if deriv is None or (lhs is not None and deriv["lhs"] != lhs):
+                    deriv = {"kind": "equations", "intro": "", "lines": [], "lhs": lhs}
+                    out.append(deriv)
+                deriv["lines"].extend(self.derivation_lines(st))
+                continue
+            deriv = None
+            out.extend(self.present(st))
+        for b in out:
+            if "lhs" in b:
+                b["rows"] = _align(b.pop("lhs", None), b["lines"])
+        return out
+
+    def derivation_lines(self, st) -> list:
+        if isinstance(st, Split):
+            return [" + ".join(self.p.partial(t) for t in st.terms)]
+        if isinstance(st, Chain):
+            return [self.tree(st.tree, st.mode, values=self.sol.values, deltas=st.deltas)]
+        # Result
+        lines = []
+        if st.terms:
+            lines.append(" + ".join(self.num(v) for v in st.terms).replace("+ -", "- "))
+        lines.append(self.answer_tex(st.answer))
+        return lines
+
+    @functools.singledispatchmethod
+    def present(self, st) -> list:
+        raise TypeError(type(st))
+
+    @present.register
+    def _(self, st: Note) -> list:
+        return [{"kind": "note", "md": md_text(st.text), "tex": tex_text(st.text)}]
+
+    @present.register
+    def _(self, st: ForwardValues) -> list:
+        vals = self.sol.values
+        if not st.detailed:
+            items = [f"{self.tex(s)} = {self.num(vals[s])}" for s in st.rows]
+            lines = [r",\quad ".join(items[i:i + 4]) for i in range(0, len(items), 4)]
+            return [{"kind": "equations", "intro": "Forward values:",
+                     "lines": [], "rows": [("", ln) for ln in lines]}]
+        rows = []
+        vp = DerivePrinter(self.names, values=vals)
+        for s in st.rows:
+            node = self.g.nodes[s]
+            e = node.expr
+            parts = [self.tex(e)]
+            v = vals[s]
+            if is_numeric(v):
+                if not e.is_number and e.free_symbols - {s}:
+                    sub = vp.doprint(e)
+                    if sub != parts[0]:
+                        parts.append(sub)
+                parts.append(self.num(v))
+            elif v != e and v != s:
+                parts.append(self.tex(v))
+            rows.append((self.tex(s), " = ".join(dict.fromkeys(parts))))
+        return [{"kind": "equations", "intro": "Forward pass:", "lines": [], "rows":
+                 [(lhs, "= " + rhs) for lhs, rhs in rows], "aligned": True}]
+
+    @present.register
+    def _(self, st: ForwardTable) -> list:
+        header = ["t"] + [symbol_t(n, self.names) for n in st.names]
+        body = [[str(t)] + [self.num(self.sol.values[sym(f"{n}[{t}]")]) for n in st.names]
+                for t in st.steps]
+        blocks = [_table("Forward pass, step by step:", header, body)]
+        if st.plain:
+            items = [f"{self.tex(s)} = {self.num(self.sol.values[s])}" for s in st.plain]
+            blocks.append({"kind": "equations", "intro": "", "lines": [],
+                           "rows": [("", r",\quad ".join(items))]})
+        return blocks
+
+    @present.register
+    def _(self, st: Evaluate) -> list:
+        vals = self.sol.values
+        vp = DerivePrinter(self.names, values=vals)
+        v = st.expr.xreplace(vals)
+        parts = [self.tex(st.expr), vp.doprint(st.expr), self.answer_tex(v)]
+        return [{"kind": "equations", "intro": "", "lines": [],
+                 "rows": [("", " = ".join(dict.fromkeys(parts)))]}]
+
+    @present.register
+    def _(self, st: Rules) -> list:
+        items = [f"{self.p.partial(p)} = {self.tex(e)}" for p, e in st.partials]
+        from .ops import FUNCTIONS
+        rules = [FUNCTIONS[f].rule for f in st.functions]
+        lines = [r",\quad ".join(items[i:i + 3]) for i in range(0, len(items), 3)]
+        if rules:
+            lines.append(r",\quad ".join(rules))
+        return [{"kind": "equations", "intro": "Local derivatives (at a general step $t$):",
+                 "lines": [], "rows": [("", ln) for ln in lines]}]
+
+    @present.register
+    def _(self, st: Recurrence) -> list:
+        rows = []
+        for d, tree, d_last, tree_last in st.deltas:
+            lhs = DerivePrinter(self.names, rename=st.rename,
+                                single_delta=self.single_delta).delta(d)
+            of = self.p.partial(Partial(self.of_symbol(), d.of)).split("}{")[0] + "}"
+            rows.append((lhs, "= " + self.tree(tree, "leibniz", st.rename)))
+            rows.append(("", "= " + self.tree(tree, "local", st.rename)))
+            lhs_last = DerivePrinter(self.names, rename=st.rename,
+                                     single_delta=self.single_delta).delta(d_last)
+            rows.append((lhs_last, "= " + self.tree(tree_last, "local", st.rename)))
+        return [{"kind": "note", "md": "Backward recursion: $\\delta_t$ is the total derivative "
+                 "of the loss by the state at step $t$, through every later step "
+                 "(run from $t = T$ down to $t = 1$).", "tex": "Backward recursion: $\\delta_t$ "
+                 "is the total derivative of the loss by the state at step $t$, through every "
+                 "later step (run from $t = T$ down to $t = 1$)."},
+                {"kind": "equations", "intro": "", "lines": [], "rows": rows}]
+
+    def of_symbol(self):
+        return sym("L")
+
+    @present.register
+    def _(self, st: GradientSum) -> list:
+        lhs = self.p.partial(st.lhs)
+        rows = []
+        if st.tree is not None:
+            rows.append((lhs, r"= \sum_{t=1}^{T} " + _group(self.tree(st.tree, "leibniz",
+                                                                       st.rename), st.tree)))
+            rows.append(("", r"= \sum_{t=1}^{T} " + _group(self.tree(st.tree, "local",
+                                                                     st.rename), st.tree)))
+        if st.plain_tree is not None:
+            extra = self.tree(st.plain_tree, "leibniz")
+            if rows:
+                rows.append(("", r"\quad + " + extra))
+            else:
+                rows.append((lhs, "= " + extra))
+        return [{"kind": "equations", "intro": "Summing over the steps:", "lines": [],
+                 "rows": rows}]
+
+    @present.register
+    def _(self, st: StepTable) -> list:
+        header, cols = ["t"], []
+        for kind, name, values in st.columns:
+            if kind == "value":
+                header.append(symbol_t(name, self.names))
+            elif kind == "delta":
+                header.append(r"\delta_t" if self.single_delta else
+                              rf"\delta^{{({self.tex(sym(name))})}}_t")
+            elif kind == "contrib":
+                header.append(r"\text{step } t \text{ term of } " +
+                              self.p.partial(Partial(sym("L"), sym(name))).replace(
+                                  r"\partial L", r"\partial L"))
+            else:
+                header.append(r"\text{term of } L_t \text{ (truncated)}")
+            cols.append(values)
+        body = [[str(t)] + [self.num(c[i]) for c in cols] for i, t in enumerate(st.steps)]
+        return [_table("Step by step (the same numbers the answer is summed from):",
+                       header, body)]
+
+    @present.register
+    def _(self, st: Result) -> list:
+        lhs = DerivePrinter(self.names, single_delta=self.single_delta).delta(st.lhs) \
+            if isinstance(st.lhs, Delta) else self.p.partial(st.lhs)
+        return [{"kind": "equations", "intro": "", "lines": [],
+                 "rows": [(lhs, "= " + self.answer_tex(st.answer))]}]
+
+
+def symbol_t(name: str, names: dict) -> str:
+    from .printing import symbol_latex
+    return symbol_latex(f"{name}[t]", names)
+
+
+def _group(s: str, tree) -> str:
+    from .solution import Sum
+    return rf"\left({s}\right)" if isinstance(tree, Sum) else s
+
+
+def _align(lhs, lines) -> list:
+    if lhs is None:
+        return [("", ln) for ln in lines]
+    return [(lhs if i == 0 else "", "= " + ln) for i, ln in enumerate(lines)]
+
+
+def _table(intro, header, body) -> dict:
+    if len(body) > MAX_TABLE_ROWS:
+        gap = [r"\vdots"] * len(header)
+        body = body[:ROWS_AT_ENDS] + [gap] + body[-ROWS_AT_ENDS:]
+    return {"kind": "table", "intro": intro, "header": header, "body": body}
+
+
+def view(sol: Solution) -> dict:
+    """The ready strings the templates render (the only thing they see)."""
+    v = _View(sol)
+    pr = sol.problem
+    questions = []
+    for qs in sol.questions:
+        q = qs.question
+        if qs.target is None:
+            ask = ""
+        elif isinstance(qs.target, Partial):
+            ask = v.p.partial(qs.target)
+        else:
+            ask = v.tex(qs.target)
+        text = q.text or (f"Compute ${ask}$." if ask else "")
+        ans = qs.answer
+        questions.append({
+            "id": q.id,
+            "text_md": md_text(text), "text_tex": tex_text(text),
+            "ask": ask,
+            "blocks": v.blocks(qs.steps),
+            "answer": (f"{ask} = {v.answer_tex(ans.expr)}" if ans is not None else ""),
+        })
+    given = []
+    for s, val in sorted(sol.graph.given.items(), key=lambda kv: _given_key(kv[0])):
+        given.append(f"{v.tex(s)} = {v.num(val)}")
+    return {
+        "title_md": md_text(pr.title), "title_tex": tex_text(pr.title),
+        "source_md": md_text(pr.source), "source_tex": tex_text(pr.source),
+        "statement_md": md_text(pr.statement), "statement_tex": tex_text(pr.statement),
+        "equations": [(v.tex(_lhs_symbol(eq)), v.tex(_eq_expr(sol, eq)))
+                      for eq in pr.equations],
+        "steps": str(pr.steps) if pr.steps else "",
+        "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
+        "questions": questions,
+    }
+
+
+def _given_key(s):
+    base, idx = split_name(s)
+    return (base, int(idx) if idx and idx.isdigit() else -1)
+
+
+def _lhs_symbol(eq):
+    return sym(f"{eq.name}[t]") if eq.indexed else sym(eq.name)
+
+
+def _eq_expr(sol, eq):
+    for n in sol.graph.nodes.values():
+        if n.equation is eq:
+            return n.template.expr
+    return sym(eq.name)
+
+
+@functools.lru_cache(maxsize=None)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                              undefined=jinja2.StrictUndefined, autoescape=False,
+                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def markdown(sol: Solution) -> str:
+    return _env().get_template("solution.md.j2").render(**view(sol))
+
+
+def latex(sol: Solution) -> str:
+    return _env().get_template("solution.tex.j2").render(**view(sol))
+
+
+def answers(sol: Solution) -> dict:
+    """id -> {find, exact, latex, value}, as the spec's JSON has it."""
+    v = _View(sol)
+    out = {}
+    for qs in sol.questions:
+        if qs.answer is None:
+            continue
+        a = qs.answer
+        value = a.value
+        out[qs.question.id] = {
+            "find": qs.question.find_text,
+            "exact": exact_text(a.exact) if a.exact is not None else None,
+            "latex": v.answer_tex(a.expr),
+            "value": value,
+        }
+    return out
+
+
+def to_json(sol: Solution) -> dict:
+    return {"file": sol.problem.file, "title": sol.problem.title, "answers": answers(sol)}
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def summary_rows(sol: Solution) -> list:
+    """(id, question, answer) as plain text for the terminal table."""
+    rows = []
+    for qid, a in answers(sol).items():
+        rows.append((qid, a["find"], plain(a["latex"])))
+    return rows

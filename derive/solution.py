@@ -1,0 +1,180 @@
+"""The one intermediate representation: a :class:`Solution` is questions, each a sequence of typed
+steps.  Steps hold sympy objects and chain trees; the renderer turns them into strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+
+# ---- chain trees: the chain rule as written, in a fixed order --------------------------------
+
+@dataclass(frozen=True)
+class One:
+    """The empty product (the path ends at the variable itself)."""
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A local partial ∂of/∂wrt: ``of`` is a quantity symbol or an expression (the question's)."""
+
+    of: sympy.Expr
+    wrt: sympy.Symbol
+
+
+@dataclass(frozen=True)
+class Delta:
+    """δ of a recurrent quantity, ∂L/∂h_t, carried by the backward recursion."""
+
+    of: sympy.Symbol
+
+
+@dataclass(frozen=True)
+class Sum:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Prod:
+    items: tuple
+
+
+def prod(*items):
+    """A product with nested products flattened and empty factors dropped."""
+    flat = []
+    for it in items:
+        if isinstance(it, One):
+            continue
+        flat.extend(it.items if isinstance(it, Prod) else (it,))
+    if not flat:
+        return One()
+    return flat[0] if len(flat) == 1 else Prod(tuple(flat))
+
+
+def total(items):
+    items = tuple(items)
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else Sum(items)
+
+
+# ---- steps ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ForwardValues:
+    """Forward equations in order: ``lhs = expr = (numbers put in) = value``."""
+
+    rows: tuple  # of sympy symbols (nodes)
+    detailed: bool  # show equation and substitution, or only the values
+
+
+@dataclass(frozen=True)
+class ForwardTable:
+    """Forward values of the indexed quantities by step (long sequences)."""
+
+    names: tuple  # equation names (columns)
+    steps: tuple  # step numbers (rows)
+    plain: tuple  # plain node symbols listed after the table
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    """A value question over an expression: ``find = numbers = value``."""
+
+    expr: sympy.Expr
+
+
+@dataclass(frozen=True)
+class Split:
+    """∂L/∂w = ∂L_1/∂w + ∂L_2/∂w: the derivative of a sum is the sum of derivatives."""
+
+    lhs: Partial
+    terms: tuple  # of Partial
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One level of the expanded chain rule: ``mode`` is leibniz, local or values."""
+
+    lhs: Partial
+    tree: object
+    mode: str
+    deltas: dict | None = None  # values of the δ leaves, for mode "values"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The local derivatives used, each once: (Partial, named expression), and function rules."""
+
+    partials: tuple
+    functions: tuple  # names of registry functions whose rule is used
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """The backward recursion at a general step t (and its start at t = T)."""
+
+    deltas: tuple  # of (Delta at general t, tree at general t)
+    last: int  # T
+    rename: dict  # concrete symbol -> general-t symbol used in the trees
+
+
+@dataclass(frozen=True)
+class GradientSum:
+    """∂L/∂w = Σ_t (per-step terms), general t, as Leibniz and local forms."""
+
+    lhs: Partial
+    tree: object
+    rename: dict
+    plain_tree: object  # terms from plain (timeless) quantities, or None
+
+
+@dataclass(frozen=True)
+class StepTable:
+    """Per-step numbers of the backward pass: columns of (header LaTeX, values by step)."""
+
+    columns: tuple  # of (header, tuple of sympy values or None)
+    steps: tuple
+
+
+@dataclass(frozen=True)
+class Result:
+    """``lhs = term_1 + term_2 + ... = answer``."""
+
+    lhs: object
+    terms: tuple
+    answer: sympy.Expr
+
+
+@dataclass(frozen=True)
+class Note:
+    """A sentence of explanation (plain text with $...$ math, already safe)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The final answer: ``exact`` is None when its closed form is too long to be useful."""
+
+    expr: sympy.Expr
+    exact: sympy.Expr | None
+    value: float | None
+
+
+@dataclass(frozen=True)
+class QuestionSolution:
+    question: object  # loader.Question
+    target: object  # Partial for derivatives, the sympy expression otherwise, None if conceptual
+    steps: tuple
+    answer: Answer | None
+
+
+@dataclass(frozen=True)
+class Solution:
+    problem: object  # loader.Problem
+    graph: object  # graph.Graph
+    values: dict  # symbol -> forward value (exact, 50-digit float or symbolic)
+    questions: tuple
