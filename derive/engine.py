@@ -39,16 +39,16 @@ def solve(problem: Problem) -> Solution:
     return Solution(problem, graph, ev.values, questions)
 
 
-def settle(v: sympy.Expr, name: sympy.Symbol) -> sympy.Expr:
-    """Keep a value exact while it is small; past SIZE_CAP carry a 50-digit float (numbers) or
-    the quantity's own name (symbols), so that nothing grows with T."""
+def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:
+    """Keep a value exact while it is small; past SIZE_CAP carry a 50-digit float (numbers) or,
+    for a forward value, the quantity's own ``name`` (symbols), so nothing grows with T."""
     if v.is_Rational or v.is_Float or v.is_Symbol:
         return v
     check_finite(v)
     if tree_size(v) <= SIZE_CAP:
         return v
     if v.free_symbols:
-        return name
+        return name if name is not None else v
     return sympy.Float(v.evalf(DIGITS), DIGITS)
 
 
@@ -101,9 +101,9 @@ class Evaluator:
                 if node is not None:
                     slot = next(sl for sl, c in node.slots.items() if c == dep)
                     raw = node.template.partials[slot].xreplace(self.env(node))
-                    v = settle(raw, sym(f"d{of.name}/d{dep.name}"))
+                    v = settle(raw)
                 else:
-                    v = settle(sympy.diff(of, dep).xreplace(self.values), dep)
+                    v = settle(sympy.diff(of, dep).xreplace(self.values))
             except ExprError as e:
                 if node is None:
                     raise
@@ -149,7 +149,7 @@ class Evaluator:
             if edges is not None:
                 edges[(d, consumer)] = v
             if d in adj:
-                adj[d] = settle(adj[d] + v, d)
+                adj[d] = settle(adj[d] + v)
             else:
                 adj[d] = v
                 if d in order:
@@ -176,7 +176,7 @@ class Evaluator:
             for d in self.g.nodes[s].deps:
                 if blocked(d):
                     continue
-                add(d, settle(a * self.partial_value(s, d), d), s)
+                add(d, settle(a * self.partial_value(s, d)), s)
         return adj
 
 
@@ -243,9 +243,7 @@ def _value(ev: Evaluator, q: Question, target: sympy.Expr) -> QuestionSolution:
     fwd = _forward_step(ev, target.free_symbols, detailed=True)
     if fwd is not None:
         steps.append(fwd)
-    v = settle(target.xreplace(ev.values), sym("_"))
-    if v is sym("_"):
-        v = target.xreplace(ev.values)
+    v = settle(target.xreplace(ev.values))
     if not (target.is_Symbol and target in ev.g.nodes) or target in ev.g.given:
         steps.append(Evaluate(target))
     ans = _answer(_simplify(v))
@@ -353,7 +351,7 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
         answer = ev.backward(of).get(wrt, sympy.Integer(0))
     else:
         parts = [ev.backward(t, bounds[t]).get(wrt, sympy.Integer(0)) for t in terms]
-        answer = settle(sympy.Add(*parts), wrt)
+        answer = settle(sympy.Add(*parts))
     answer = _simplify(answer)
 
     steps: list = []
@@ -434,8 +432,8 @@ def _expanded_steps(ev, lhs, terms, split, trees, answer) -> list:
     steps.append(Chain(lhs, tree, "local"))
     if is_numeric(answer):
         steps.append(Chain(lhs, tree, "values"))
-    term_values = tuple(settle(evaluate_tree(ev, t), sym("_")) for t in nonzero)
-    check = settle(sympy.Add(*term_values), sym("_"))
+    term_values = tuple(settle(evaluate_tree(ev, t)) for t in nonzero)
+    check = settle(sympy.Add(*term_values))
     _agree(check, answer)
     steps.append(Result(lhs, term_values if len(term_values) > 1 else (), answer))
     return steps
@@ -532,7 +530,7 @@ def _recursive_steps(ev, lhs, of, wrt, terms, split, bounds, answer) -> list:
     per_step = {}
     for c in indexed_users:
         st = g.nodes[c].step
-        per_step[st] = settle(per_step.get(st, sympy.Integer(0)) + edges.get((wrt, c), 0), wrt)
+        per_step[st] = settle(per_step.get(st, sympy.Integer(0)) + edges.get((wrt, c), 0))
     general_wrt = split_name(wrt)[1] is None
     if general_wrt:
         at_t0 = [c for c in indexed_users if g.nodes[c].step == t0]

@@ -345,6 +345,7 @@ def unroll(problem: Problem) -> Graph:
             slots = {s: s for s in slot_order}
             node = Node(sym(eq.name), eq.name, None, eq, order, tmpl, slots)
             node.deps = slot_order
+            slots[self_slot] = node.symbol
             nodes[node.symbol] = node
             order += 1
 

@@ -36,7 +36,7 @@ class sigmoid(sympy.Function):
         return 1 / (1 + sympy.exp(-x))
 
     def _eval_evalf(self, prec):
-        return (1 / (1 + sympy.exp(-self.args[0]))).evalf(sympy.prec_to_dps(prec))
+        return (1 / (1 + sympy.exp(-self.args[0])))._eval_evalf(prec)
 
 
 class step(sympy.Function):
