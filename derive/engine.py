@@ -468,8 +468,6 @@ def _recursive_steps(ev, lhs, of, wrt, terms, split, bounds, answer) -> list:
     g = ev.g
     T = g.T
     steps: list = []
-    if split:
-        steps.append(Split(lhs, tuple(Partial(t, wrt) for t in terms)))
     if any(b is not None for b in bounds.values()):
         return steps + _truncated_table(ev, lhs, wrt, terms, bounds, answer)
 
@@ -506,7 +504,7 @@ def _recursive_steps(ev, lhs, of, wrt, terms, split, bounds, answer) -> list:
         s = sym(f"{name}[{t0}]")
         s_last = sym(f"{name}[{T}]")
         deltas.append((Delta(s), delta_tree(s), Delta(s_last), delta_tree(s_last)))
-    steps.append(Recurrence(tuple(deltas), T, {**gen, **last}))
+    steps.append(Recurrence(tuple(deltas), T, gen, last))
     steps.append(_rules(ev, [d[1] for d in deltas] + [d[3] for d in deltas]))
 
     rec_values = {s: adj.get(s, sympy.Integer(0)) for s in recurrent_nodes}

@@ -256,21 +256,17 @@ class _View:
         for d, tree, d_last, tree_last in st.deltas:
             lhs = DerivePrinter(self.names, rename=st.rename,
                                 single_delta=self.single_delta).delta(d)
-            of = self.p.partial(Partial(self.of_symbol(), d.of)).split("}{")[0] + "}"
             rows.append((lhs, "= " + self.tree(tree, "leibniz", st.rename)))
             rows.append(("", "= " + self.tree(tree, "local", st.rename)))
-            lhs_last = DerivePrinter(self.names, rename=st.rename,
+            lhs_last = DerivePrinter(self.names, rename=st.rename_last,
                                      single_delta=self.single_delta).delta(d_last)
-            rows.append((lhs_last, "= " + self.tree(tree_last, "local", st.rename)))
+            rows.append((lhs_last, "= " + self.tree(tree_last, "local", st.rename_last)))
         return [{"kind": "note", "md": "Backward recursion: $\\delta_t$ is the total derivative "
                  "of the loss by the state at step $t$, through every later step "
                  "(run from $t = T$ down to $t = 1$).", "tex": "Backward recursion: $\\delta_t$ "
                  "is the total derivative of the loss by the state at step $t$, through every "
                  "later step (run from $t = T$ down to $t = 1$)."},
                 {"kind": "equations", "intro": "", "lines": [], "rows": rows}]
-
-    def of_symbol(self):
-        return sym("L")
 
     @present.register
     def _(self, st: GradientSum) -> list:

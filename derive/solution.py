@@ -116,9 +116,10 @@ class Rules:
 class Recurrence:
     """The backward recursion at a general step t (and its start at t = T)."""
 
-    deltas: tuple  # of (Delta at general t, tree at general t)
+    deltas: tuple  # of (Delta, tree) at general t, then (Delta, tree) at t = T
     last: int  # T
-    rename: dict  # concrete symbol -> general-t symbol used in the trees
+    rename: dict  # concrete symbol -> general-t symbol used in the general trees
+    rename_last: dict  # concrete symbol -> T-relative symbol used in the trees at t = T
 
 
 @dataclass(frozen=True)

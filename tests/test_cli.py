@@ -1,0 +1,119 @@
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from derive.cli import app
+
+from conftest import ROOT
+
+runner = CliRunner()
+HOSTILE = sorted((ROOT / "tests" / "hostile").glob("*.yaml"))
+
+
+def test_solve_writes_markdown_and_latex(tmp_path):
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "d(L, W_h)" in r.output and " 8" in r.output
+    md = (tmp_path / "q1" / "solution.md").read_text()
+    tex = (tmp_path / "q1" / "solution.tex").read_text()
+    assert r"\frac{\partial L}{\partial W_{h}} = 8" in md
+    assert tex.startswith(r"\documentclass") and r"\end{document}" in tex
+
+
+def test_solve_json_is_the_spec_object(tmp_path):
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--json", "--out",
+                            str(tmp_path)])
+    assert r.exit_code == 0
+    obj = json.loads(r.stdout)
+    assert obj["title"] == "A two-step RNN with identity activations"
+    a = obj["answers"]
+    assert [a[k]["exact"] for k in "abcd"] == ["6", "2", "0", "8"]
+    assert a["d"] == {"find": "d(L, W_h)", "exact": "8", "latex": "8", "value": 8.0}
+    assert a["e"]["exact"] == "40" and a["f"]["exact"] == "2" and a["g"]["exact"] == "4"
+
+
+def test_format_option_limits_outputs(tmp_path):
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--format", "md",
+                            "--out", str(tmp_path)])
+    assert r.exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "q1").iterdir()) == ["solution.md"]
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--format", "pdfx",
+                            "--out", str(tmp_path)])
+    assert r.exit_code == 2
+
+
+def test_help_for_app_and_solve():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0 and "solve" in r.output
+    r = runner.invoke(app, ["solve", "--help"])
+    assert r.exit_code == 0 and "--json" in r.output and "--format" in r.output
+
+
+def test_same_problem_gives_identical_files(tmp_path):
+    for sub in ("a", "b"):
+        runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--out",
+                            str(tmp_path / sub)])
+    for name in ("solution.md", "solution.tex"):
+        assert (tmp_path / "a/q1" / name).read_bytes() == (tmp_path / "b/q1" / name).read_bytes()
+
+
+def _check_rejected(path, tmp_path):
+    out = tmp_path / "out"
+    t0 = time.perf_counter()
+    r = runner.invoke(app, ["solve", str(path), "--out", str(out)])
+    elapsed = time.perf_counter() - t0
+    assert r.exit_code == 2, (path.name, r.output, r.exception)
+    msg = r.stderr.strip()
+    assert msg.count("\n") == 0 and msg.startswith("error: ") and str(path) in msg, msg
+    assert "Traceback" not in r.output
+    assert not out.exists() or not any(out.rglob("*"))
+    return msg, elapsed
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
+def test_hostile_file_is_rejected_cleanly(path, tmp_path, capfd):
+    msg, _ = _check_rejected(path, tmp_path)
+    assert "pwned" not in capfd.readouterr().out
+
+
+def test_hostile_corpus_is_large_enough():
+    assert len(HOSTILE) >= 25
+
+
+def test_ten_megabyte_file_is_rejected(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("title: big\n# " + "x" * 10_000_000 + "\nequations: {y: 2*x}\n"
+                   "questions: [{find: y}]\n")
+    msg, _ = _check_rejected(big, tmp_path)
+    assert "larger than" in msg
+
+
+def test_messages_name_key_and_line(tmp_path):
+    msg, _ = _check_rejected(ROOT / "tests/hostile/import.yaml", tmp_path)
+    assert "equations.y (line 3)" in msg
+    msg, _ = _check_rejected(ROOT / "tests/hostile/cycle.yaml", tmp_path)
+    assert "cycle" in msg
+    msg, _ = _check_rejected(ROOT / "tests/hostile/yaml_syntax.yaml", tmp_path)
+    assert "line" in msg
+
+
+def test_bad_second_file_writes_nothing(tmp_path):
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"),
+                            str(ROOT / "tests/hostile/cycle.yaml"), "--out", str(tmp_path)])
+    assert r.exit_code == 2
+    assert not any(tmp_path.rglob("*"))
+
+
+def test_latex_commands_in_title_print_literally(tmp_path):
+    p = tmp_path / "evil.yaml"
+    p.write_text("title: 'Notes \\input{/etc/passwd} and \\write18{rm -rf /}'\n"
+                 "statement: 'Math $\\input{/etc/passwd}$ stays text.'\n"
+                 "equations: {y: 2*x}\ngiven: {x: 3}\nquestions: [{find: y}]\n")
+    r = runner.invoke(app, ["solve", str(p), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    tex = (tmp_path / "o/evil/solution.tex").read_text()
+    assert "\\input{" not in tex and "\\write18" not in tex
+    assert "{\\textbackslash}input\\{/etc/passwd\\}" in tex
