@@ -399,6 +399,8 @@ def unroll(problem: Problem) -> Graph:
                                         f"{len(given_names[base].value)} values)", eqkey)
                 leaves.add(d)
     ordered = _toposort(problem, nodes)
+    for position, node in enumerate(ordered.values()):
+        node.order = position  # the backward pass pops nodes in reverse topological order
     return Graph(problem, T, ordered, tuple(sorted(leaves, key=sort_key)), given, indexed,
                  frozenset(recurrent))
 
@@ -414,9 +416,17 @@ def sort_key(s: sympy.Symbol):
 
 
 def _toposort(problem: Problem, nodes: dict) -> dict:
+    """Dependencies first; otherwise step by step, in file order within a step."""
+    eq_pos = {id(eq): i for i, eq in enumerate(problem.equations)}
+    last = (problem.steps or 0) + 1
+
+    def visit_key(s):
+        n = nodes[s]
+        return (n.step if n.step is not None else last, eq_pos[id(n.equation)])
+
     state: dict = {}
     out: dict = {}
-    for root in nodes:
+    for root in sorted(nodes, key=visit_key):
         if root in state:
             continue
         stack = [(root, iter(nodes[root].deps))]

@@ -86,8 +86,9 @@ def _fwd(T, act, p, x, y, h0):
        h0=small, xs=st.lists(small, min_size=5, max_size=5),
        ys=st.lists(small, min_size=5, max_size=5), wrt=st.sampled_from(["w", "u", "v", "h0"]))
 def test_derivatives_match_finite_differences(T, act, w, u, v, h0, xs, ys, wrt):
-    fn = f"{act}(w*h[t-1] + u*x[t])" if act else "w*h[t-1] + u*x[t]"
-    text = (f"title: random\nsteps: {T}\nequations:\n  h[t]: {fn}\n  yhat[t]: v*h[t]\n"
+    fn = f"{act}(z[t])" if act else "z[t]"
+    text = (f"title: random\nsteps: {T}\nequations:\n  z[t]: w*h[t-1] + u*x[t]\n"
+            f"  h[t]: {fn}\n  yhat[t]: v*h[t]\n"
             f"  L[t]: (yhat[t] - y[t])**2\n  L: sum(L[t])\ngiven:\n  h[0]: {h0}\n"
             f"  w: {w}\n  u: {u}\n  v: {v}\n  x: {xs[:T]}\n  y: {ys[:T]}\n"
             f"questions:\n  - find: d(L, {'h[0]' if wrt == 'h0' else wrt})\n")

@@ -1,0 +1,130 @@
+"""Problems written to the spec (not in problems/) against independent PyTorch float64 values."""
+
+import pytest
+
+from derive import crosscheck, render
+from derive.engine import solve
+from derive.loader import loads
+
+TANH = """
+title: tanh RNN, five steps
+steps: 5
+equations:
+  h[t]: tanh(W_hh*h[t-1] + W_xh*x[t] + b)
+  yhat[t]: W_hy*h[t] + c
+  L[t]: (yhat[t] - y[t])**2
+  L: sum(L[t])
+given:
+  h[0]: 0.1
+  x: [0.5, -1, 2, 0.25, -0.75]
+  y: [0.2, 0.4, -0.1, 0.3, 0]
+  W_hh: 0.9
+  W_xh: -0.6
+  W_hy: 1.3
+  b: 0.05
+  c: -0.1
+questions:
+  - find: L
+  - find: d(L, W_hh)
+  - find: d(L, W_xh)
+  - find: d(L, W_hy)
+  - find: d(L, b)
+  - find: d(L, c)
+  - find: d(L, h[0])
+  - find: d(L, h[2])
+  - find: d(L, x[3])
+  - find: d(h[5], h[2])
+  - find: d(L, W_hh)
+    truncate: 2
+  - find: d(L, W_xh)
+    truncate: 1
+  - find: d(L, W_hh)
+    form: expanded
+"""
+
+MANY_TO_ONE = """
+title: many-to-one, sigmoid and cross-entropy
+steps: 4
+equations:
+  h[t]: tanh(a*h[t-1] + b*x[t])
+  p: sigmoid(v*h[T] + k)
+  L: -(y*log(p) + (1 - y)*log(1 - p))
+given:
+  h[0]: 0
+  x: [1, -2, 0.5, 3]
+  y: 0
+  a: 1.1
+  b: 0.4
+  v: -1.5
+  k: 0.3
+questions:
+  - find: p
+  - find: d(L, a)
+  - find: d(L, b)
+  - find: d(L, v)
+  - find: d(L, k)
+  - find: d(L, h[1])
+  - find: d(L, a)
+    truncate: 2
+"""
+
+SYMBOLIC_THEN_NUMBERS = """
+title: symbolic structure, numbers for the check
+steps: 3
+equations:
+  z[t]: w*h[t-1] + u*x[t]
+  h[t]: sigmoid(z[t])
+  o[t]: r*h[t]
+  J[t]: (o[t] - y[t])**2 / 2
+  J: sum(J[t])
+given:
+  h[0]: 0.5
+  x: [1, 2, 3]
+  y: [1, 0, 1]
+  w: 2
+  u: -1
+  r: 0.5
+questions:
+  - find: d(J[3], h[1])
+  - find: d(J, w)
+  - find: d(J, r)
+  - find: d(o[3], z[1])
+"""
+
+RELU_STATIC = """
+title: a static graph with relu, abs, exp, sqrt
+equations:
+  a: relu(w1*x + b1)
+  s: sqrt(a**2 + 1) + abs(w2 - x) + exp(-a/2)
+  L: log(s) * s
+given:
+  x: 1.5
+  w1: 0.7
+  b1: -0.2
+  w2: 3
+questions:
+  - find: L
+  - find: d(L, w1)
+  - find: d(L, b1)
+  - find: d(L, x)
+  - find: d(s, a)
+"""
+
+
+@pytest.mark.parametrize("text", [TANH, MANY_TO_ONE, SYMBOLIC_THEN_NUMBERS, RELU_STATIC],
+                         ids=["tanh", "many_to_one", "sigmoid_chain", "static"])
+def test_engine_agrees_with_torch(text, torch):
+    problem = loads(text, "inline.yaml")
+    answers = render.answers(solve(problem))
+    for q in problem.questions:
+        want = crosscheck.value(problem, q)
+        got = answers[q.id]["value"]
+        assert got is not None, q.id
+        assert abs(got - want) <= 1e-9 * max(abs(want), 1e-3), (q.id, q.find_text, got, want)
+
+
+def test_truncation_changes_the_answer(torch):
+    problem = loads(TANH, "inline.yaml")
+    answers = render.answers(solve(problem))
+    assert abs(answers["b"]["value"] - answers["k"]["value"]) > 1e-6
+    assert answers["b"]["value"] == pytest.approx(answers["m"]["value"], rel=1e-15)
