@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import heapq
 
+import mpmath
+
 import sympy
 
 from . import expr as ex
@@ -45,11 +47,50 @@ def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:
     if v.is_Rational or v.is_Float or v.is_Symbol:
         return v
     check_finite(v)
-    if tree_size(v) <= SIZE_CAP:
-        return v
     if v.free_symbols:
+        if tree_size(v) <= SIZE_CAP:
+            return v
         return name if name is not None else v
+    # An exact number is kept while it is small and has no function inside a function:
+    # sympy's evaluation of nested transcendental constants is slow and its closed form unread.
+    if not v.has(sympy.Float) and tree_size(v) <= SIZE_CAP and _nesting(v) <= 1:
+        return v
     return sympy.Float(v.evalf(DIGITS), DIGITS)
+
+
+def _numeric(template, which, env: dict):
+    """The value by 50-digit mpmath when the inputs are numbers and one is already a float
+    (the exact path would only be converted back); None otherwise."""
+    if not env or not all(v.is_Number for v in env.values()) or \
+            not any(v.is_Float for v in env.values()):
+        return None
+    with mpmath.workdps(DIGITS + 5):
+        args = []
+        for slot in template.slot_order + (template.self_slot,):
+            v = env.get(slot)
+            if v is None:
+                args.append(mpmath.mpf(0))
+            elif v.is_Float:
+                args.append(mpmath.mpf(v._mpf_))
+            else:
+                args.append(mpmath.mpf(int(v.p)) / int(v.q))
+        try:
+            r = template.numeric(which)(*args)
+        except (ZeroDivisionError, ValueError):
+            raise ExprError("the value is not a finite real number (division by zero or log "
+                            "of a non-positive number?)") from None
+        if isinstance(r, mpmath.mpc) or not mpmath.isfinite(r):
+            raise ExprError("the value is not a finite real number (division by zero or log "
+                            "of a non-positive number?)")
+        return sympy.Float(mpmath.mpf(r), DIGITS)
+
+
+def _nesting(e: sympy.Basic) -> int:
+    """How deeply function applications nest in e (tanh(3/2) is 1, tanh(tanh(1)) is 2)."""
+    if e.is_Atom:
+        return 0
+    inner = max(_nesting(a) for a in e.args)
+    return inner + 1 if isinstance(e, sympy.Function) else inner
 
 
 def is_numeric(v) -> bool:
@@ -78,13 +119,12 @@ class Evaluator:
                 continue
             env = {slot: values[c] for slot, c in node.slots.items() if c != s}
             try:
-                values[s] = settle(node.template.expr.xreplace(env), s)
+                fast = _numeric(node.template, None, env)
+                values[s] = fast if fast is not None else \
+                    settle(node.template.expr.xreplace(env), s)
             except ExprError as e:
                 raise self.fail(e, node) from None
         return values
-
-    def env(self, node) -> dict:
-        return {slot: self.values[c] for slot, c in node.slots.items()}
 
     def partial_expr(self, of, dep) -> sympy.Expr:
         node = self.g.nodes.get(of)
@@ -99,9 +139,12 @@ class Evaluator:
             node = self.g.nodes.get(of)
             try:
                 if node is not None:
-                    slot = next(sl for sl, c in node.slots.items() if c == dep)
-                    raw = node.template.partials[slot].xreplace(self.env(node))
-                    v = settle(raw)
+                    slot = node.slot_of(dep)
+                    pexpr = node.template.partials[slot]
+                    env = {fs: self.values[node.slots[fs]] for fs in pexpr.free_symbols}
+                    v = _numeric(node.template, slot, env)
+                    if v is None:
+                        v = settle(pexpr.xreplace(env))
                 else:
                     v = settle(sympy.diff(of, dep).xreplace(self.values))
             except ExprError as e:
@@ -347,10 +390,14 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
         bounds[t] = (h - K) if (K is not None and h is not None) else None
 
     # The answer: one backward pass (one per loss term when truncated).
+    edges: dict = {}
     if K is None:
-        answer = ev.backward(of).get(wrt, sympy.Integer(0))
+        adj = ev.backward(of, None, edges)
+        answer = adj.get(wrt, sympy.Integer(0))
+        parts = None
     else:
-        parts = [ev.backward(t, bounds[t]).get(wrt, sympy.Integer(0)) for t in terms]
+        adj = None
+        parts = tuple(ev.backward(t, bounds[t]).get(wrt, sympy.Integer(0)) for t in terms)
         answer = settle(sympy.Add(*parts))
     answer = _simplify(answer)
 
@@ -379,7 +426,7 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
                 raise ExprError("the chain rule is too long to write out; "
                                 "ask for form: recursive") from None
     if use_recursive:
-        steps.extend(_recursive_steps(ev, lhs, of, wrt, terms, split, bounds, answer))
+        steps.extend(_recursive_steps(ev, lhs, of, wrt, terms, (adj, edges, parts), answer))
     else:
         steps.extend(_expanded_steps(ev, lhs, terms, split, trees, answer))
     return QuestionSolution(q, lhs, tuple(steps), _answer(answer))
@@ -403,7 +450,7 @@ def _rules(ev: Evaluator, trees) -> Rules:
             node = ev.g.nodes.get(tr.of)
             if node is None:
                 return
-            slot = next(sl for sl, c in node.slots.items() if c == tr.wrt)
+            slot = node.slot_of(tr.wrt)
             key = (node.equation.key, slot)
             if key not in seen:
                 seen[key] = (Partial(node.template.self_slot, slot), node.template.partials[slot])
@@ -418,9 +465,11 @@ def _rules(ev: Evaluator, trees) -> Rules:
 
 def _expanded_steps(ev, lhs, terms, split, trees, answer) -> list:
     steps: list = []
+    nonzero = tuple(tr for tr in trees if tr is not None)
+    if nonzero:
+        steps.append(_rules(ev, nonzero))
     if split:
         steps.append(Split(lhs, tuple(Partial(t, lhs.wrt) for t in terms)))
-    nonzero = tuple(tr for tr in trees if tr is not None)
     if not nonzero:
         steps.append(Note(f"No path leads from the variable to the result: the derivative "
                           "is 0."))
@@ -428,7 +477,6 @@ def _expanded_steps(ev, lhs, terms, split, trees, answer) -> list:
         return steps
     tree = total(nonzero) if len(nonzero) > 1 else nonzero[0]
     steps.append(Chain(lhs, tree, "leibniz"))
-    steps.append(_rules(ev, nonzero))
     steps.append(Chain(lhs, tree, "local"))
     if is_numeric(answer):
         steps.append(Chain(lhs, tree, "values"))
@@ -464,15 +512,16 @@ def _general(ev: Evaluator, t0: int, label: str = "t") -> dict:
     return out
 
 
-def _recursive_steps(ev, lhs, of, wrt, terms, split, bounds, answer) -> list:
+def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
+    """The backward recursion, from the pass that gave the answer: ``passes`` is (adjoints,
+    edge contributions, None) or, when truncated, (None, None, per-term answers)."""
     g = ev.g
     T = g.T
     steps: list = []
-    if any(b is not None for b in bounds.values()):
-        return steps + _truncated_table(ev, lhs, wrt, terms, bounds, answer)
+    adj, edges, parts = passes
+    if parts is not None:
+        return steps + _truncated_table(lhs, parts, answer)
 
-    edges: dict = {}
-    adj = ev.backward(of, None, edges)
     to_root = set()
     root_set = set(terms)
     for s in reversed(list(g.nodes)):
@@ -504,8 +553,8 @@ def _recursive_steps(ev, lhs, of, wrt, terms, split, bounds, answer) -> list:
         s = sym(f"{name}[{t0}]")
         s_last = sym(f"{name}[{T}]")
         deltas.append((Delta(s), delta_tree(s), Delta(s_last), delta_tree(s_last)))
-    steps.append(Recurrence(tuple(deltas), T, gen, last))
     steps.append(_rules(ev, [d[1] for d in deltas] + [d[3] for d in deltas]))
+    steps.append(Recurrence(tuple(deltas), T, gen, last))
 
     rec_values = {s: adj.get(s, sympy.Integer(0)) for s in recurrent_nodes}
     columns = []
@@ -560,8 +609,7 @@ def _consumers(g: Graph, s) -> tuple:
     return cons.get(s, ())
 
 
-def _truncated_table(ev, lhs, wrt, terms, bounds, answer) -> list:
-    contrib = tuple(ev.backward(t, bounds[t]).get(wrt, sympy.Integer(0)) for t in terms)
-    steps = [StepTable(((("term", lhs.wrt.name, contrib)),), tuple(range(1, len(terms) + 1)))]
+def _truncated_table(lhs, contrib, answer) -> list:
+    steps = [StepTable(((("term", lhs.wrt.name, contrib)),), tuple(range(1, len(contrib) + 1)))]
     steps.append(Result(lhs, contrib if len(contrib) <= 10 else (), answer))
     return steps

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import mpmath
 import sympy
 
 from . import expr as ex
@@ -23,6 +24,14 @@ SIZE_CAP = 40
 DIGITS = 50
 
 _SYMBOLS: dict[str, sympy.Symbol] = {}
+
+MPMATH_FUNCS = {
+    "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)),
+    "relu": lambda x: x if x > 0 else mpmath.mpf(0),
+    "step": lambda x: mpmath.mpf(1) if x > 0 else mpmath.mpf(0),
+    "sign": mpmath.sign,
+    "Abs": abs,
+}
 
 
 def sym(name: str) -> sympy.Symbol:
@@ -134,12 +143,16 @@ class Node:
         """The equation with the step's own quantities, e.g. ``W_h*h[1] + W_x*x[2]``."""
         return self.template.expr.xreplace(self.slots)
 
+    def slot_of(self, dep: sympy.Symbol) -> sympy.Symbol:
+        """The template slot that stands for a direct dependency."""
+        by_dep = self.__dict__.get("_by_dep")
+        if by_dep is None:
+            by_dep = self.__dict__["_by_dep"] = {c: sl for sl, c in self.slots.items()}
+        return by_dep[dep]
+
     def partial(self, dep: sympy.Symbol) -> sympy.Expr:
         """The local partial of this node by a direct dependency, in named quantities."""
-        for slot, concrete in self.slots.items():
-            if concrete == dep:
-                return self.template.partials[slot].xreplace(self.slots)
-        raise KeyError(dep)
+        return self.template.partials[self.slot_of(dep)].xreplace(self.slots)
 
 
 @dataclass
@@ -150,6 +163,18 @@ class Template:
     self_slot: sympy.Symbol
     slot_order: tuple
     partials: dict = field(default_factory=dict)
+
+    def numeric(self, which) -> "object":
+        """A compiled mpmath function of (slots..., self slot) for the expression (``which`` is
+        None) or for the partial by slot ``which``; built once, from our own sympy tree."""
+        cache = self.__dict__.setdefault("_numeric", {})
+        fn = cache.get(which)
+        if fn is None:
+            expr = self.expr if which is None else self.partials[which]
+            args = list(self.slot_order) + [self.self_slot]
+            fn = cache[which] = sympy.lambdify(args, expr, modules=[MPMATH_FUNCS, "mpmath"],
+                                               dummify=True)
+        return fn
 
     def differentiate(self) -> None:
         raw = local_partials(self.expr, self.slot_order)

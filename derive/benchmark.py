@@ -1,0 +1,79 @@
+"""Benchmark figures (printed, never asserted): ``python -m derive.benchmark``.
+
+- cold ``derive solve problems/q1.yaml`` beside ``python -c "import sympy"``, in the same run;
+- a scalar tanh RNN, ``d(L, w)`` solved and rendered to Markdown, at T = 10, 100, 1000;
+- the slowest rejection among the hostile problem files in tests/hostile.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _best(cmd: list[str], runs: int = 5) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       cwd=ROOT)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def tanh_problem(T: int) -> str:
+    xs = ", ".join(str((k % 7 - 3) / 4) for k in range(T))
+    ys = ", ".join(str((k % 5 - 2) / 4) for k in range(T))
+    return (f"title: tanh RNN, T = {T}\nsteps: {T}\nequations:\n"
+            "  h[t]: tanh(w*h[t-1] + u*x[t])\n  yhat[t]: v*h[t]\n"
+            "  L[t]: (yhat[t] - y[t])**2\n  L: sum(L[t])\n"
+            f"given:\n  h[0]: 0\n  w: 0.9\n  u: 0.7\n  v: 1.1\n  x: [{xs}]\n  y: [{ys}]\n"
+            "questions:\n  - find: d(L, w)\n")
+
+
+def solve_and_render(text: str) -> float:
+    from . import render
+    from .engine import solve
+    from .loader import loads
+    t0 = time.perf_counter()
+    sol = solve(loads(text, "bench.yaml"))
+    render.markdown(sol)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    exe = Path(sys.executable).parent / "derive"
+    with tempfile.TemporaryDirectory() as out:
+        cold = _best([str(exe), "solve", "problems/q1.yaml", "--out", out])
+    imp = _best([sys.executable, "-c", "import sympy"])
+    print(f"cold `derive solve problems/q1.yaml`: {cold:.3f} s")
+    print(f"`python -c 'import sympy'`:           {imp:.3f} s")
+    print(f"ratio: {cold / imp:.2f} (target: at most 2.5)")
+    solve_and_render(tanh_problem(5))  # warm sympy's caches and imports
+    prev = None
+    for T in (10, 100, 1000):
+        t = min(solve_and_render(tanh_problem(T)) for _ in range(2))
+        growth = f", x{t / prev:.1f} for 10x T" if prev else ""
+        print(f"tanh RNN d(L, w), solved + Markdown, T = {T:>4}: {t:.3f} s{growth}")
+        prev = t
+    worst, name = 0.0, ""
+    hostile = sorted((ROOT / "tests" / "hostile").glob("*.yaml"))
+    with tempfile.TemporaryDirectory() as out:
+        for f in hostile:
+            t0 = time.perf_counter()
+            subprocess.run([str(exe), "solve", str(f), "--out", out], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+            dt = time.perf_counter() - t0
+            if dt > worst:
+                worst, name = dt, f.name
+    print(f"hostile files: {len(hostile)}, slowest rejection {worst:.3f} s ({name}), "
+          "cold process included")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Rendering: golden files for q1, the four levels of the derivation, author-text escaping."""
+
+import os
+
+import pytest
+
+from derive import render
+from derive.engine import solve
+from derive.loader import load
+
+from conftest import ROOT
+
+GOLDEN = ROOT / "tests" / "golden"
+
+
+@pytest.fixture(scope="module")
+def q1():
+    return solve(load("problems/q1.yaml"))
+
+
+@pytest.mark.parametrize("kind", ["md", "tex"])
+def test_q1_matches_golden(q1, kind):
+    text = render.markdown(q1) if kind == "md" else render.latex(q1)
+    path = GOLDEN / f"q1.{kind}"
+    if os.environ.get("DERIVE_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+LEVELS = [
+    # split over loss terms
+    r"\frac{\partial L}{\partial W_{h}} &= \frac{\partial L_{1}}{\partial W_{h}} + "
+    r"\frac{\partial L_{2}}{\partial W_{h}}",
+    # the chain rule over all paths, Leibniz form
+    r"\frac{\partial L_{2}}{\partial \hat{y}_{2}} \cdot \frac{\partial \hat{y}_{2}}"
+    r"{\partial h_{2}} \cdot \left(\frac{\partial h_{2}}{\partial W_{h}} + "
+    r"\frac{\partial h_{2}}{\partial h_{1}} \cdot \frac{\partial h_{1}}{\partial W_{h}}\right)",
+    # local derivatives written out
+    r"2 \left(\hat{y}_{1} - y_{1}\right) W_{y} h_{0} + 2 \left(\hat{y}_{2} - y_{2}\right) "
+    r"W_{y} \left(h_{1} + W_{h} h_{0}\right)",
+    # numbers put in, not evaluated
+    r"2 \left(4 - 5\right) \left(2\right) \left(1\right) + 2 \left(6 - 5\right) \left(2\right) "
+    r"\left(2 + \left(1\right) \left(1\right)\right)",
+    # the result
+    r"&= 8",
+]
+
+
+@pytest.mark.parametrize("kind", ["md", "tex"])
+def test_q1_shows_the_four_levels_in_order(q1, kind):
+    text = render.markdown(q1) if kind == "md" else render.latex(q1)
+    section = text.split("Question d")[1].split("Question e")[0]
+    pos = [section.find(level) for level in LEVELS]
+    assert all(p >= 0 for p in pos), list(zip(LEVELS, pos))
+    assert pos == sorted(pos)
+
+
+def test_forward_values_come_first(q1):
+    md = render.markdown(q1)
+    section = md.split("Question d")[1]
+    assert section.index(r"\hat{y}_{2} = 6") < section.index(r"\frac{\partial L_{1}}")
+    for item in (r"h_{1} = 2", r"\hat{y}_{1} = 4", r"h_{2} = 3", r"L_{1} = 1", r"L = 2"):
+        assert item in section
+
+
+def test_author_text_is_escaped_for_latex():
+    assert render.tex_text(r"50% of \input{x}") == r"50\% of {\textbackslash}input\{x\}"
+    assert render.tex_text(r"keep $\hat y_2$ math") == r"keep $\hat y_2$ math"
+    assert r"\input" not in render.tex_text(r"bad $\input{/etc/passwd}$").replace(
+        r"{\textbackslash}input", "")
+
+
+def test_plain_text_summary(q1):
+    rows = render.summary_rows(q1)
+    assert ("d", "d(L, W_h)", "8") in rows
