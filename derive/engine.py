@@ -501,13 +501,11 @@ def _agree(a, b) -> None:
 def _general(ev: Evaluator, t0: int, label: str = "t") -> dict:
     """Renames every quantity at step t0 + k to the general ``name[t+k]`` (or T+k)."""
     out = {}
-    names = set()
     for s in list(ev.g.nodes) + list(ev.g.leaves) + list(ev.g.given):
         base, idx = split_name(s)
-        if idx is None or not idx.lstrip("-").isdigit():
+        if idx is None or not idx.lstrip("-").isdigit() or abs(int(idx) - t0) > 3:
             continue
         k = int(idx) - t0
-        names.add(s)
         out[s] = sym(f"{base}[{label}{'' if k == 0 else f'{k:+d}'}]")
     return out
 

@@ -110,7 +110,7 @@ def loads(text: str, file: str = "<problem>") -> Problem:
     if len(text) > MAX_BYTES:
         raise SpecError(f"file is larger than {MAX_BYTES // 1000} kB", file=file)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None

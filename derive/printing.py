@@ -56,11 +56,10 @@ def _decimal(p: int, q: int) -> str | None:
 
 def rounded(v: sympy.Expr) -> str:
     """4 significant digits; tiny and huge numbers in scientific form."""
-    x = sympy.N(v, 30)
+    x = float(v) if v.is_Float else float(sympy.N(v, 30))
     if x == 0:
         return "0"
-    m = sympy.Float(x, 30)
-    s = f"{float(m):.{ROUND_DIGITS}g}"
+    s = f"{x:.{ROUND_DIGITS}g}"
     if "e" in s:
         mant, exp = s.split("e")
         return f"{mant} \\times 10^{{{int(exp)}}}"

@@ -222,7 +222,7 @@ class _View:
     def _(self, st: ForwardTable) -> list:
         header = ["t"] + [symbol_t(n, self.names) for n in st.names]
         body = [[str(t)] + [self.num(self.sol.values[sym(f"{n}[{t}]")]) for n in st.names]
-                for t in st.steps]
+                for t in _shown(st.steps)]
         blocks = [_table("Forward pass, step by step:", header, body)]
         if st.plain:
             items = [f"{self.tex(s)} = {self.num(self.sol.values[s])}" for s in st.plain]
@@ -302,7 +302,9 @@ class _View:
             else:
                 header.append(r"\text{term of } L_t \text{ (truncated)}")
             cols.append(values)
-        body = [[str(t)] + [self.num(c[i]) for c in cols] for i, t in enumerate(st.steps)]
+        shown = set(_shown(st.steps))
+        body = [[str(t)] + [self.num(c[i]) for c in cols] for i, t in enumerate(st.steps)
+                if t in shown]
         return [_table("Step by step (the same numbers the answer is summed from):",
                        header, body)]
 
@@ -330,10 +332,19 @@ def _align(lhs, lines) -> list:
     return [(lhs if i == 0 else "", "= " + ln) for i, ln in enumerate(lines)]
 
 
+def _shown(steps) -> tuple:
+    """The rows a table prints: all of them, or both ends of a long one."""
+    steps = tuple(steps)
+    if len(steps) <= MAX_TABLE_ROWS:
+        return steps
+    return steps[:ROWS_AT_ENDS] + steps[-ROWS_AT_ENDS:]
+
+
 def _table(intro, header, body) -> dict:
-    if len(body) > MAX_TABLE_ROWS:
-        gap = [r"\vdots"] * len(header)
-        body = body[:ROWS_AT_ENDS] + [gap] + body[-ROWS_AT_ENDS:]
+    if len(body) == 2 * ROWS_AT_ENDS and body[ROWS_AT_ENDS][0] != str(
+            int(body[ROWS_AT_ENDS - 1][0]) + 1):
+        gap = [r"dots"] * len(header)
+        body = body[:ROWS_AT_ENDS] + [gap] + body[ROWS_AT_ENDS:]
     return {"kind": "table", "intro": intro, "header": header, "body": body}
 
 
