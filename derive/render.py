@@ -15,7 +15,7 @@ from pylatexenc.latex2text import LatexNodes2Text
 from pylatexenc.latexencode import unicode_to_latex
 
 from .engine import is_numeric
-from .graph import split_name, sym
+from .graph import split_name, sym, tree_size
 from .printing import DerivePrinter, exact_text, format_number, rounded, tree_latex
 from .solution import (Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable)
@@ -195,7 +195,8 @@ class _View:
     def _(self, st: ForwardValues) -> list:
         vals = self.sol.values
         if not st.detailed:
-            items = [f"{self.tex(s)} = {self.num(vals[s])}" for s in st.rows]
+            items = [f"{self.tex(s)} = " + (self.num(vals[s]) if is_numeric(vals[s]) else
+                                            self.tex(self.g.nodes[s].expr)) for s in st.rows]
             lines = [r",\quad ".join(items[i:i + 4]) for i in range(0, len(items), 4)]
             return [{"kind": "equations", "intro": "Forward values:",
                      "lines": [], "rows": [("", ln) for ln in lines]}]
@@ -212,7 +213,7 @@ class _View:
                     if sub != parts[0]:
                         parts.append(sub)
                 parts.append(self.num(v))
-            elif v != e and v != s:
+            elif v != e and v != s and tree_size(v) <= 12:
                 parts.append(self.tex(v))
             rows.append((self.tex(s), " = ".join(dict.fromkeys(parts))))
         return [{"kind": "equations", "intro": "Forward pass:", "lines": [], "rows":

@@ -73,3 +73,23 @@ def test_author_text_is_escaped_for_latex():
 def test_plain_text_summary(q1):
     rows = render.summary_rows(q1)
     assert ("d", "d(L, W_h)", "8") in rows
+
+
+def test_every_bundled_problem_compiles_with_pdflatex(tmp_path):
+    import shutil
+    import subprocess
+
+    from conftest import PROBLEMS
+    exe = shutil.which("pdflatex")
+    assert exe, "pdflatex is missing: install texlive-latex-base texlive-latex-recommended " \
+                "texlive-fonts-recommended lmodern (see the README's test command)"
+    env = {"PATH": "/usr/bin:/bin", "openin_any": "p", "openout_any": "p", "HOME": str(tmp_path)}
+    for path in PROBLEMS:
+        folder = tmp_path / path.stem
+        folder.mkdir()
+        (folder / "solution.tex").write_text(render.latex(solve(load(path))))
+        r = subprocess.run([exe, "-no-shell-escape", "-interaction=nonstopmode",
+                            "-halt-on-error", "solution.tex"], cwd=folder, env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, (path.name, r.stdout[-2000:])
+        assert (folder / "solution.pdf").stat().st_size > 1000
