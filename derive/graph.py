@@ -464,7 +464,7 @@ def _toposort(problem: Problem, nodes: dict) -> dict:
                     st = state.get(d)
                     if st == 1:
                         cyc = [s.name for s, _ in stack]
-                        cyc = cyc[cyc.index(d):] + [d.name]
+                        cyc = cyc[cyc.index(d.name):] + [d.name]
                         raise problem.error("cycle: " + " -> ".join(reversed(cyc)),
                                             f"equations.{nodes[cur].equation.key}")
                     if st is None:

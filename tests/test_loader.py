@@ -1,0 +1,45 @@
+import pytest
+import sympy
+
+from derive.errors import SpecError
+from derive.loader import load, loads
+
+from conftest import ROOT
+
+
+def test_q1_loads_with_exact_givens():
+    p = load(ROOT / "problems/q1.yaml")
+    assert p.steps == 2 and [e.key for e in p.equations] == ["h[t]", "yhat[t]", "L[t]", "L"]
+    given = {(g.name, g.index): g.value for g in p.given}
+    assert given[("W_x", None)] == sympy.Rational(1, 10)
+    assert given[("x", None)] == (10, 10)
+    assert given[("h", 0)] == 1
+    assert [q.id for q in p.questions] == list("abcdefg")
+    assert p.questions[6].truncate == 1
+
+
+def test_default_ids_and_given_expressions():
+    p = loads("title: t\nequations:\n  y: x\ngiven:\n  x: 'sqrt(2)'\nquestions:\n"
+              "  - find: y\n  - find: d(y, x)\n")
+    assert [q.id for q in p.questions] == ["a", "b"]
+    assert p.given[0].value == sympy.sqrt(2)
+
+
+@pytest.mark.parametrize("text,key,line", [
+    ("title: t\nequations:\n  y: 2*x\nquestions:\n  - find: y\nfoo: 1\n", "foo", 6),
+    ("title: t\nequations:\n  y: 2*\nquestions:\n  - find: y\n", "equations.y", 3),
+    ("title: t\nsteps: 0\nequations:\n  y: 2\nquestions:\n  - find: y\n", "steps", 2),
+    ("title: t\nequations:\n  y: 2\nquestions:\n  - bogus: 1\n", "questions[1].bogus", 5),
+    ("title: t\nequations:\n  y: 2\nquestions:\n  - text: hi\n", "questions.a", 5),
+    ("title: t\nequations:\n  h[t]: 2\nquestions:\n  - find: h[1]\n", "equations.h[t]", 3),
+])
+def test_errors_name_key_and_line(text, key, line):
+    with pytest.raises(SpecError) as e:
+        loads(text, "p.yaml")
+    assert e.value.key == key and e.value.line == line
+    assert str(e.value).startswith(f"p.yaml: {key} (line {line}): ")
+
+
+def test_missing_file():
+    with pytest.raises(SpecError, match="no such problem file"):
+        load("does/not/exist.yaml")

@@ -1,0 +1,37 @@
+import sympy
+
+from derive.graph import sym
+from derive.printing import DerivePrinter, exact_text, format_number, symbol_latex
+from derive.ops import sigmoid
+
+
+def test_numbers_as_shown():
+    assert format_number(sympy.Integer(8)) == "8"
+    assert format_number(sympy.Rational(1, 10)) == "0.1"
+    assert format_number(sympy.Rational(-5, 2)) == "-2.5"
+    assert format_number(sympy.Rational(1, 3)) == r"\frac{1}{3}"
+    assert format_number(sympy.tanh(sympy.Rational(3, 2))) == "0.9051"
+
+
+def test_names():
+    assert symbol_latex("yhat[2]", {}) == r"\hat{y}_{2}"
+    assert symbol_latex("W_hh", {}) == "W_{hh}"
+    assert symbol_latex("h[t-1]", {}) == "h_{t - 1}"
+    assert symbol_latex("W_x[1]", {}) == "W_{x, 1}"
+    assert symbol_latex("o[1]", {"o": r"\mathbf{o}"}) == r"\mathbf{o}_{1}"
+
+
+def test_values_mode_puts_numbers_in_without_evaluating():
+    vals = {sym("yhat[1]"): sympy.Integer(4), sym("y[1]"): sympy.Integer(5),
+            sym("W_y"): sympy.Integer(2)}
+    e = sympy.factor_terms(2 * (sym("yhat[1]") - sym("y[1]")))
+    assert DerivePrinter(values=vals).doprint(e) == r"2 \left(4 - 5\right)"
+    assert DerivePrinter(values=vals).doprint(sym("W_y") * sym("yhat[1]")) == \
+        r"\left(2\right) \left(4\right)"
+
+
+def test_exact_text_parses_back():
+    x = sym("x")
+    assert exact_text(sigmoid(x)) == "1/(1 + exp(-(x)))"
+    assert sympy.sympify(exact_text(sigmoid(sympy.Rational(1, 2)))).evalf(20) == \
+        (1 / (1 + sympy.exp(-sympy.Rational(1, 2)))).evalf(20)
