@@ -110,20 +110,46 @@ class _Forward:
         raise Unavailable("wrt is not a single quantity")
 
 
-def _terms(problem: Problem, of: ex.Expr):
-    """The loss terms (expression, horizon step) as the engine splits them."""
+def _terms(problem: Problem, of: ex.Expr) -> list:
+    """The additive loss terms as (expression, step binding, sign/scale expression, horizon):
+    sums over t and + / - split, a constant factor or divisor is carried along."""
     T = problem.steps
-    body = of
-    if isinstance(of, ex.Name):
-        eq = next((q for q in problem.equations if q.name == of.name and not q.indexed), None)
-        if eq is not None:
-            body = eq.expr
-    if isinstance(body, ex.Call) and body.func == "sum" and isinstance(body.args[0], ex.Ref) \
-            and body.args[0].index == ex.Index("t", 0):
-        return [(ex.Ref(body.args[0].name, ex.Index("n", t)), t) for t in range(1, T + 1)]
-    steps = [n.index.value if n.index.kind == "n" else T + n.index.value
-             for n in ex.walk(of) if isinstance(n, ex.Ref)]
-    return [(of, max(steps) if steps else T)]
+    plain = {q.name: q for q in problem.equations if not q.indexed}
+
+    def split(e, t):
+        if isinstance(e, ex.Name) and e.name in plain:
+            return split(plain[e.name].expr, None)
+        if isinstance(e, ex.Bin) and e.op in "+-":
+            right = split(e.right, t)
+            if e.op == "-":
+                right = [(ex.Neg(x), tt) for x, tt in right]
+            return split(e.left, t) + right
+        if isinstance(e, ex.Call) and e.func == "sum" and ex.uses_t(e.args[0]) and t is None:
+            return [p for s in range(1, T + 1) for p in split(e.args[0], s)]
+        if isinstance(e, ex.Bin) and e.op in "*/" and not _refs(e.right):
+            return [(ex.Bin(e.op, x, e.right), tt) for x, tt in split(e.left, t)]
+        if isinstance(e, ex.Bin) and e.op == "*" and not _refs(e.left):
+            return [(ex.Bin("*", e.left, x), tt) for x, tt in split(e.right, t)]
+        return [(e, t)]
+
+    def horizon(e, t):
+        steps = [0]
+        for n in ex.walk(e):
+            if isinstance(n, ex.Ref):
+                k = n.index
+                steps.append(t + k.value if k.kind == "t" and t is not None else
+                             T + k.value if k.kind == "T" else k.value)
+            elif isinstance(n, ex.Name) and n.name in plain:
+                steps.append(horizon(plain[n.name].expr, None))
+            elif isinstance(n, ex.Call) and n.func == "sum" and t is None:
+                steps.append(T)
+        return max(steps)
+
+    return [(e, t, horizon(e, t)) for e, t in split(of, None)]
+
+
+def _refs(e) -> bool:
+    return any(isinstance(n, (ex.Ref, ex.Name)) for n in ex.walk(e))
 
 
 def value(problem: Problem, q: Question):
@@ -140,9 +166,9 @@ def value(problem: Problem, q: Question):
         (g,) = th.autograd.grad(out, x, allow_unused=True)
         return 0.0 if g is None else float(g)
     total = 0.0
-    for term, horizon in _terms(problem, of):
+    for term, t, horizon in _terms(problem, of):
         fw = _Forward(problem, detach_upto=horizon - q.truncate)
-        out, x = fw.target(term), fw.wrt(wrt)
+        out, x = fw.ev(term, t), fw.wrt(wrt)
         if not out.requires_grad:
             continue
         (g,) = th.autograd.grad(out, x, allow_unused=True)

@@ -384,6 +384,12 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
     lhs = Partial(of, wrt)
     terms, split = _root_terms(ev, of)
     K = q.truncate
+    if K is not None:
+        # Truncation acts on each additive loss term, named or not.
+        body = g.nodes[of].expr if of in g.nodes and g.nodes[of].step is None else of
+        if body.is_Add and not split:
+            terms = tuple(sorted(body.args, key=lambda a: (ev.horizon(a) or 0, str(a))))
+            split = True
     bounds = {}
     for t in terms:
         h = ev.horizon(t)
@@ -451,6 +457,15 @@ def _rules(ev: Evaluator, trees) -> Rules:
             if node is None:
                 return
             slot = node.slot_of(tr.wrt)
+            base, idx = split_name(slot)
+            if node.step is None and idx is not None and idx.isdigit():
+                # ∂L/∂h_2 and ∂L/∂h_5 of a sum over t are one rule at a general step t
+                key = (node.equation.key, base)
+                if key not in seen:
+                    ren = _general(ev, int(idx))
+                    seen[key] = (Partial(node.symbol, ren.get(slot, slot)),
+                                 node.template.partials[slot].xreplace(ren))
+                return
             key = (node.equation.key, slot)
             if key not in seen:
                 seen[key] = (Partial(node.template.self_slot, slot), node.template.partials[slot])
@@ -520,10 +535,16 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
     if parts is not None:
         return steps + _truncated_table(lhs, parts, answer)
 
-    to_root = set()
     root_set = set(terms)
+    virtual = of not in g.nodes
+
+    def consumers(s):
+        own = _consumers(g, s)
+        return own + (of,) if virtual and s in of.free_symbols else own
+
+    to_root = set(root_set)
     for s in reversed(list(g.nodes)):
-        if s in root_set or any(c in to_root for c in _consumers(g, s)):
+        if any(c in to_root for c in consumers(s)):
             to_root.add(s)
     recurrent_nodes = {s for s, n in g.nodes.items() if n.name in g.recurrent}
 
@@ -532,11 +553,11 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
             return One()
         if c in recurrent_nodes:
             return Delta(c)
-        items = [prod(adj_tree(c2), Partial(c2, c)) for c2 in _consumers(g, c) if c2 in to_root]
+        items = [prod(adj_tree(c2), Partial(c2, c)) for c2 in consumers(c) if c2 in to_root]
         return total(items)
 
     def delta_tree(s):
-        items = [prod(adj_tree(c), Partial(c, s)) for c in _consumers(g, s) if c in to_root]
+        items = [prod(adj_tree(c), Partial(c, s)) for c in consumers(s) if c in to_root]
         if s in root_set:
             items.insert(0, One())
         return total(items)
@@ -569,7 +590,7 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
         steps.append(Result(Delta(wrt), (), answer))
         return steps
 
-    users = [c for c in _consumers(g, wrt) if c in to_root]
+    users = [c for c in consumers(wrt) if c in to_root]
     indexed_users = [c for c in users if g.nodes[c].step is not None]
     plain_users = [c for c in users if g.nodes[c].step is None]
     per_step = {}

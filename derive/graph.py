@@ -193,7 +193,7 @@ class Graph:
     leaves: tuple  # symbols that no equation defines (givens and free symbols)
     given: dict  # leaf symbol -> exact value
     indexed_names: frozenset
-    recurrent: frozenset  # names whose equation refers to earlier steps of a quantity
+    recurrent: frozenset  # the states: indexed quantities read at an earlier step (h[t-1])
 
     def consumers(self) -> dict:
         """symbol -> tuple of node symbols using it directly, in topological order."""
@@ -351,8 +351,9 @@ def unroll(problem: Problem) -> Graph:
         tmpl.differentiate()
         templates[i] = tmpl
         if eq.indexed:
-            if any(off < 0 for off in r.slots.values()):
-                recurrent.add(eq.name)
+            for slot, off in r.slots.items():
+                if off < 0 and split_name(slot)[0] in indexed:
+                    recurrent.add(split_name(slot)[0])  # a state: read at an earlier step
             for t in range(1, T + 1):
                 slots = {}
                 for s in slot_order:
