@@ -181,3 +181,46 @@ def test_truncation_changes_the_answer(torch):
     answers = render.answers(solve(problem))
     assert abs(answers["b"]["value"] - answers["k"]["value"]) > 1e-6
     assert answers["b"]["value"] == pytest.approx(answers["m"]["value"], rel=1e-15)
+
+
+SYMBOLIC = """
+title: fully symbolic two-step tanh RNN
+steps: 2
+equations:
+  h[t]: tanh(w*h[t-1] + u*x[t])
+  yhat[t]: v*h[t]
+  L[t]: (yhat[t] - y[t])**2
+  L: sum(L[t])
+questions:
+  - find: d(L, w)
+  - find: d(L, h[1])
+  - find: d(L, u)
+    truncate: 1
+"""
+
+NUMBERS = {"w": "0.7", "u": "-0.4", "v": "1.3", "h[0]": "0.2", "x[1]": "1", "x[2]": "-2",
+           "y[1]": "0.5", "y[2]": "-0.25"}
+
+
+def test_symbolic_answers_evaluate_to_torch_values(torch):
+    import sympy
+    answers = render.answers(solve(loads(SYMBOLIC, "symbolic.yaml")))
+    given = ("given:\n  h[0]: 0.2\n  x: [1, -2]\n  y: [0.5, -0.25]\n  w: 0.7\n  u: -0.4\n"
+             "  v: 1.3\n")
+    numeric = loads(SYMBOLIC.replace("questions:", given + "questions:"), "numeric.yaml")
+    for q in numeric.questions:
+        exact = answers[q.id]["exact"]
+        assert answers[q.id]["value"] is None and exact
+        names = {k: sympy.Symbol(k.replace("[", "_").replace("]", "")) for k in NUMBERS}
+        text = exact.replace("h[1]", "h_1")
+        for k, s in names.items():
+            text = text.replace(k, s.name)
+        expr = sympy.sympify(text, locals={**{s.name: s for s in names.values()},
+                                           "h_1": sympy.Symbol("h_1")})
+        if "h[1]" in q.find_text:
+            h1 = sympy.tanh(sympy.Rational(NUMBERS["w"]) * sympy.Rational(NUMBERS["h[0]"]) +
+                            sympy.Rational(NUMBERS["u"]) * sympy.Rational(NUMBERS["x[1]"]))
+            expr = expr.subs(sympy.Symbol("h_1"), h1)
+        got = float(expr.subs({names[k]: sympy.Rational(v) for k, v in NUMBERS.items()}))
+        want = crosscheck.value(numeric, q)
+        assert abs(got - want) <= 1e-9 * max(abs(want), 1e-3), (q.id, got, want)
