@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import typer
 
@@ -84,9 +84,9 @@ def solve(
         except SpecError as e:
             raise _fail(e) from None
         except RecursionError:
-            raise _fail(SpecError("the problem is nested too deeply to solve", file=str(f)))
+            raise _fail(SpecError("the problem is nested too deeply to solve", file=str(f))) from None
         results.append((f, sol, docs))
-    for f, sol, docs in results:
+    for f, _, docs in results:
         for name, text in docs.items():
             write_atomic(out / Path(f).stem / name, text)
     if as_json:

@@ -166,7 +166,6 @@ class Evaluator:
             return self._horizon[s]
         node = self.g.nodes.get(s)
         if node is None:
-            _, idx = split_name(s) if isinstance(s, sympy.Symbol) else (None, None)
             h = None
             if not isinstance(s, sympy.Symbol):
                 hs = [self.horizon(d) for d in self.deps(s)]
@@ -243,7 +242,7 @@ def _solve_question(ev: Evaluator, q: Question) -> QuestionSolution:
     return _value(ev, q, target)
 
 
-def _answer(v: sympy.Expr, approx_ok: bool = True) -> Answer:
+def _answer(v: sympy.Expr) -> Answer:
     value = None
     exact = v
     if is_numeric(v):
@@ -374,9 +373,7 @@ def evaluate_tree(ev: Evaluator, tree, deltas: dict | None = None) -> sympy.Expr
 
 def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
     g = ev.g
-    if wrt in g.nodes or wrt in g.leaves or wrt in g.given:
-        pass
-    else:
+    if not (wrt in g.nodes or wrt in g.leaves or wrt in g.given):
         raise ExprError(f"{wrt.name} does not appear in any equation")
     # A symbolic answer by a quantity keeps that quantity as the variable.
     if wrt in g.nodes and not is_numeric(ev.values[wrt]):
@@ -486,7 +483,7 @@ def _expanded_steps(ev, lhs, terms, split, trees, answer) -> list:
     if split:
         steps.append(Split(lhs, tuple(Partial(t, lhs.wrt) for t in terms)))
     if not nonzero:
-        steps.append(Note(f"No path leads from the variable to the result: the derivative "
+        steps.append(Note("No path leads from the variable to the result: the derivative "
                           "is 0."))
         steps.append(Result(lhs, (), answer))
         return steps

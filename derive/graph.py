@@ -14,7 +14,7 @@ import mpmath
 import sympy
 
 from . import expr as ex
-from .errors import ExprError, SpecError
+from .errors import ExprError
 from .loader import Equation, Problem
 from .ops import FUNCTIONS
 

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sympy
 import yaml
 
 from . import expr as ex

@@ -15,7 +15,7 @@ from sympy.printing.str import StrPrinter
 
 from .graph import split_name
 from .ops import relu, sigmoid, step
-from .solution import Delta, One, Partial, Prod, Sum
+from .solution import Delta, One, Partial, Sum
 
 ROUND_DIGITS = 4
 
@@ -192,31 +192,25 @@ def tree_latex(tree, leaf, mode: str) -> str:
     """LaTeX of a chain tree; ``leaf(node) -> (latex, kind)`` prints Partial/Delta/One leaves.
 
     ``kind`` is "atom" for something that never needs parentheses, "sum" for a sum, "number"
-    for a bare number, "product" otherwise.
+    for a bare number, "product" otherwise.  In a product, sums are parenthesised, and so are
+    numbers (always in values mode, as in ``2(4 - 5)(2)(1)``, else after the first factor).
     """
-    def go(t, ctx):
+    def show(t) -> tuple[str, str]:
         if isinstance(t, (Partial, Delta, One)):
-            s, kind = leaf(t)
-        elif isinstance(t, Sum):
-            s = " + ".join(go(x, "sum") for x in t.items).replace("+ -", "- ")
-            kind = "sum"
-        else:
-            parts = []
-            for i, x in enumerate(t.items):
-                s, k = (leaf(x) if isinstance(x, (Partial, Delta, One)) else
-                        (go(x, "product"), "sum" if isinstance(x, Sum) else "product"))
-                if k == "sum" or (mode == "values" and k == "number") or \
-                        (i > 0 and (k == "number" or _NUMBERISH.match(s) or s.startswith("-"))):
-                    if not s.startswith(r"\left(") or k == "sum":
-                        s = rf"\left({s}\right)"
-                parts.append(s)
-            s, kind = (r" \cdot " if mode == "leibniz" else " ").join(parts), "product"
-        if ctx == "product" and kind == "sum":
-            return s
-        return s
+            return leaf(t)
+        if isinstance(t, Sum):
+            return " + ".join(show(x)[0] for x in t.items).replace("+ -", "- "), "sum"
+        parts = []
+        for i, x in enumerate(t.items):
+            s, k = show(x)
+            wrap = k == "sum" or (mode == "values" and k == "number") or (
+                i > 0 and (k == "number" or _NUMBERISH.match(s) or s.startswith("-")))
+            if wrap and (k == "sum" or not s.startswith(r"\left(")):
+                s = rf"\left({s}\right)"
+            parts.append(s)
+        return (r" \cdot " if mode == "leibniz" else " ").join(parts), "product"
 
-    s, kind = (leaf(tree) if isinstance(tree, (Partial, Delta, One)) else (go(tree, "top"), ""))
-    return s
+    return show(tree)[0]
 
 
 class ExactStr(StrPrinter):
