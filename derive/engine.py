@@ -379,12 +379,12 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
     if wrt in g.nodes and not is_numeric(ev.values[wrt]):
         ev = Evaluator(g, {wrt: wrt})
     lhs = Partial(of, wrt)
-    terms, split = _root_terms(ev, of)
+    terms, split = ((of,), False) if of == wrt else _root_terms(ev, of)
     K = q.truncate
     if K is not None:
         # Truncation acts on each additive loss term, named or not.
         body = g.nodes[of].expr if of in g.nodes and g.nodes[of].step is None else of
-        if body.is_Add and not split:
+        if body.is_Add and not split and of != wrt:
             terms = tuple(sorted(body.args, key=lambda a: (ev.horizon(a) or 0, str(a))))
             split = True
     bounds = {}
@@ -477,11 +477,17 @@ def _rules(ev: Evaluator, trees) -> Rules:
 
 def _expanded_steps(ev, lhs, terms, split, trees, answer) -> list:
     steps: list = []
+    if lhs.of == lhs.wrt:
+        return [Note("A quantity's derivative by itself is 1."), Result(lhs, (), answer)]
     nonzero = tuple(tr for tr in trees if tr is not None)
     if nonzero:
-        steps.append(_rules(ev, nonzero))
-    if split:
-        steps.append(Split(lhs, tuple(Partial(t, lhs.wrt) for t in terms)))
+        rules = _rules(ev, nonzero)
+        if rules.partials:
+            steps.append(rules)
+    if split and nonzero:
+        # only the loss terms that depend on the variable
+        steps.append(Split(lhs, tuple(Partial(t, lhs.wrt)
+                                      for t, tr in zip(terms, trees) if tr is not None)))
     if not nonzero:
         steps.append(Note("No path leads from the variable to the result: the derivative "
                           "is 0."))
