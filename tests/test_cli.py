@@ -116,3 +116,18 @@ def test_latex_commands_in_title_print_literally(tmp_path):
     tex = (tmp_path / "o/evil/solution.tex").read_text()
     assert "\\input{" not in tex and "\\write18" not in tex
     assert "{\\textbackslash}input\\{/etc/passwd\\}" in tex
+
+
+def test_output_is_identical_across_hash_seeds(tmp_path):
+    import os
+    import subprocess
+    import sys
+    problems = sorted(str(p) for p in (ROOT / "problems").glob("*.yaml"))
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        subprocess.run([sys.executable, "-c", "from derive.cli import main; main()", "solve",
+                        *problems, "--out", str(tmp_path / seed)], check=True, env=env,
+                       capture_output=True)
+    for f in sorted((tmp_path / "1").rglob("*.*")):
+        other = tmp_path / "2" / f.relative_to(tmp_path / "1")
+        assert f.read_bytes() == other.read_bytes(), f
