@@ -16,7 +16,8 @@ import sympy
 
 from . import expr as ex
 from .errors import ExprError, SpecError
-from .graph import DIGITS, SIZE_CAP, Graph, check_finite, split_name, sym, tree_size, unroll
+from .graph import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, SIZE_CAP, Graph, check_finite,
+                    split_name, sym, tree_size, unroll)
 from .loader import Problem, Question
 from .ops import RULE_OF_CLASS
 from .solution import (Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum,
@@ -44,7 +45,17 @@ def solve(problem: Problem) -> Solution:
 def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:
     """Keep a value exact while it is small; past SIZE_CAP carry a 50-digit float (numbers) or,
     for a forward value, the quantity's own ``name`` (symbols), so nothing grows with T."""
-    if v.is_Rational or v.is_Float or v.is_Symbol:
+    if v.is_Rational:
+        if int(v.p).bit_length() - int(v.q).bit_length() > 996:
+            raise ExprError(_TOO_LARGE)
+        if max(int(v.p).bit_length(), int(v.q).bit_length()) > 3000:
+            return sympy.Float(v, DIGITS)  # exact digits past a thousand help nobody
+        return v
+    if v.is_Float:
+        if abs(v) > MAX_MAGNITUDE:
+            raise ExprError(_TOO_LARGE)
+        return v
+    if v.is_Symbol:
         return v
     check_finite(v)
     if v.free_symbols:
@@ -55,7 +66,15 @@ def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:
     # sympy's evaluation of nested transcendental constants is slow and its closed form unread.
     if not v.has(sympy.Float) and tree_size(v) <= SIZE_CAP and _nesting(v) <= 1:
         return v
-    return sympy.Float(v.evalf(DIGITS), DIGITS)
+    approx = v.evalf(DIGITS)
+    if not approx.is_Float:
+        raise ExprError(_NOT_REAL)
+    return settle(sympy.Float(approx, DIGITS))
+
+
+_NOT_REAL = ("the value is not a finite real number (division by zero, or log or sqrt of a "
+             "negative number?)")
+_TOO_LARGE = "the value is larger than 1e300"
 
 
 def _numeric(template, which, env: dict):
@@ -76,13 +95,78 @@ def _numeric(template, which, env: dict):
                 args.append(mpmath.mpf(int(v.p)) / int(v.q))
         try:
             r = template.numeric(which)(*args)
-        except (ZeroDivisionError, ValueError):
-            raise ExprError("the value is not a finite real number (division by zero or log "
-                            "of a non-positive number?)") from None
+        except (ZeroDivisionError, ValueError) as e:
+            raise ExprError(str(e) if "not defined" in str(e) else _NOT_REAL) from None
         if isinstance(r, mpmath.mpc) or not mpmath.isfinite(r):
-            raise ExprError("the value is not a finite real number (division by zero or log "
-                            "of a non-positive number?)")
+            raise ExprError(_NOT_REAL)
+        if abs(r) > MAX_MAGNITUDE:
+            raise ExprError(_TOO_LARGE)
         return sympy.Float(mpmath.mpf(r), DIGITS)
+
+
+class _Symbolic(Exception):
+    pass
+
+
+def _check_domain(node, values: dict, T: int | None) -> None:
+    """Evaluate the equation as the author wrote it (not sympy's simplified form) in real
+    mpmath arithmetic, so that log(-2) or exp(log(x)) at x < 0 is an error even where sympy
+    would simplify it to something real."""
+    step = node.step
+
+    def value(sym_):
+        v = values.get(sym_, sym_)
+        if not isinstance(v, sympy.Basic) or not v.is_Number:
+            raise _Symbolic
+        return mpmath.mpf(v._mpf_) if v.is_Float else mpmath.mpf(int(v.p)) / int(v.q)
+
+    def at(index, t):
+        return {"t": t, "T": T, "n": 0}[index.kind] + index.value if index.kind != "n" \
+            else index.value
+
+    def go(e, t):
+        if isinstance(e, ex.Num):
+            return mpmath.mpf(int(e.value.p)) / int(e.value.q)
+        if isinstance(e, ex.Name):
+            return value(sym(e.name))
+        if isinstance(e, ex.Ref):
+            return value(sym(f"{e.name}[{at(e.index, t)}]"))
+        if isinstance(e, ex.Neg):
+            return -go(e.arg, t)
+        if isinstance(e, ex.Transpose):
+            return go(e.arg, t)
+        if isinstance(e, ex.Bin):
+            a, b = go(e.left, t), go(e.right, t)
+            if e.op == "/" and b == 0:
+                raise ExprError("division by zero")
+            if e.op == "**" and a < 0 and b != int(b):
+                raise ExprError(f"a negative number to a fractional power ({mpmath.nstr(a, 6)}"
+                                f"**{mpmath.nstr(b, 6)})")
+            if e.op == "**" and a == 0 and b < 0:
+                raise ExprError("division by zero (0 to a negative power)")
+            return {"+": a + b, "-": a - b, "*": a * b, "@": a * b}.get(e.op) if e.op in "+-*@" \
+                else (a / b if e.op == "/" else a ** b)
+        if isinstance(e, ex.Call):
+            if e.func == "sum" and ex.uses_t(e.args[0]):
+                return mpmath.fsum(go(e.args[0], k) for k in range(1, (T or 0) + 1))
+            args = [go(a, t) for a in e.args]
+            f = MPMATH_FUNCS.get(e.func)
+            if f is not None:
+                return f(*args)
+            return args[0] * args[1] if e.func == "dot" else (
+                mpmath.mpf(1) if e.func in ("softmax", "hardmax") else args[0])
+        raise TypeError(e)
+
+    try:
+        with mpmath.workdps(30):
+            r = go(node.equation.expr, step)
+    except _Symbolic:
+        return
+    except (ValueError, ZeroDivisionError, OverflowError) as err:
+        msg = str(err)
+        raise ExprError(msg if "not defined" in msg else _NOT_REAL) from None
+    if isinstance(r, mpmath.mpc):
+        raise ExprError(_NOT_REAL)
 
 
 def _nesting(e: sympy.Basic) -> int:
@@ -119,6 +203,7 @@ class Evaluator:
                 continue
             env = {slot: values[c] for slot, c in node.slots.items() if c != s}
             try:
+                _check_domain(node, values, self.g.T)
                 fast = _numeric(node.template, None, env)
                 values[s] = fast if fast is not None else \
                     settle(node.template.expr.xreplace(env), s)
