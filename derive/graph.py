@@ -105,8 +105,7 @@ def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
                 raise ExprError("d(of, wrt) may only stand alone in a question's find")
             return FUNCTIONS[n.func].build(*(go(a) for a in n.args))
         raise TypeError(n)
-    out = go(e)
-    return sympy.sympify(out) if not isinstance(out, sympy.Basic) else out
+    return go(e)
 
 
 def constant(e: ex.Expr) -> sympy.Expr:

@@ -14,21 +14,27 @@ FUNCS = ["tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs", "softmax", "har
 OPS = ["+", "-", "*", "/", "**", "@", "**-1*", " if ", ".T+", "[", "]", ",", ")", "("]
 
 
-@st.composite
-def expressions(draw, depth=0):
-    if depth > 3 or draw(st.booleans()):
-        return draw(st.sampled_from(ATOMS))
-    kind = draw(st.integers(0, 2))
-    if kind == 0:
-        return f"{draw(st.sampled_from(FUNCS))}({draw(expressions(depth + 1))})"
-    if kind == 1:
-        return f"({draw(expressions(depth + 1))}{draw(st.sampled_from(OPS))}" \
-               f"{draw(expressions(depth + 1))})"
-    return f"-{draw(expressions(depth + 1))}"
+def grammar(atoms, funcs, ops, depth_limit):
+    """A strategy for expression text built from the given atoms, functions and operators."""
+    @st.composite
+    def expressions(draw, depth=0):
+        if depth > depth_limit or draw(st.booleans()):
+            return draw(st.sampled_from(atoms))
+        kind = draw(st.integers(0, 2))
+        if kind == 0:
+            return f"{draw(st.sampled_from(funcs))}({draw(expressions(depth + 1))})"
+        if kind == 1:
+            return f"({draw(expressions(depth + 1))}{draw(st.sampled_from(ops))}" \
+                   f"{draw(expressions(depth + 1))})"
+        return f"-{draw(expressions(depth + 1))}"
+    return expressions()
+
+
+expressions = grammar(ATOMS, FUNCS, OPS, 3)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(h=expressions(), y=expressions(), find=expressions(), wrt=st.sampled_from(
+@given(h=expressions, y=expressions, find=expressions, wrt=st.sampled_from(
     ["w", "h[1]", "x[1]", "h[0]", "z", "L", "2*w"]), steps=st.sampled_from(["", "steps: 2\n"]))
 def test_random_problems_never_crash(h, y, find, wrt, steps):
     text = (f"title: fuzz\n{steps}equations:\n  h[t]: '{h}'\n  L: '{y}'\n"
@@ -48,22 +54,12 @@ VALID_FUNCS = ["tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs"]
 VALID_OPS = ["+", "-", "*", "/", "@"]
 
 
-@st.composite
-def valid_expressions(draw, depth=0):
-    if depth > 2 or draw(st.booleans()):
-        return draw(st.sampled_from(VALID_ATOMS))
-    kind = draw(st.integers(0, 2))
-    if kind == 0:
-        return f"{draw(st.sampled_from(VALID_FUNCS))}({draw(valid_expressions(depth + 1))})"
-    if kind == 1:
-        return f"({draw(valid_expressions(depth + 1))}{draw(st.sampled_from(VALID_OPS))}" \
-               f"{draw(valid_expressions(depth + 1))})"
-    return f"({draw(valid_expressions(depth + 1))})**2"
+valid_expressions = grammar(VALID_ATOMS, VALID_FUNCS, VALID_OPS, 2)
 
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(extra=valid_expressions(), T=st.sampled_from([1, 2, 3, 6]),
+@given(extra=valid_expressions, T=st.sampled_from([1, 2, 3, 6]),
        xs=st.lists(st.sampled_from([1, -1, 0.5, 2]), min_size=6, max_size=6))
 def test_random_valid_recurrences_agree_with_torch(extra, T, xs, torch):
     from derive import crosscheck
