@@ -82,8 +82,18 @@ def _escape(s: str) -> str:
 
 
 def md_text(text: str) -> str:
-    """Author Markdown is Markdown already; only raw HTML is neutralised."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
+    """Author Markdown is Markdown already; only raw HTML outside $...$ math is neutralised."""
+    out, pos = [], 0
+    for m in _MATH_RE.finditer(text):
+        out.append(_no_html(text[pos:m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_no_html(text[pos:]))
+    return "".join(out)
+
+
+def _no_html(s: str) -> str:
+    return s.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def plain(latex: str) -> str:
@@ -248,7 +258,9 @@ class _View:
         lines = [r",\quad ".join(items[i:i + 3]) for i in range(0, len(items), 3)]
         if rules:
             lines.append(r",\quad ".join(rules))
-        return [{"kind": "equations", "intro": "Local derivatives (at a general step $t$):",
+        general = any(_has_t(p) for p, _ in st.partials)
+        intro = "Local derivatives (at a general step $t$):" if general else "Local derivatives:"
+        return [{"kind": "equations", "intro": intro,
                  "lines": [], "rows": [("", ln) for ln in lines]}]
 
     @present.register
@@ -315,6 +327,10 @@ class _View:
             if isinstance(st.lhs, Delta) else self.p.partial(st.lhs)
         return [{"kind": "equations", "intro": "", "lines": [],
                  "rows": [(lhs, "= " + self.answer_tex(st.answer))]}]
+
+
+def _has_t(p: Partial) -> bool:
+    return any("[t" in s.name for s in (p.of, p.wrt) if isinstance(s, sympy.Symbol))
 
 
 def symbol_t(name: str, names: dict) -> str:

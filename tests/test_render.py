@@ -93,3 +93,7 @@ def test_every_bundled_problem_compiles_with_pdflatex(tmp_path):
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, (path.name, r.stdout[-2000:])
         assert (folder / "solution.pdf").stat().st_size > 1000
+
+
+def test_markdown_keeps_math_and_neutralises_html():
+    assert render.md_text("if $a < b$ then <script>") == "if $a < b$ then &lt;script&gt;"
