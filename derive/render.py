@@ -296,8 +296,13 @@ class _View:
                 rows.append(("", r"\quad + " + extra))
             else:
                 rows.append((lhs, "= " + extra))
-        return [{"kind": "equations", "intro": "Summing over the steps:", "lines": [],
-                 "rows": rows}]
+        factor = _param_partial(st.tree, st.lhs.wrt)
+        intro = "Summing over the steps:"
+        if factor is not None:
+            named = DerivePrinter(self.names, rename=st.rename).partial(factor)
+            intro = (f"Summing over the steps (${named}$ is the local partial: the earlier "
+                     "states are held fixed):")
+        return [{"kind": "equations", "intro": intro, "lines": [], "rows": rows}]
 
     @present.register
     def _(self, st: StepTable) -> list:
@@ -327,6 +332,17 @@ class _View:
             if isinstance(st.lhs, Delta) else self.p.partial(st.lhs)
         return [{"kind": "equations", "intro": "", "lines": [],
                  "rows": [(lhs, "= " + self.answer_tex(st.answer))]}]
+
+
+def _param_partial(tree, wrt):
+    """The first local partial by ``wrt`` in a chain tree, or None."""
+    if isinstance(tree, Partial):
+        return tree if tree.wrt == wrt else None
+    for item in getattr(tree, "items", ()):
+        found = _param_partial(item, wrt)
+        if found is not None:
+            return found
+    return None
 
 
 def _has_t(p: Partial) -> bool:
