@@ -76,11 +76,7 @@ def solve(
     for f in files:
         try:
             sol = solve_problem(load(f))
-            docs = {}
-            if "md" in formats:
-                docs["solution.md"] = render.markdown(sol)
-            if "tex" in formats:
-                docs["solution.tex"] = render.latex(sol)
+            docs = {f"solution.{k}": text for k, text in render.documents(sol, formats).items()}
         except SpecError as e:
             raise _fail(e) from None
         except RecursionError:

@@ -441,12 +441,21 @@ def _env() -> jinja2.Environment:
                               keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
 
 
+TEMPLATE_OF = {"md": "solution.md.j2", "tex": "solution.tex.j2"}
+
+
+def documents(sol: Solution, formats=("md", "tex")) -> dict:
+    """format -> document text, from one view of the solution."""
+    v = view(sol)
+    return {f: _env().get_template(TEMPLATE_OF[f]).render(**v) for f in formats}
+
+
 def markdown(sol: Solution) -> str:
-    return _env().get_template("solution.md.j2").render(**view(sol))
+    return documents(sol, ("md",))["md"]
 
 
 def latex(sol: Solution) -> str:
-    return _env().get_template("solution.tex.j2").render(**view(sol))
+    return documents(sol, ("tex",))["tex"]
 
 
 def answers(sol: Solution) -> dict:
