@@ -692,7 +692,7 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
         ptree = total([prod(adj_tree(c), Partial(c, wrt)) for c in plain_users])
         steps.append(GradientSum(lhs, tree, gen, ptree))
         contrib = tuple(per_step.get(t, sympy.Integer(0)) for t in range(1, T + 1))
-        columns.append(("contrib", wrt.name, contrib))
+        columns.append(("contrib", lhs, contrib))
         steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
         shown = tuple(contrib) if T <= 10 else ()
         plain_part = [edges[(wrt, c)] for c in plain_users]
@@ -717,6 +717,6 @@ def _consumers(g: Graph, s) -> tuple:
 
 
 def _truncated_table(lhs, contrib, answer) -> list:
-    steps = [StepTable(((("term", lhs.wrt.name, contrib)),), tuple(range(1, len(contrib) + 1)))]
+    steps = [StepTable((("term", lhs, contrib),), tuple(range(1, len(contrib) + 1)))]
     steps.append(Result(lhs, contrib if len(contrib) <= 10 else (), answer))
     return steps

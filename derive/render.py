@@ -314,11 +314,10 @@ class _View:
                 header.append(r"\delta_t" if self.single_delta else
                               rf"\delta^{{({self.tex(sym(name))})}}_t")
             elif kind == "contrib":
-                header.append(r"\text{step } t \text{ term of } " +
-                              self.p.partial(Partial(sym("L"), sym(name))).replace(
-                                  r"\partial L", r"\partial L"))
+                header.append(r"\text{step } t \text{ term of } " + self.p.partial(name))
             else:
-                header.append(r"\text{term of } L_t \text{ (truncated)}")
+                header.append(r"\text{loss term } t\text{: its part of } " +
+                              self.p.partial(name) + r"\text{ (truncated)}")
             cols.append(values)
         shown = set(_shown(st.steps))
         body = [[str(t)] + [self.num(c[i]) for c in cols] for i, t in enumerate(st.steps)

@@ -134,9 +134,12 @@ class GradientSum:
 
 @dataclass(frozen=True)
 class StepTable:
-    """Per-step numbers of the backward pass: columns of (header LaTeX, values by step)."""
+    """Per-step numbers of the backward pass.
 
-    columns: tuple  # of (header, tuple of sympy values or None)
+    Each column is (kind, what, values by step): kind "value" (what: an equation name),
+    "delta" (a state's name), "contrib" or "term" (what: the derivative, a Partial)."""
+
+    columns: tuple
     steps: tuple
 
 
