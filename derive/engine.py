@@ -59,9 +59,11 @@ def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:
         return v
     check_finite(v)
     if v.free_symbols:
-        if tree_size(v) <= SIZE_CAP:
+        # A symbolic forward value is written out while it reads well; past that the
+        # quantity keeps its own name (h[3]), as a hand-written solution does.
+        if name is None or (tree_size(v) <= SIZE_CAP and _nesting(v) == 0):
             return v
-        return name if name is not None else v
+        return name
     # An exact number is kept while it is small and has no function inside a function:
     # sympy's evaluation of nested transcendental constants is slow and its closed form unread.
     if not v.has(sympy.Float) and tree_size(v) <= SIZE_CAP and _nesting(v) <= 1:
@@ -673,8 +675,10 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
         columns.append(("delta", name, tuple(rec_values[sym(f"{name}[{t}]")]
                                              for t in range(1, T + 1))))
 
+    numeric = is_numeric(answer)
     if wrt in recurrent_nodes:
-        steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
+        if numeric:
+            steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
         steps.append(Result(Delta(wrt), (), answer))
         return steps
 
@@ -693,13 +697,15 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
         steps.append(GradientSum(lhs, tree, gen, ptree))
         contrib = tuple(per_step.get(t, sympy.Integer(0)) for t in range(1, T + 1))
         columns.append(("contrib", lhs, contrib))
-        steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
-        shown = tuple(contrib) if T <= 10 else ()
+        if numeric:  # a table of long symbolic entries helps nobody; the recursion says it
+            steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
+        shown = tuple(contrib) if T <= 10 and numeric else ()
         plain_part = [edges[(wrt, c)] for c in plain_users]
         steps.append(Result(lhs, shown + tuple(plain_part) if shown else (), answer))
     else:
         tree = total([prod(adj_tree(c), Partial(c, wrt)) for c in users])
-        steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
+        if numeric:
+            steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
         steps.append(Chain(lhs, tree, "leibniz"))
         steps.append(Chain(lhs, tree, "local"))
         if is_numeric(answer):

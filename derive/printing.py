@@ -145,6 +145,22 @@ class DerivePrinter(LatexPrinter):
             return f"{base}^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
 
+    def _print_Add(self, expr, order=None):
+        # Fixed term order: sympy's canonical order, positive terms first (h_t v - y_t).
+        terms = sorted(expr.args, key=lambda t: t.could_extract_minus_sign())
+        tex = ""
+        for i, term in enumerate(terms):
+            if i and term.could_extract_minus_sign():
+                tex += " - "
+                term = -term
+            elif i:
+                tex += " + "
+            term_tex = self._print(term)
+            if self._needs_add_brackets(term):
+                term_tex = rf"\left({term_tex}\right)"
+            tex += term_tex
+        return tex
+
     # -- our functions -----------------------------------------------------------------------
     def _print_sigmoid(self, expr, exp=None):
         s = rf"\sigma\left({self._print(expr.args[0])}\right)"

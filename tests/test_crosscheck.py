@@ -204,23 +204,26 @@ NUMBERS = {"w": "0.7", "u": "-0.4", "v": "1.3", "h[0]": "0.2", "x[1]": "1", "x[2
 
 def test_symbolic_answers_evaluate_to_torch_values(torch):
     import sympy
+
+    from derive.graph import sym
     answers = render.answers(solve(loads(SYMBOLIC, "symbolic.yaml")))
     given = ("given:\n  h[0]: 0.2\n  x: [1, -2]\n  y: [0.5, -0.25]\n  w: 0.7\n  u: -0.4\n"
              "  v: 1.3\n")
     numeric = loads(SYMBOLIC.replace("questions:", given + "questions:"), "numeric.yaml")
+    point = solve(numeric).values  # forward values of the named states h[1], h[2]
+    values = {k: sympy.Rational(v) for k, v in NUMBERS.items()}
+    values.update({f"h[{k}]": point[sym(f"h[{k}]")] for k in (1, 2)})
     for q in numeric.questions:
         exact = answers[q.id]["exact"]
         assert answers[q.id]["value"] is None and exact
-        names = {k: sympy.Symbol(k.replace("[", "_").replace("]", "")) for k in NUMBERS}
-        text = exact.replace("h[1]", "h_1")
-        for k, s in names.items():
-            text = text.replace(k, s.name)
-        expr = sympy.sympify(text, locals={**{s.name: s for s in names.values()},
-                                           "h_1": sympy.Symbol("h_1")})
-        if "h[1]" in q.find_text:
-            h1 = sympy.tanh(sympy.Rational(NUMBERS["w"]) * sympy.Rational(NUMBERS["h[0]"]) +
-                            sympy.Rational(NUMBERS["u"]) * sympy.Rational(NUMBERS["x[1]"]))
-            expr = expr.subs(sympy.Symbol("h_1"), h1)
-        got = float(expr.subs({names[k]: sympy.Rational(v) for k, v in NUMBERS.items()}))
+        text = exact
+        names = {}
+        for k in sorted(values, key=len, reverse=True):
+            name = k.replace("[", "_").replace("]", "")
+            names[name] = sympy.Symbol(name)
+            text = text.replace(k, name)
+        expr = sympy.sympify(text, locals=names)
+        got = float(expr.subs({names[k.replace("[", "_").replace("]", "")]: v
+                               for k, v in values.items()}))
         want = crosscheck.value(numeric, q)
         assert abs(got - want) <= 1e-9 * max(abs(want), 1e-3), (q.id, got, want)
