@@ -17,7 +17,7 @@ import sympy
 from . import expr as ex
 from .errors import ExprError, SpecError
 from .graph import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, SIZE_CAP, Graph, check_finite,
-                    split_name, sym, tree_size, unroll)
+                    split_name, sym, to_mpf, tree_size, unroll)
 from .loader import Problem, Question
 from .ops import RULE_OF_CLASS
 from .solution import (Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum,
@@ -86,15 +86,8 @@ def _numeric(template, which, env: dict):
             not any(v.is_Float for v in env.values()):
         return None
     with mpmath.workdps(DIGITS + 5):
-        args = []
-        for slot in template.slot_order + (template.self_slot,):
-            v = env.get(slot)
-            if v is None:
-                args.append(mpmath.mpf(0))
-            elif v.is_Float:
-                args.append(mpmath.mpf(v._mpf_))
-            else:
-                args.append(mpmath.mpf(int(v.p)) / int(v.q))
+        args = [to_mpf(env.get(slot, sympy.Integer(0)))
+                for slot in template.slot_order + (template.self_slot,)]
         try:
             r = template.numeric(which)(*args)
         except (ZeroDivisionError, ValueError) as e:
@@ -120,7 +113,7 @@ def _check_domain(node, values: dict, T: int | None) -> None:
         v = values.get(sym_, sym_)
         if not isinstance(v, sympy.Basic) or not v.is_Number:
             raise _Symbolic
-        return mpmath.mpf(v._mpf_) if v.is_Float else mpmath.mpf(int(v.p)) / int(v.q)
+        return to_mpf(v)
 
     def at(index, t):
         return {"t": t, "T": T, "n": 0}[index.kind] + index.value if index.kind != "n" \
@@ -128,7 +121,7 @@ def _check_domain(node, values: dict, T: int | None) -> None:
 
     def go(e, t):
         if isinstance(e, ex.Num):
-            return mpmath.mpf(int(e.value.p)) / int(e.value.q)
+            return to_mpf(e.value)
         if isinstance(e, ex.Name):
             return value(sym(e.name))
         if isinstance(e, ex.Ref):
@@ -213,12 +206,6 @@ class Evaluator:
                 raise self.fail(e, node) from None
         return values
 
-    def partial_expr(self, of, dep) -> sympy.Expr:
-        node = self.g.nodes.get(of)
-        if node is not None:
-            return node.partial(dep)
-        return sympy.diff(of, dep)
-
     def partial_value(self, of, dep) -> sympy.Expr:
         key = (of, dep)
         v = self._partials.get(key)
@@ -233,7 +220,7 @@ class Evaluator:
                     if v is None:
                         v = settle(pexpr.xreplace(env))
                 else:
-                    v = settle(sympy.diff(of, dep).xreplace(self.values))
+                    v = settle(self.g.local_partial(of, dep).xreplace(self.values))
             except ExprError as e:
                 if node is None:
                     raise
@@ -629,7 +616,7 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
     virtual = of not in g.nodes
 
     def consumers(s):
-        own = _consumers(g, s)
+        own = g.consumers.get(s, ())
         return own + (of,) if virtual and s in of.free_symbols else own
 
     to_root = set(root_set)
@@ -712,14 +699,6 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
             steps.append(Chain(lhs, tree, "values", rec_values))
         steps.append(Result(lhs, (), answer))
     return steps
-
-
-def _consumers(g: Graph, s) -> tuple:
-    cons = getattr(g, "_consumers_cache", None)
-    if cons is None:
-        cons = g.consumers()
-        g._consumers_cache = cons
-    return cons.get(s, ())
 
 
 def _truncated_table(lhs, contrib, answer) -> list:

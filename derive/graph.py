@@ -8,6 +8,7 @@ linear in T.  Every ``name[t]`` equation is turned into one sympy *template* ove
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import mpmath
@@ -47,6 +48,11 @@ MPMATH_FUNCS = {
     "sqrt": _real(mpmath.sqrt, "sqrt", lambda x: x >= 0),
 }
 MAX_MAGNITUDE = mpmath.mpf(10) ** 300
+
+
+def to_mpf(v: sympy.Expr) -> mpmath.mpf:
+    """A sympy Float or Rational as an mpmath number, without loss."""
+    return mpmath.mpf(v._mpf_) if v.is_Float else mpmath.mpf(int(v.p)) / int(v.q)
 
 
 def sym(name: str) -> sympy.Symbol:
@@ -209,6 +215,7 @@ class Graph:
     indexed_names: frozenset
     recurrent: frozenset  # the states: indexed quantities read at an earlier step (h[t-1])
 
+    @functools.cached_property
     def consumers(self) -> dict:
         """symbol -> tuple of node symbols using it directly, in topological order."""
         out: dict = {}
@@ -216,6 +223,12 @@ class Graph:
             for d in n.deps:
                 out.setdefault(d, []).append(n.symbol)
         return {k: tuple(v) for k, v in out.items()}
+
+    def local_partial(self, of, dep) -> sympy.Expr:
+        """∂of/∂dep in named quantities: a node's own rule, or sympy's for a question's
+        expression."""
+        node = self.nodes.get(of)
+        return node.partial(dep) if node is not None else sympy.diff(of, dep)
 
     def resolve_find(self, e: ex.Expr, key: str) -> sympy.Expr:
         """A question's expression over the graph's symbols (any quantity may be named)."""

@@ -131,10 +131,6 @@ class _View:
             return f"{self.tex(v)} \\approx {rounded(v)}"
         return self.tex(v)
 
-    def local_expr(self, p: Partial) -> sympy.Expr:
-        node = self.g.nodes.get(p.of)
-        return node.partial(p.wrt) if node is not None else sympy.diff(p.of, p.wrt)
-
     def tree(self, tree, mode, rename=None, values=None, deltas=None) -> str:
         pr = DerivePrinter(self.names, rename=rename, single_delta=self.single_delta)
         vp = DerivePrinter(self.names, values=values, rename=rename,
@@ -149,7 +145,7 @@ class _View:
                 return pr.delta(t), "atom"
             if mode == "leibniz":
                 return pr.partial(t), "atom"
-            e = self.local_expr(t)
+            e = self.g.local_partial(t.of, t.wrt)
             if rename:
                 e = e.xreplace(rename)
             e = sympy.factor_terms(e)
@@ -274,12 +270,8 @@ class _View:
             lhs_last = DerivePrinter(self.names, rename=st.rename_last,
                                      single_delta=self.single_delta).delta(d_last)
             rows.append((lhs_last, "= " + self.tree(tree_last, "local", st.rename_last)))
-        return [{"kind": "note", "md": "Backward recursion: $\\delta_t$ is the total derivative "
-                 "of the loss by the state at step $t$, through every later step "
-                 "(run from $t = T$ down to $t = 1$).", "tex": "Backward recursion: $\\delta_t$ "
-                 "is the total derivative of the loss by the state at step $t$, through every "
-                 "later step (run from $t = T$ down to $t = 1$)."},
-                {"kind": "equations", "intro": "", "lines": [], "rows": rows}]
+        return self.present(Note(_RECURSION_WORDS)) + [
+            {"kind": "equations", "intro": "", "lines": [], "rows": rows}]
 
     @present.register
     def _(self, st: GradientSum) -> list:
@@ -331,6 +323,11 @@ class _View:
             if isinstance(st.lhs, Delta) else self.p.partial(st.lhs)
         return [{"kind": "equations", "intro": "", "lines": [],
                  "rows": [(lhs, "= " + self.answer_tex(st.answer))]}]
+
+
+_RECURSION_WORDS = ("Backward recursion: $\\delta_t$ is the total derivative of the loss by "
+                    "the state at step $t$, through every later step (run from $t = T$ down "
+                    "to $t = 1$).")
 
 
 def _param_partial(tree, wrt):
