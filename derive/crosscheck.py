@@ -25,7 +25,17 @@ def _torch():
 
 
 def _const(th, v):
+    """A given value as a float64 tensor: a number (0-d), a column vector (n × 1) or a matrix
+    given as a list of rows."""
+    if isinstance(v, tuple):
+        if all(not isinstance(x, tuple) for x in v):
+            return th.tensor([[float(x.evalf(30))] for x in v], dtype=th.float64)
+        return th.tensor([[float(y.evalf(30)) for y in row] for row in v], dtype=th.float64)
     return th.tensor(float(v.evalf(30)), dtype=th.float64)
+
+
+def _is_scalar(x) -> bool:
+    return x.numel() == 1
 
 
 class _Forward:
@@ -36,7 +46,7 @@ class _Forward:
         self.detach_upto = detach_upto
         self.leaves: dict = {}
         for g in problem.given:
-            if isinstance(g.value, tuple):
+            if isinstance(g.value, tuple) and g.index is None and self._per_step(g.name):
                 for k, v in enumerate(g.value, start=1):
                     self.leaves[(g.name, k)] = _const(th, v).requires_grad_(True)
             else:
@@ -53,6 +63,10 @@ class _Forward:
                     if detach_upto is not None and t <= detach_upto:
                         v = v.detach()
                     self.vals[(eq.name, t)] = v
+
+    def _per_step(self, name) -> bool:
+        return any(isinstance(n, ex.Ref) and n.name == name
+                   for eq in self.p.equations for n in ex.walk(eq.expr))
 
     def get(self, name, idx):
         if idx is None:
@@ -87,13 +101,19 @@ class _Forward:
         if isinstance(e, ex.Neg):
             return -self.ev(e.arg, t)
         if isinstance(e, ex.Transpose):
-            return self.ev(e.arg, t)
+            a = self.ev(e.arg, t)
+            return a.T if a.dim() == 2 else a
         if isinstance(e, ex.Bin):
             a, b = self.ev(e.left, t), self.ev(e.right, t)
+            if e.op == "@":
+                if _is_scalar(a) or _is_scalar(b):
+                    return (a.reshape(()) * b) if _is_scalar(a) else (a * b.reshape(()))
+                out = a @ b
+                return out.reshape(()) if _is_scalar(out) else out
             return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                    "@": lambda: a * b, "/": lambda: a / b, "**": lambda: a ** b}[e.op]()
+                    "/": lambda: a / b, "**": lambda: a ** b}[e.op]()
         if isinstance(e, ex.Call):
-            if e.func == "sum" and ex.uses_t(e.args[0]):
+            if e.func == "sum" and ex.uses_t(e.args[0]) and t is None:
                 return sum(self.ev(e.args[0], s) for s in range(1, self.T + 1))
             return FUNCTIONS[e.func].torch(th, *(self.ev(a, t) for a in e.args))
         raise TypeError(e)
@@ -110,67 +130,55 @@ class _Forward:
         raise Unavailable("wrt is not a single quantity")
 
 
-def _terms(problem: Problem, of: ex.Expr) -> list:
-    """The additive loss terms as (expression, step binding, sign/scale expression, horizon):
-    sums over t and + / - split, a constant factor or divisor is carried along."""
-    T = problem.steps
-    plain = {q.name: q for q in problem.equations if not q.indexed}
-
-    def split(e, t):
-        if isinstance(e, ex.Name) and e.name in plain:
-            return split(plain[e.name].expr, None)
-        if isinstance(e, ex.Bin) and e.op in "+-":
-            right = split(e.right, t)
-            if e.op == "-":
-                right = [(ex.Neg(x), tt) for x, tt in right]
-            return split(e.left, t) + right
-        if isinstance(e, ex.Call) and e.func == "sum" and ex.uses_t(e.args[0]) and t is None:
-            return [p for s in range(1, T + 1) for p in split(e.args[0], s)]
-        if isinstance(e, ex.Bin) and e.op in "*/" and not _refs(e.right):
-            return [(ex.Bin(e.op, x, e.right), tt) for x, tt in split(e.left, t)]
-        if isinstance(e, ex.Bin) and e.op == "*" and not _refs(e.left):
-            return [(ex.Bin("*", e.left, x), tt) for x, tt in split(e.right, t)]
-        return [(e, t)]
-
-    def horizon(e, t):
-        steps = [0]
-        for n in ex.walk(e):
-            if isinstance(n, ex.Ref):
-                k = n.index
-                steps.append(t + k.value if k.kind == "t" and t is not None else
-                             T + k.value if k.kind == "T" else k.value)
-            elif isinstance(n, ex.Name) and n.name in plain:
-                steps.append(horizon(plain[n.name].expr, None))
-            elif isinstance(n, ex.Call) and n.func == "sum" and t is None:
-                steps.append(T)
-        return max(steps)
-
-    return [(e, t, horizon(e, t)) for e, t in split(of, None)]
+def _plain(th, g, like):
+    """A gradient as the spec's JSON value: a float, a list (vector) or a list of rows."""
+    if g is None:
+        g = th.zeros_like(like)
+    g = g.detach()
+    if g.numel() == 1:
+        return float(g.reshape(()))
+    if g.dim() == 2 and g.shape[1] == 1:
+        return [float(x) for x in g.reshape(-1)]
+    return [[float(x) for x in row] for row in g]
 
 
-def _refs(e) -> bool:
-    return any(isinstance(n, (ex.Ref, ex.Name)) for n in ex.walk(e))
+def _grad(th, out, x):
+    if not out.requires_grad:
+        return None
+    (g,) = th.autograd.grad(out, x, allow_unused=True, retain_graph=True)
+    return g
 
 
 def value(problem: Problem, q: Question):
-    """The float64 value of a question's answer, by torch (a float, or raises Unavailable)."""
+    """The float64 value of a question's answer, by torch: a float, a list (vector) or a list
+    of rows (matrix, Jacobian), or raises Unavailable."""
     th = _torch()
     if q.find is None:
         raise Unavailable("conceptual question")
     if not (isinstance(q.find, ex.Call) and q.find.func == "d"):
-        return float(_Forward(problem).target(q.find).detach())
+        return _plain(th, _Forward(problem).target(q.find), None)
     of, wrt = q.find.args
     if q.truncate is None:
         fw = _Forward(problem)
         out, x = fw.target(of), fw.wrt(wrt)
-        (g,) = th.autograd.grad(out, x, allow_unused=True)
-        return 0.0 if g is None else float(g)
-    total = 0.0
-    for term, t, horizon in _terms(problem, of):
+        if out.numel() == 1:
+            return _plain(th, _grad(th, out.reshape(()), x), x)
+        flat = out.reshape(-1)
+        rows = []
+        for i in range(flat.numel()):
+            g = _grad(th, flat[i], x)
+            rows.append([0.0] * x.numel() if g is None else [float(v) for v in g.reshape(-1)])
+        if x.numel() == 1:
+            shaped = [r[0] for r in rows]
+            return shaped if out.dim() < 2 or out.shape[1] == 1 or out.shape[0] == 1 else \
+                [shaped[i * out.shape[1]:(i + 1) * out.shape[1]] for i in range(out.shape[0])]
+        return rows
+    total = None
+    plain = {e.name: e.expr for e in problem.equations if not e.indexed}
+    for term, t, horizon in ex.loss_terms(of, plain, problem.steps):
         fw = _Forward(problem, detach_upto=horizon - q.truncate)
         out, x = fw.ev(term, t), fw.wrt(wrt)
-        if not out.requires_grad:
-            continue
-        (g,) = th.autograd.grad(out, x, allow_unused=True)
-        total += 0.0 if g is None else float(g)
-    return total
+        g = _grad(th, out.reshape(()), x)
+        if g is not None:
+            total = g if total is None else total + g
+    return _plain(th, total, _Forward(problem).wrt(wrt))

@@ -37,6 +37,9 @@ class _TooLong(Exception):
 def solve(problem: Problem) -> Solution:
     """Solve every question of a validated problem (raises SpecError for numeric defects)."""
     graph = unroll(problem)
+    from . import vengine
+    if vengine.is_vector_problem(graph):
+        return vengine.solve(graph)
     ev = Evaluator(graph)
     questions = tuple(_solve_question(ev, q) for q in problem.questions)
     return Solution(problem, graph, ev.values, questions)
@@ -142,7 +145,7 @@ def _check_domain(node, values: dict, T: int | None) -> None:
             return {"+": a + b, "-": a - b, "*": a * b, "@": a * b}.get(e.op) if e.op in "+-*@" \
                 else (a / b if e.op == "/" else a ** b)
         if isinstance(e, ex.Call):
-            if e.func == "sum" and ex.uses_t(e.args[0]):
+            if e.func == "sum" and ex.uses_t(e.args[0]) and t is None:
                 return mpmath.fsum(go(e.args[0], k) for k in range(1, (T or 0) + 1))
             args = [go(a, t) for a in e.args]
             f = MPMATH_FUNCS.get(e.func)

@@ -333,3 +333,44 @@ def constant_value(e: Expr) -> sympy.Rational | None:
             raise ExprError("division by zero")
         return a / b
     return None
+
+
+def loss_terms(of: Expr, plain: dict, T: int | None) -> list:
+    """The additive terms of a loss as (expression, t binding, horizon): sums over t and + / -
+    are split, a constant factor or divisor is carried along; ``plain`` maps plain equation
+    names to their expressions; the horizon is the last step a term reads."""
+
+    def split(e, t):
+        if isinstance(e, Name) and e.name in plain:
+            return split(plain[e.name], None)
+        if isinstance(e, Bin) and e.op in "+-":
+            right = split(e.right, t)
+            if e.op == "-":
+                right = [(Neg(x), tt) for x, tt in right]
+            return split(e.left, t) + right
+        if isinstance(e, Call) and e.func == "sum" and uses_t(e.args[0]) and t is None:
+            return [p for s in range(1, T + 1) for p in split(e.args[0], s)]
+        if isinstance(e, Bin) and e.op in "*/" and not _refs(e.right):
+            return [(Bin(e.op, x, e.right), tt) for x, tt in split(e.left, t)]
+        if isinstance(e, Bin) and e.op == "*" and not _refs(e.left):
+            return [(Bin("*", e.left, x), tt) for x, tt in split(e.right, t)]
+        return [(e, t)]
+
+    def horizon(e, t):
+        steps = [0]
+        for n in walk(e):
+            if isinstance(n, Ref):
+                k = n.index
+                steps.append(t + k.value if k.kind == "t" and t is not None else
+                             T + k.value if k.kind == "T" else k.value)
+            elif isinstance(n, Name) and n.name in plain:
+                steps.append(horizon(plain[n.name], None))
+            elif isinstance(n, Call) and n.func == "sum" and t is None:
+                steps.append(T)
+        return max(steps)
+
+    return [(e, t, horizon(e, t)) for e, t in split(of, None)]
+
+
+def _refs(e) -> bool:
+    return any(isinstance(n, (Ref, Name)) for n in walk(e))

@@ -265,7 +265,8 @@ class _Resolver:
         if self.T is None:
             self.fail("sum over t needs 'steps'")
         if self.eq is not None and self.eq.indexed:
-            self.fail("a sum over t cannot stand inside a name[t] equation")
+            # t is already bound inside name[t]: the sum is over the entries at step t
+            return build(body, self.resolve, self.expand_sum)
         terms = []
         for t in range(1, self.T + 1):
             self.t_value = t
@@ -293,9 +294,6 @@ class _Resolver:
             if name in self.indexed:
                 self.fail(f"{name} is defined for every step: write {name}[t] or {name}[k]")
             g = self.given_names.get(name)
-            if g is not None and isinstance(g.value, tuple):
-                self.fail(f"{name} is given as a list but used without an index "
-                          "(vector values are not supported yet)")
             if self.eq is None and g is None and name not in self.free_names():
                 self.fail(f"unknown name {name}")
             return sym(name)
@@ -403,12 +401,11 @@ def unroll(problem: Problem) -> Graph:
             order += 1
 
     # Givens: check each is used as written, then expand lists over steps.
-    used_plain, used_indexed = set(), set()
-    for n in nodes.values():
-        for d in n.deps:
-            if d not in nodes:
-                base, idx = split_name(d)
-                (used_indexed if idx is not None else used_plain).add(base)
+    # From the equations as written: sympy may simplify a use away (softmax of a scalar is 1).
+    used_plain = {n.name for eq in problem.equations for n in ex.walk(eq.expr)
+                  if isinstance(n, ex.Name)}
+    used_indexed = {n.name for eq in problem.equations for n in ex.walk(eq.expr)
+                    if isinstance(n, ex.Ref)}
     given: dict = {}
     for g in problem.given:
         key = f"given.{g.name}" if g.index is None else f"given.{g.name}[{g.index}]"
@@ -420,15 +417,11 @@ def unroll(problem: Problem) -> Graph:
         if g.name not in used_plain and g.name not in used_indexed:
             raise problem.error(f"{g.name} is given but no equation uses it", key)
         if g.index is not None:
-            if isinstance(g.value, tuple):
-                raise problem.error("vector values are not supported yet", key)
             given[sym(f"{g.name}[{g.index}]")] = g.value
-        elif isinstance(g.value, tuple):
-            if any(isinstance(v, tuple) for v in g.value):
-                raise problem.error("vector and matrix values are not supported yet", key)
+        elif isinstance(g.value, tuple) and g.name in used_indexed:
             if g.name in used_plain:
-                raise problem.error(f"{g.name} is given as a list but used without an index "
-                                    "(vector values are not supported yet)", key)
+                raise problem.error(f"{g.name} is used both with and without a time index",
+                                    key)
             uses_t = any(isinstance(n, ex.Ref) and n.name == g.name and n.index.kind == "t"
                          for eq in problem.equations for n in ex.walk(eq.expr))
             if T is not None and uses_t and len(g.value) != T:

@@ -115,11 +115,12 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
              lambda th, x: th.softmax(x.reshape(-1), 0).reshape(x.shape)),
     Function("hardmax", 1, _scalar_softmax,
              r"\text{hardmax is piecewise constant: its derivative is } 0",
-             lambda th, x: th.ones_like(x)),
+             lambda th, x: th.nn.functional.one_hot(th.argmax(x.reshape(-1)), x.numel())
+             .to(x.dtype).reshape(x.shape)),
     Function("sum", 1, lambda x: x, r"\partial \textstyle\sum_t e_t / \partial e_t = 1",
              lambda th, x: x.sum()),
     Function("dot", 2, lambda a, b: a * b, r"\partial (a \cdot b)/\partial a = b",
-             lambda th, a, b: (a * b).sum()),
+             lambda th, a, b: (a.reshape(-1) * b.reshape(-1)).sum()),
 )}
 
 #: Sympy classes whose derivative rule is worth stating beside a derivation.

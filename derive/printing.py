@@ -177,6 +177,11 @@ class DerivePrinter(LatexPrinter):
     def _print_Float(self, expr):
         return rounded(expr)
 
+    def _print_MatrixBase(self, expr):
+        return matrix_latex(expr, self._print)
+
+    _print_ImmutableMatrix = _print_Matrix = _print_ImmutableDenseMatrix = _print_MatrixBase
+
     def _print_Rational(self, expr):
         return format_number(expr)
 
@@ -243,8 +248,252 @@ class ExactStr(StrPrinter):
 
 
 def exact_text(v: sympy.Expr) -> str:
+    """Text sympy parses back; a vector as ``[a, b]``, a matrix as a list of rows."""
+    if isinstance(v, sympy.MatrixBase):
+        if v.cols == 1:
+            return "[" + ", ".join(exact_text(x) for x in v) + "]"
+        return "[" + ", ".join("[" + ", ".join(exact_text(x) for x in v.row(i)) + "]"
+                               for i in range(v.rows)) + "]"
     return ExactStr({"order": "none"}).doprint(v)
+
+
+MAX_MATRIX_SHOWN = 8
+
+
+def matrix_latex(m, entry, compact: bool = False) -> str:
+    """A bmatrix; a column vector as a transposed row when ``compact`` (table cells); more
+    than 8 rows or columns show the first 3 and last 2 with dots."""
+    def num(x):
+        return format_number(x) if x.is_number else entry(x)
+
+    def pick(n):
+        if n <= MAX_MATRIX_SHOWN:
+            return list(range(n))
+        return [0, 1, 2, None, n - 2, n - 1]
+
+    if compact and m.cols == 1:
+        cells = [r"\cdots" if i is None else num(m[i, 0]) for i in pick(m.rows)]
+        return r"\begin{bmatrix} " + " & ".join(cells) + r" \end{bmatrix}^\top"
+    rows = []
+    for i in pick(m.rows):
+        if i is None:
+            rows.append(" & ".join(r"\vdots" if j is not None else r"\ddots"
+                                   for j in pick(m.cols)))
+            continue
+        rows.append(" & ".join(r"\cdots" if j is None else num(m[i, j]) for j in pick(m.cols)))
+    return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
 
 
 __all__ = ["DerivePrinter", "format_number", "rounded", "symbol_latex", "tree_latex",
            "exact_text", "sigmoid", "relu", "step"]
+
+
+# ---- grammar trees and matrix-calculus forms (vector problems) ---------------------------------
+
+_FUNC_TEX = {"tanh": r"\tanh", "sigmoid": r"\sigma", "relu": r"\operatorname{relu}",
+             "exp": r"\exp", "log": r"\log", "softmax": r"\operatorname{softmax}",
+             "hardmax": r"\operatorname{hardmax}"}
+#: f' written through the function's own output o (tanh' = 1 − o ⊙ o), as textbooks do.
+_PRIME_BY_OUTPUT = {"tanh": ("1 - {o} \\odot {o}", "1 - {o}^{{2}}"),
+                    "sigmoid": ("{o} \\odot \\left(1 - {o}\\right)", "{o} \\left(1 - {o}\\right)"),
+                    "exp": ("{o}", "{o}")}
+
+
+class ExprLatex:
+    """A grammar tree as LaTeX, with shapes: ``*`` of two vectors is ⊙, ``@`` a plain product.
+
+    Indices print at a general step shifted by ``shift`` (``h_{t+1}``), or at the step ``at``
+    when given; ``T`` is the number of steps."""
+
+    def __init__(self, names: dict, shapes: dict, shift: int = 0, at: int | None = None,
+                 T: int | None = None, in_step: bool = True, base: str = "t") -> None:
+        self.names, self.shapes, self.shift, self.at, self.T = names, shapes, shift, at, T
+        self.in_step, self.base = in_step, base
+
+    def moved(self, by: int) -> "ExprLatex":
+        return ExprLatex(self.names, self.shapes, self.shift + by,
+                         None if self.at is None else self.at + by, self.T, self.in_step,
+                         self.base)
+
+    def at_last(self) -> "ExprLatex":
+        return ExprLatex(self.names, self.shapes, self.shift, self.at, self.T, self.in_step,
+                         "T")
+
+    def scalar(self, n) -> bool:
+        from . import expr as ex
+        s = self.shapes.get(id(n))
+        if s is not None:
+            return s == (1, 1)
+        if isinstance(n, ex.Num):
+            return True
+        if isinstance(n, (ex.Neg, ex.Transpose)):
+            return self.scalar(n.arg)
+        if isinstance(n, ex.Bin):
+            return self.scalar(n.left) and self.scalar(n.right)
+        if isinstance(n, ex.Call):
+            return n.func in ("sum", "dot") or all(self.scalar(a) for a in n.args)
+        return True
+
+    def index(self, idx) -> str:
+        k = idx.value
+        if idx.kind == "n":
+            return str(k)
+        if idx.kind == "T":
+            if self.T is not None and (self.at is not None or k):
+                return str(self.T + k)
+            return "T" if not k else f"T{k:+d}".replace("+", " + ").replace("-", " - ")
+        k += self.shift
+        if self.at is not None:
+            return str(self.at + idx.value)
+        b = self.base
+        return b if not k else f"{b}{k:+d}".replace("+", " + ").replace("-", " - ")
+
+    def quantity(self, name: str, idx) -> str:
+        if idx is None:
+            return symbol_latex(name, self.names)
+        return symbol_latex(f"{name}[{self.index(idx).replace(' ', '')}]", self.names)
+
+    def doprint(self, e) -> str:
+        return self._p(e)[0]
+
+    def _p(self, e) -> tuple[str, int]:
+        """(latex, precedence): 1 sum, 2 product, 3 power, 4 atom."""
+        from . import expr as ex
+        if isinstance(e, ex.Num):
+            s = format_number(e.value)
+            return s, (1 if s.startswith("-") else 4)
+        if isinstance(e, ex.Name):
+            return self.quantity(e.name, None), 4
+        if isinstance(e, ex.Ref):
+            return self.quantity(e.name, e.index), 4
+        if isinstance(e, ex.Neg):
+            return "-" + self._wrap(e.arg, 2), 1
+        if isinstance(e, ex.Transpose):
+            return self._wrap(e.arg, 4) + r"^{\top}", 3
+        if isinstance(e, ex.Bin):
+            if e.op in "+-":
+                right = self._wrap(e.right, 2 if e.op == "-" else 1)
+                return f"{self._p(e.left)[0]} {e.op} {right}", 1
+            if e.op == "*" or e.op == "@":
+                had = e.op == "*" and not self.scalar(e.left) and not self.scalar(e.right)
+                left, right = self._wrap(e.left, 2), self._wrap(e.right, 2)
+                sep = r" \odot " if had else (r" \cdot " if right[:1].isdigit() else " ")
+                return left + sep + right, 2
+            if e.op == "/":
+                if self.scalar(e.right) and self.scalar(e.left):
+                    return rf"\frac{{{self.doprint(e.left)}}}{{{self.doprint(e.right)}}}", 4
+                return self._wrap(e.left, 2) + r" \oslash " + self._wrap(e.right, 3), 2
+            return f"{self._wrap(e.left, 4)}^{{{self.doprint(e.right)}}}", 3
+        if isinstance(e, ex.Call):
+            f, args = e.func, e.args
+            if f == "sum":
+                if ex.uses_t(args[0]) and not self.in_step:
+                    return r"\sum_{t=1}^{T} " + self._wrap(args[0], 2), 2
+                if self.scalar(args[0]):
+                    return self._p(args[0])
+                return r"\textstyle\sum_i " + self._wrap(args[0], 4) + "_i", 2
+            if f == "dot":
+                return self._wrap(args[0], 3) + r" \cdot " + self._wrap(args[1], 3), 2
+            if f == "sqrt":
+                return rf"\sqrt{{{self.doprint(args[0])}}}", 4
+            if f == "abs":
+                return rf"\left|{self.doprint(args[0])}\right|", 4
+            return rf"{_FUNC_TEX[f]}\left({self.doprint(args[0])}\right)", 4
+        raise TypeError(e)
+
+    def _wrap(self, e, prec: int) -> str:
+        s, p = self._p(e)
+        return rf"\left({s}\right)" if p < prec else s
+
+
+class FormLatex:
+    """Matrix-calculus forms (:mod:`derive.forms`) as LaTeX; ``root`` is the differentiated
+    quantity's LaTeX (L)."""
+
+    def __init__(self, ex_printer: ExprLatex, root: str) -> None:
+        self.e, self.root = ex_printer, root
+
+    def doprint(self, f) -> str:
+        return self._p(f)[0]
+
+    def adj(self, name: str, idx) -> str:
+        return rf"\frac{{\partial {self.root}}}{{\partial {self.e.quantity(name, idx)}}}"
+
+    def _p(self, f) -> tuple[str, int]:
+        from . import forms as fm
+        if isinstance(f, fm.Sub):
+            return self.e._p(f.node)
+        if isinstance(f, fm.Adj):
+            return self.adj(f.name, f.index), 4
+        if isinstance(f, fm.Num):
+            s = format_number(sympy.sympify(f.value))
+            return s, (1 if s.startswith("-") else 4)
+        if isinstance(f, fm.Ones):
+            return r"\mathbf{1}", 4
+        if isinstance(f, fm.Shift):
+            return FormLatex(self.e.moved(f.by), self.root)._p(f.form)
+        if isinstance(f, fm.AtT):
+            return FormLatex(self.e.at_last(), self.root)._p(f.form)
+        if isinstance(f, fm.Prime):
+            by_out = _PRIME_BY_OUTPUT.get(f.func)
+            if f.out is not None and by_out is not None:
+                o = self.e.doprint(f.out.node)
+                return by_out[1 if f.scalar else 0].format(o=o), 1
+            arg = self.e.doprint(f.arg.node)
+            if f.func == "relu":
+                return rf"\mathbb{{1}}\left[{arg} > 0\right]", 4
+            if f.func == "abs":
+                return rf"\operatorname{{sign}}\left({arg}\right)", 4
+            if f.func == "sqrt":
+                return rf"\frac{{1}}{{2\sqrt{{{arg}}}}}" if f.scalar else \
+                    rf"1 \oslash \left(2\sqrt{{{arg}}}\right)", 4
+            if f.func == "log":
+                return rf"\frac{{1}}{{{arg}}}" if f.scalar else rf"1 \oslash {arg}", 4
+            return rf"{_FUNC_TEX[f.func]}'\left({arg}\right)", 4
+        if isinstance(f, fm.SoftJac):
+            s = self.e.doprint(f.s.node)
+            return rf"\left(\operatorname{{diag}}\left({s}\right) - {s}\, {s}^{{\top}}\right)", 4
+        if isinstance(f, fm.Diag):
+            return rf"\operatorname{{diag}}\left({self.doprint(f.arg)}\right)", 4
+        if isinstance(f, fm.Tr):
+            return self._wrap(f.arg, 4) + r"^{\top}", 3
+        if isinstance(f, fm.Had):
+            sep = " " if f.scalar else r" \odot "
+            return sep.join(self._wrap(x, 2) for x in f.items), 2
+        if isinstance(f, fm.Quot):
+            if f.scalar:
+                return rf"\frac{{{self.doprint(f.num)}}}{{{self.doprint(f.den)}}}", 4
+            return self._wrap(f.num, 2) + r" \oslash " + self._wrap(f.den, 3), 2
+        if isinstance(f, fm.MM):
+            parts = []
+            for x in f.items:
+                if isinstance(x, fm.Had) and len(x.items) == 2 and not x.scalar and \
+                        isinstance(x.items[1], (fm.Prime,)):
+                    # W^T (g ⊙ f') is written W^T diag(f') g, the textbook form
+                    parts.append(rf"\operatorname{{diag}}\left({self.doprint(x.items[1])}"
+                                 rf"\right) {self._wrap(x.items[0], 2)}")
+                    continue
+                parts.append(self._wrap(x, 2))
+            out = []
+            for i, ptxt in enumerate(parts):
+                if i and (ptxt[:1].isdigit() or ptxt.startswith("-")):
+                    ptxt = rf"\left({ptxt}\right)" if ptxt.startswith("-") else ptxt
+                    out.append(r"\cdot " + ptxt if ptxt[:1].isdigit() else ptxt)
+                else:
+                    out.append(ptxt)
+            return " ".join(out), 2
+        if isinstance(f, fm.Plus):
+            s = ""
+            for i, (sign, x) in enumerate(f.items):
+                txt, p = self._p(x)
+                if sign < 0:
+                    txt = self._wrap(x, 2)
+                    s += ("- " if not i else " - ") + txt
+                else:
+                    s += ("" if not i else " + ") + txt
+            return s, 1
+        raise TypeError(f)
+
+    def _wrap(self, f, prec: int) -> str:
+        s, p = self._p(f)
+        return rf"\left({s}\right)" if p < prec else s

@@ -16,9 +16,11 @@ from pylatexenc.latexencode import unicode_to_latex
 
 from .engine import is_numeric
 from .graph import split_name, sym, tree_size
-from .printing import DerivePrinter, exact_text, format_number, rounded, tree_latex
+from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
+                       matrix_latex, rounded, tree_latex)
 from .solution import (Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum, Note,
-                       One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable)
+                       One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable,
+                       VBackward, VChain, VForward, VResult, VTable)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 MAX_TABLE_ROWS = 40
@@ -111,20 +113,45 @@ class _View:
         self.names = dict(sol.problem.symbols)
         self.p = DerivePrinter(self.names)
         self.single_delta = len(self.g.recurrent) <= 1
+        info = sol.vector
+        self.shapes = info.shapes if info is not None else {}
+
+    def ex(self, shift: int = 0, at: int | None = None, in_step: bool = True) -> ExprLatex:
+        return ExprLatex(self.names, self.shapes, shift, at, self.g.T, in_step)
+
+    def target_tex(self, target) -> str:
+        """∂of/∂wrt of a question, or the question's expression, as LaTeX."""
+        if isinstance(target, Partial):
+            if isinstance(target.of, sympy.Basic):
+                return self.p.partial(target)
+            wrt = self.p._print_Symbol(target.wrt)
+            return rf"\frac{{\partial}}{{\partial {wrt}}}\left({self.ex().doprint(target.of)}\right)"
+        if isinstance(target, sympy.Basic):
+            return self.tex(target)
+        return self.ex().doprint(target)
+
+    def root_tex(self, target) -> str:
+        if isinstance(target.of, sympy.Basic):
+            return self.tex(target.of)
+        return "f"
 
     def tex(self, e, rename=None) -> str:
         if rename:
             return DerivePrinter(self.names, rename=rename).doprint(e)
         return self.p.doprint(e)
 
-    def num(self, v) -> str:
+    def num(self, v, compact: bool = False) -> str:
         if v is None:
             return ""
+        if isinstance(v, sympy.MatrixBase):
+            return matrix_latex(v, self.tex, compact)
         if isinstance(v, sympy.Basic) and v.is_number:
             return format_number(v) or rounded(v)
         return self.tex(v)
 
     def answer_tex(self, v) -> str:
+        if isinstance(v, sympy.MatrixBase):
+            return matrix_latex(v, self.answer_tex)
         if is_numeric(v) and not v.is_Rational:
             if v.has(sympy.Float) or sympy.count_ops(v) > 12:
                 return rounded(v)
@@ -325,6 +352,122 @@ class _View:
                  "rows": [(lhs, "= " + self.answer_tex(st.answer))]}]
 
 
+    # -- vector problems ------------------------------------------------------------------
+    @present.register
+    def _(self, st: VForward) -> list:
+        vals = self.sol.values
+        nodes = self.g.nodes
+        if st.table:
+            names = tuple(dict.fromkeys(nodes[s].name for s in st.rows if nodes[s].step))
+            steps = tuple(sorted({nodes[s].step for s in st.rows if nodes[s].step}))
+            header = ["t"] + [symbol_t(n, self.names) for n in names]
+            body = [[str(t)] + [self.num(vals[sym(f"{n}[{t}]")], compact=True) for n in names]
+                    for t in _shown(steps)]
+            blocks = [_table("Forward pass, step by step:", header, body)] if steps else []
+            plain = [s for s in st.rows if nodes[s].step is None]
+            if plain:
+                blocks.append({"kind": "equations", "intro": "", "lines": [], "rows": [
+                    (self.tex(s), f"= {self.ex(in_step=False).doprint(nodes[s].equation.expr)} = "
+                                  f"{self.num(vals[s])}") for s in plain]})
+            return blocks
+        rows = []
+        for s in st.rows:
+            node = nodes[s]
+            eq = self.ex(at=node.step, in_step=node.step is not None).doprint(
+                node.equation.expr)
+            rows.append((self.tex(s), f"= {eq} = {self.num(vals[s])}"))
+        return [{"kind": "equations", "intro": "Forward pass:", "lines": [], "rows": rows}]
+
+    @present.register
+    def _(self, st: VBackward) -> list:
+        root = self.root_tex(st.lhs)
+        fp = FormLatex(self.ex(), root)
+        rows = []
+        for lhs, rhs, when in st.rows:
+            text = "= " + (fp.doprint(rhs) if rhs is not None else "0")
+            if when == "t < T":
+                text += r" \qquad (t < T)"
+            elif when.startswith("plus at"):
+                text = r"\mathrel{+}= " + text[2:] + rf" \qquad \text{{(at }} t = {when[8:]})"
+            rows.append((fp.adj(lhs.name, lhs.index), text))
+        intro = ("Backward pass: the adjoint of each quantity is the sum over the equations "
+                 "that use it (matrix form; $\\odot$ is the entry-by-entry product, terms at "
+                 "$t + 1$ exist only for $t < T$):")
+        blocks = [{"kind": "equations", "intro": intro, "lines": [], "rows": rows}]
+        if st.param is not None:
+            wrt = self.tex(st.lhs.wrt)
+            lhs = rf"\frac{{\partial {root}}}{{\partial {wrt}}}"
+            if len(st.param) == 3:
+                form, _, k = st.param
+                text = FormLatex(self.ex(at=k), root).doprint(form) if form is not None else "0"
+                blocks.append({"kind": "equations", "intro": "The variable's own rule:",
+                               "lines": [], "rows": [(lhs, "= " + text)]})
+            else:
+                per_step, plain = st.param
+                parts = []
+                if per_step is not None:
+                    parts.append(r"\sum_{t=1}^{T} " + _paren(fp.doprint(per_step), per_step))
+                if plain is not None:
+                    parts.append(fp.doprint(plain))
+                blocks.append({"kind": "equations",
+                               "intro": "Summing the parameter's uses over the steps:",
+                               "lines": [], "rows": [(lhs, "= " + (" + ".join(parts) or "0"))]})
+        return blocks
+
+    @present.register
+    def _(self, st: VTable) -> list:
+        header, cols = ["t"], []
+        root = self.root_tex(next((c[1] for c in st.columns if c[0] == "contrib"), None)) \
+            if any(c[0] == "contrib" for c in st.columns) else None
+        for kind, what, values in st.columns:
+            if kind == "adj":
+                r = root or "L"
+                header.append(rf"\frac{{\partial {r}}}{{\partial "
+                              f"{symbol_t(what, self.names)}}}")
+            else:
+                header.append(r"\text{step } t \text{ term of } " + self.target_tex(what))
+            cols.append(values)
+        shown = set(_shown(st.steps))
+        body = [[str(t)] + [self.num(c[i], compact=True) for c in cols]
+                for i, t in enumerate(st.steps) if t in shown]
+        return [_table("Step by step (the same numbers the answer is summed from):",
+                       header, body)]
+
+    @present.register
+    def _(self, st: VChain) -> list:
+        lhs = self.target_tex(st.lhs)
+        a, b = [int(s.name[:-1].split("[")[1]) for s in (st.lhs.of, st.lhs.wrt)]
+        leib = " ".join(self.p.partial(Partial(sym(f"{st.name}[{t}]"), sym(f"{st.name}[{t-1}]")))
+                        for t, _, _ in st.factors)
+        forms = " ".join(_paren(FormLatex(self.ex(at=t), "").doprint(f), f)
+                         for t, f, _ in st.factors)
+        mats = " ".join(self.num(m) for _, _, m in st.factors)
+        general = FormLatex(self.ex(), "").doprint(st.factors[0][1])
+        local = self.p.partial(Partial(sym(f"{st.name}[t]"), sym(f"{st.name}[t-1]")))
+        lines = [leib, forms, mats] if len(st.factors) > 1 else [forms, mats]
+        if len(st.factors) > 1:
+            lines.append(self.answer_tex(st.product))
+        return [{"kind": "equations",
+                 "intro": f"The chain rule over the steps from ${a}$ down to ${b}$, with the "
+                          f"local Jacobian ${local} = {general}$:",
+                 "lines": [], "rows": _align(lhs, lines)}]
+
+    @present.register
+    def _(self, st: VResult) -> list:
+        lhs = self.target_tex(st.lhs)
+        rows = []
+        if len(st.terms) > 1 and len(st.terms) <= 12:
+            rows.append(" + ".join(self.num(t) for t in st.terms))
+        rows.append(self.answer_tex(st.answer))
+        return [{"kind": "equations", "intro": "", "lines": [],
+                 "rows": _align(lhs, rows)}]
+
+
+def _paren(s: str, form) -> str:
+    from .forms import Plus
+    return rf"\left({s}\right)" if isinstance(form, Plus) else s
+
+
 _RECURSION_WORDS = ("Backward recursion: $\\delta_t$ is the total derivative of the loss by "
                     "the state at step $t$, through every later step (run from $t = T$ down "
                     "to $t = 1$).")
@@ -386,10 +529,8 @@ def view(sol: Solution) -> dict:
         q = qs.question
         if qs.target is None:
             ask = ""
-        elif isinstance(qs.target, Partial):
-            ask = v.p.partial(qs.target)
         else:
-            ask = v.tex(qs.target)
+            ask = v.target_tex(qs.target)
         text = q.text or (f"Compute ${ask}$." if ask else "")
         ans = qs.answer
         questions.append({
@@ -401,17 +542,41 @@ def view(sol: Solution) -> dict:
         })
     given = []
     for s, val in sorted(sol.graph.given.items(), key=lambda kv: _given_key(kv[0])):
-        given.append(f"{v.tex(s)} = {v.num(val)}")
+        given.append(f"{v.tex(s)} = {v.num(_as_matrix(val))}")
     return {
         "title_md": md_text(pr.title), "title_tex": tex_text(pr.title),
         "source_md": md_text(pr.source), "source_tex": tex_text(pr.source),
         "statement_md": md_text(pr.statement), "statement_tex": tex_text(pr.statement),
-        "equations": [(v.tex(_lhs_symbol(eq)), v.tex(_eq_expr(sol, eq)))
+        "equations": [(v.tex(_lhs_symbol(eq)),
+                       v.ex(in_step=eq.indexed).doprint(eq.expr) if sol.vector
+                       else v.tex(_eq_expr(sol, eq)))
                       for eq in pr.equations],
+        "shapes": _shapes_line(v, sol.vector),
         "steps": str(pr.steps) if pr.steps else "",
         "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
         "questions": questions,
     }
+
+
+def _as_matrix(val):
+    """A given's value: tuples become a column vector or a matrix (a list of rows)."""
+    if not isinstance(val, tuple):
+        return val
+    if all(not isinstance(x, tuple) for x in val):
+        return sympy.ImmutableMatrix(len(val), 1, list(val))
+    return sympy.ImmutableMatrix([list(r) for r in val])
+
+
+def _shapes_line(v: "_View", info) -> str:
+    if info is None:
+        return ""
+    items = []
+    for key, (r, c) in info.quantity_shapes:
+        q = v.tex(sym(key))
+        items.append(f"{q} \\in \\mathbb{{R}}" if (r, c) == (1, 1) else
+                     f"{q} \\in \\mathbb{{R}}^{{{r}}}" if c == 1 else
+                     f"{q} \\in \\mathbb{{R}}^{{{r} \\times {c}}}")
+    return r",\quad ".join(items)
 
 
 def _given_key(s):

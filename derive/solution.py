@@ -160,6 +160,57 @@ class Note:
 
 
 @dataclass(frozen=True)
+class VForward:
+    """Forward values of vector quantities in order (``table``: by step, for long runs)."""
+
+    rows: tuple  # node symbols
+    table: bool
+
+
+@dataclass(frozen=True)
+class VBackward:
+    """The backward equations in matrix form (forms of :mod:`derive.forms`).
+
+    ``rows``: (lhs Adj, rhs form, when) with when "" (every step), "t < T", "T" or "plus at k";
+    ``param``: (per-step form, plain form) of ∂root/∂parameter, or (form, None, k) for a given
+    at step k, or None when the variable is a quantity (its value is read off the recursion)."""
+
+    lhs: Partial
+    rows: tuple
+    param: tuple | None
+    root: str | None
+
+
+@dataclass(frozen=True)
+class VTable:
+    """Per-step values: columns (kind "adj" with a quantity name, or "contrib" with the
+    Partial) and their values by step (sympy numbers or matrices, None where nothing flows)."""
+
+    columns: tuple
+    steps: tuple
+
+
+@dataclass(frozen=True)
+class VChain:
+    """∂h_a/∂h_b = ∂h_a/∂h_{a-1} ⋯ ∂h_{b+1}/∂h_b: (step, local form, value) per factor."""
+
+    lhs: Partial
+    name: str
+    factors: tuple
+    product: object  # the Jacobian (the question's answer)
+
+
+@dataclass(frozen=True)
+class VResult:
+    """``lhs = Σ terms = answer``; ``kind`` says what the terms are (steps, loss terms)."""
+
+    lhs: Partial
+    terms: tuple
+    answer: object
+    kind: str
+
+
+@dataclass(frozen=True)
 class Answer:
     """The final answer: ``exact`` is None when its closed form is too long to be useful."""
 
@@ -182,3 +233,4 @@ class Solution:
     graph: object  # graph.Graph
     values: dict  # symbol -> forward value (exact, 50-digit float or symbolic)
     questions: tuple
+    vector: object = None  # vengine.VectorInfo for problems with vectors or matrices

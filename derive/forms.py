@@ -1,0 +1,307 @@
+"""Matrix-calculus forms: the backward rules of an equation written as textbooks write them
+(``W_hhᵀ diag(1 − h_t ⊙ h_t) δ_t``), built from the same compiled program the numbers come from.
+
+A form is a small tree of the dataclasses below; :mod:`derive.printing` prints it.  Shapes
+decide between ``⊙`` and a plain product, so the forms carry them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import expr as ex
+from .program import Program
+
+
+@dataclass(frozen=True)
+class Sub:
+    """A subexpression of an equation, printed as written (at the current step offset)."""
+
+    node: object
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class Adj:
+    """∂root/∂name at index ``index`` (None for a plain quantity)."""
+
+    name: str
+    index: object
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class Num:
+    value: object
+
+
+@dataclass(frozen=True)
+class Prime:
+    """f'(arg) entry by entry; ``out`` (a Sub of the equation's own quantity) lets tanh' print
+    as 1 − h ⊙ h."""
+
+    func: str
+    arg: Sub
+    out: object
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class SoftJac:
+    """The softmax Jacobian diag(s) − s sᵀ."""
+
+    s: object
+
+
+@dataclass(frozen=True)
+class Had:
+    """Entry-by-entry product (a plain product when either side is a scalar)."""
+
+    items: tuple
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class Quot:
+    num: object
+    den: object
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class MM:
+    """Matrix product, left to right."""
+
+    items: tuple
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class Tr:
+    arg: object
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class Plus:
+    items: tuple  # of (sign, form)
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class Ones:
+    """The all-ones vector (a scalar spread over every entry)."""
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A form whose ``t`` indices are moved by ``by`` (a consumer at step t+1)."""
+
+    form: object
+    by: int
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class AtT:
+    """A form written at the last step: t reads T."""
+
+    form: object
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class Diag:
+    arg: object
+
+
+def is_scalar(f) -> bool:
+    return getattr(f, "scalar", True)
+
+
+def neg(f):
+    return Plus(((-1, f),), is_scalar(f))
+
+
+def had(a, b):
+    if a == Num(1):
+        return b
+    if b == Num(1):
+        return a
+    return Had((a, b), is_scalar(a) and is_scalar(b))
+
+
+def mm(*items, scalar=None):
+    flat = []
+    for it in items:
+        if it == Num(1):
+            continue
+        flat.extend(it.items if isinstance(it, MM) else (it,))
+    if not flat:
+        return Num(1)
+    if len(flat) == 1:
+        return flat[0]
+    return MM(tuple(flat), all(is_scalar(x) for x in flat) if scalar is None else scalar)
+
+
+def plus(terms):
+    terms = [t for t in terms if t is not None]
+    if not terms:
+        return None
+    if len(terms) == 1:
+        return terms[0]
+    items = []
+    for t in terms:
+        if isinstance(t, Plus):
+            items.extend(t.items)
+        else:
+            items.append((1, t))
+    return Plus(tuple(items), all(is_scalar(t) for _, t in items))
+
+
+def vjp_forms(prog: Program, g, targets, own: object | None = None) -> dict:
+    """target leaf extra -> form of its adjoint, given the form ``g`` of the result's adjoint.
+
+    ``own`` is the equation's own quantity (a grammar Ref or Name) so that a function applied at
+    the top prints its derivative through the output (tanh' = 1 − h ⊙ h)."""
+    ins_list = prog.instrs
+    adj: list = [None] * len(ins_list)
+    adj[-1] = [g]
+    out: dict = {}
+    last = len(ins_list) - 1
+    for k in range(last, -1, -1):
+        if adj[k] is None:
+            continue
+        gk = plus(adj[k])
+        ins = ins_list[k]
+        if ins.op == "leaf":
+            if ins.extra in targets:
+                out.setdefault(ins.extra, []).append(gk)
+            continue
+        args = [ins_list[j] for j in ins.args]
+        subs = [Sub(a.node, a.shape == (1, 1)) for a in args]
+        for r, ga in zip(ins.args, _rule(ins, args, subs, gk, own if k == last else None)):
+            if ga is not None:
+                adj[r] = (adj[r] or []) + [ga]
+    return {k: plus(v) for k, v in out.items()}
+
+
+def _rule(ins, args, subs, g, own) -> list:
+    op = ins.op
+    sc = ins.shape == (1, 1)
+    if op == "neg":
+        return [neg(g)]
+    if op == "T":
+        return [Tr(g, sc)]
+    if op in "+-":
+        outs = [g, g if op == "+" else neg(g)]
+        return [_spread_back(o, a) for o, a in zip(outs, args)]
+    if op == "*" or (op == "matmul" and (args[0].shape == (1, 1) or args[1].shape == (1, 1))):
+        return [_spread_back(_times(g, subs[1]), args[0]),
+                _spread_back(_times(g, subs[0]), args[1])]
+    if op == "/":
+        return [_spread_back(Quot(g, subs[1], sc), args[0]),
+                _spread_back(neg(Quot(_times(g, Sub(ins.node, sc)), subs[1], sc)), args[1])]
+    if op == "pow":
+        p = ins.extra
+        base = subs[0] if p == 2 else Sub(ex.Bin("**", ins.node.left, ex.Num(p - 1)),
+                                          subs[0].scalar)
+        return [_times(g, _times(Num(p), base))]
+    if op == "matmul":
+        return [mm(g, Tr(subs[1], subs[1].scalar)), mm(Tr(subs[0], subs[0].scalar), g)]
+    if op == "f":
+        out = Sub(own, subs[0].scalar) if own is not None else None
+        return [_times(g, Prime(ins.extra, subs[0], out, subs[0].scalar))]
+    if op == "softmax":
+        s = Sub(own if own is not None else ins.node, False)
+        return [mm(SoftJac(s), g, scalar=False)]
+    if op == "hardmax":
+        return [None]
+    if op == "sumall":
+        return [mm(g, Ones(), scalar=False) if not subs[0].scalar else g]
+    if op == "dot":
+        return [_times(g, subs[1]), _times(g, subs[0])]
+    if op == "sumt":
+        return [g] * len(args)
+    return [None] * len(args)
+
+
+def _times(g, f):
+    """g (an adjoint) times f (a local factor): a plain product when one is a scalar, the
+    scalar and numbers first, the adjoint last; else entry by entry."""
+    if g == Num(1):
+        return f
+    if isinstance(g, Num):
+        return mm(g, f)
+    if is_scalar(f) and is_scalar(g):
+        return mm(f, g)
+    if is_scalar(f) or is_scalar(g):
+        return mm(f, g) if is_scalar(f) else mm(g, f)
+    return had(g, f)
+
+
+def _spread_back(g, arg):
+    """The adjoint of an operand that was a scalar spread over a vector: the sum of entries."""
+    if arg.shape == (1, 1) and not is_scalar(g):
+        return mm(Tr(Ones(), False), g, scalar=True)
+    return g
+
+
+def jacobian_forms(prog: Program, target, own: object | None = None):
+    """The Jacobian ∂result/∂target as a product-and-sum form, or None when it does not depend
+    on it (forward mode over the same program)."""
+    ins_list = prog.instrs
+    jac: list = [None] * len(ins_list)
+    last = len(ins_list) - 1
+    for k, ins in enumerate(ins_list):
+        if ins.op == "leaf":
+            jac[k] = Num(1) if ins.extra == target else None
+            continue
+        if ins.op == "num":
+            continue
+        args = [ins_list[j] for j in ins.args]
+        subs = [Sub(a.node, a.shape == (1, 1)) for a in args]
+        js = [jac[j] for j in ins.args]
+        if all(j is None for j in js):
+            continue
+        sc = ins.shape == (1, 1)
+        op = ins.op
+        if op == "neg":
+            jac[k] = neg(js[0])
+        elif op in "+-":
+            jac[k] = plus([js[0], None if js[1] is None else
+                           (js[1] if op == "+" else neg(js[1]))])
+        elif op == "*":
+            terms = []
+            if js[0] is not None:
+                terms.append(mm(_diag_or(subs[1]), js[0]))
+            if js[1] is not None:
+                terms.append(mm(_diag_or(subs[0]), js[1]))
+            jac[k] = plus(terms)
+        elif op == "matmul":
+            terms = []
+            if js[1] is not None:
+                terms.append(mm(subs[0], js[1], scalar=sc))
+            if js[0] is not None:
+                return None  # by a matrix: a three-index array, not shown as a form
+            jac[k] = plus(terms)
+        elif op == "f":
+            out = Sub(own, subs[0].scalar) if (own is not None and k == last) else None
+            jac[k] = mm(_diag_or(Prime(ins.extra, subs[0], out, subs[0].scalar)), js[0])
+        elif op == "softmax":
+            s = Sub(own if (own is not None and k == last) else ins.node, False)
+            jac[k] = mm(SoftJac(s), js[0], scalar=False)
+        elif op == "hardmax":
+            jac[k] = None
+        elif op == "pow":
+            p = ins.extra
+            base = subs[0] if p == 2 else Sub(ex.Bin("**", ins.node.left, ex.Num(p - 1)),
+                                              subs[0].scalar)
+            jac[k] = mm(_diag_or(mm(Num(p), base)), js[0])
+        else:
+            return None
+    return jac[last]
+
+
+def _diag_or(f):
+    return f if is_scalar(f) else Diag(f)

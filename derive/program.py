@@ -1,0 +1,269 @@
+"""An equation compiled for vectors: a straight-line program of tensor operations with shapes,
+run forward at a step and differentiated backward (vector-Jacobian products) at that step.
+
+Compiling checks every shape once per equation; a mismatch is an :class:`ExprError` naming
+both operands and their shapes.  Leaves are references to quantities: ``("t", name, k)`` is
+``name[t+k]``, ``("n", name, k)`` the fixed step k, ``("p", name, None)`` a plain name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import expr as ex
+from .errors import ExprError
+from .tensor import (ELEMENTWISE, Domain, Tensor, broadcast_shape, elementwise, hardmax,
+                     matmul, matmul_shape, scalar, shape_text, softmax, total)
+
+
+@dataclass(frozen=True)
+class Instr:
+    op: str
+    args: tuple  # register numbers
+    extra: object  # leaf key, constant, function name or exponent
+    shape: tuple
+    node: object  # the grammar node it came from (for words and forms)
+
+
+class Program:
+    """Instructions in evaluation order; the last one is the result."""
+
+    def __init__(self, instrs: list) -> None:
+        self.instrs = tuple(instrs)
+
+    @property
+    def shape(self) -> tuple:
+        return self.instrs[-1].shape
+
+    def leaf_keys(self, t: int | None) -> list:
+        """(name, step) of each leaf at step t, in instruction order (repeats kept)."""
+        return [resolve(i.extra, t) for i in self.instrs if i.op == "leaf"]
+
+    def run(self, D: Domain, t: int | None, get) -> list:
+        """Register values at step t; ``get(key)`` gives a leaf's Tensor."""
+        regs: list = []
+        for ins in self.instrs:
+            a = [regs[k] for k in ins.args]
+            regs.append(_forward(D, ins, a, lambda: get(resolve(ins.extra, t))))
+        return regs
+
+    def vjp(self, D: Domain, regs: list, g: Tensor, t: int | None) -> dict:
+        """key -> adjoint contribution of this program's leaves, given the adjoint g of the
+        result (summed over repeated uses of a leaf)."""
+        adj: list = [None] * len(self.instrs)
+        adj[-1] = g
+        out: dict = {}
+        for k in range(len(self.instrs) - 1, -1, -1):
+            gk = adj[k]
+            if gk is None:
+                continue
+            ins = self.instrs[k]
+            if ins.op == "leaf":
+                key = resolve(ins.extra, t)
+                out[key] = gk if key not in out else elementwise(D, D.add, out[key], gk)
+                continue
+            for r, ga in zip(ins.args, _backward(D, ins, [regs[j] for j in ins.args],
+                                                 regs[k], gk)):
+                if ga is None:
+                    continue
+                adj[r] = ga if adj[r] is None else elementwise(D, D.add, adj[r], ga)
+        return out
+
+
+def resolve(extra, t):
+    kind, name, k = extra
+    if kind == "t":
+        return (name, t + k)
+    if kind == "n":
+        return (name, k)
+    return (name, None)
+
+
+# ---- compiling ------------------------------------------------------------------------------
+
+def compile_expr(e: ex.Expr, shape_of, T: int | None, t: int | None = None,
+                 sums: list | None = None, in_step: bool = False) -> Program:
+    """The program of one expression; ``shape_of(leaf_extra)`` gives each leaf's shape.
+
+    ``t`` binds the index of a loss term taken out of a sum.  With ``sums`` (a list), a sum over
+    t is not expanded: its body is compiled once, at a general t, appended to ``sums``, and
+    stands in the program as the leaf ``("S", i, None)`` (for writing the rule at step t).
+    ``in_step`` (a name[t] equation, where t is bound): every sum is over entries."""
+    instrs: list = []
+
+    def emit(op, args, extra, shape, node):
+        instrs.append(Instr(op, tuple(args), extra, shape, node))
+        return len(instrs) - 1
+
+    def shp(r):
+        return instrs[r].shape
+
+    def go(n, tb):
+        if isinstance(n, ex.Num):
+            return emit("num", (), n.value, (1, 1), n)
+        if isinstance(n, ex.Name):
+            extra = ("p", n.name, None)
+            return emit("leaf", (), extra, shape_of(extra), n)
+        if isinstance(n, ex.Ref):
+            idx = n.index
+            if idx.kind == "t":
+                extra = ("t", n.name, idx.value) if tb is None else ("n", n.name, tb + idx.value)
+            elif idx.kind == "T":
+                extra = ("n", n.name, T + idx.value)
+            else:
+                extra = ("n", n.name, idx.value)
+            return emit("leaf", (), extra, shape_of(extra), n)
+        if isinstance(n, ex.Neg):
+            a = go(n.arg, tb)
+            return emit("neg", (a,), None, shp(a), n)
+        if isinstance(n, ex.Transpose):
+            a = go(n.arg, tb)
+            r, c = shp(a)
+            return emit("T", (a,), None, (c, r), n)
+        if isinstance(n, ex.Bin):
+            a, b = go(n.left, tb), go(n.right, tb)
+            texts = (ex.to_text(n.left), ex.to_text(n.right))
+            if n.op == "**":
+                p = ex.constant_value(n.right)
+                if p is None or shp(b) != (1, 1):
+                    raise ExprError("an exponent must be a number")
+                return emit("pow", (a,), p, shp(a), n)
+            if n.op == "@":
+                return emit("matmul", (a, b), None, matmul_shape(shp(a), shp(b), texts), n)
+            return emit(n.op, (a, b), None, broadcast_shape(n.op, shp(a), shp(b), texts), n)
+        if isinstance(n, ex.Call):
+            f = n.func
+            if f == "sum" and ex.uses_t(n.args[0]) and not in_step:
+                if T is None:
+                    raise ExprError("sum over t needs 'steps'")
+                if tb is not None:
+                    raise ExprError("a sum over t cannot stand inside another")
+                if sums is not None:
+                    body = compile_expr(n.args[0], shape_of, T)
+                    sums.append(body)
+                    return emit("leaf", (), ("S", len(sums) - 1, None), body.shape, n)
+                terms = [go(n.args[0], s) for s in range(1, T + 1)]
+                shape = shp(terms[0])
+                return emit("sumt", terms, None, shape, n)
+            args = [go(a, tb) for a in n.args]
+            if f in ELEMENTWISE:
+                return emit("f", args, f, shp(args[0]), n)
+            if f in ("softmax", "hardmax"):
+                r, c = shp(args[0])
+                if r != 1 and c != 1:
+                    raise ExprError(f"{f} takes a vector; {ex.to_text(n.args[0])} is "
+                                    f"{shape_text((r, c))}")
+                return emit(f, args, None, (r, c), n)
+            if f == "sum":
+                return emit("sumall", args, None, (1, 1), n)
+            if f == "dot":
+                sa, sb = shp(args[0]), shp(args[1])
+                if sa != sb and sorted(sa) != sorted(sb):
+                    raise ExprError(f"dot needs two vectors of one size: "
+                                    f"{ex.to_text(n.args[0])} is {shape_text(sa)}, "
+                                    f"{ex.to_text(n.args[1])} is {shape_text(sb)}")
+                return emit("dot", args, None, (1, 1), n)
+            raise ExprError(f"d(of, wrt) may only stand alone in a question's find")
+        raise TypeError(n)
+
+    go(e, t)
+    return Program(instrs)
+
+
+# ---- forward and backward rules ------------------------------------------------------------
+
+def _forward(D: Domain, ins: Instr, a: list, leaf) -> Tensor:
+    op = ins.op
+    if op == "leaf":
+        return leaf()
+    if op == "num":
+        return scalar(D.num(ins.extra))
+    if op == "neg":
+        return a[0].map(D.neg)
+    if op == "T":
+        return a[0].transpose()
+    if op == "+":
+        return elementwise(D, D.add, a[0], a[1])
+    if op == "-":
+        return elementwise(D, D.sub, a[0], a[1])
+    if op == "*":
+        return elementwise(D, D.mul, a[0], a[1])
+    if op == "/":
+        return elementwise(D, D.div, a[0], a[1])
+    if op == "pow":
+        return a[0].map(lambda x: D.power(x, ins.extra))
+    if op == "matmul":
+        return matmul(D, a[0], a[1])
+    if op == "f":
+        return a[0].map(lambda x: D.func(ins.extra, x))
+    if op == "softmax":
+        return softmax(D, a[0])
+    if op == "hardmax":
+        return hardmax(D, a[0])[0]
+    if op == "sumall":
+        return scalar(total(D, a[0]))
+    if op == "dot":
+        return scalar(D.dot(a[0].data, a[1].data))
+    if op == "sumt":
+        out = a[0]
+        for x in a[1:]:
+            out = elementwise(D, D.add, out, x)
+        return out
+    raise TypeError(op)
+
+
+def _reduce(D: Domain, g: Tensor, shape) -> Tensor:
+    """The adjoint of an operand that was broadcast from a scalar is the sum of entries."""
+    if g.shape == shape:
+        return g
+    return scalar(total(D, g))
+
+
+def _backward(D: Domain, ins: Instr, a: list, out: Tensor, g: Tensor) -> list:
+    """Adjoints of the operands of one instruction, given the adjoint g of its result."""
+    op = ins.op
+    if op == "neg":
+        return [g.map(D.neg)]
+    if op == "T":
+        return [g.transpose()]
+    if op == "+":
+        return [_reduce(D, g, a[0].shape), _reduce(D, g, a[1].shape)]
+    if op == "-":
+        return [_reduce(D, g, a[0].shape), _reduce(D, g.map(D.neg), a[1].shape)]
+    if op == "*":
+        return [_reduce(D, elementwise(D, D.mul, g, a[1]), a[0].shape),
+                _reduce(D, elementwise(D, D.mul, g, a[0]), a[1].shape)]
+    if op == "/":
+        ga = elementwise(D, D.div, g, a[1])
+        gb = elementwise(D, D.div, elementwise(D, D.mul, g, out), a[1]).map(D.neg)
+        return [_reduce(D, ga, a[0].shape), _reduce(D, gb, a[1].shape)]
+    if op == "pow":
+        p = ins.extra
+        return [elementwise(D, D.mul, g, a[0].map(
+            lambda x: D.mul(D.num(p), D.power(x, p - 1)) if p != 1 else D.num(1)))]
+    if op == "matmul":
+        A, B = a
+        if A.is_scalar or B.is_scalar:
+            return [_reduce(D, elementwise(D, D.mul, g, B), A.shape),
+                    _reduce(D, elementwise(D, D.mul, g, A), B.shape)]
+        return [matmul(D, g, B.transpose()), matmul(D, A.transpose(), g)]
+    if op == "f":
+        return [elementwise(D, D.mul, g, a[0].map(lambda x: D.func(ins.extra, x, prime=True)))]
+    if op == "softmax":
+        sg = D.dot(out.data, g.data)
+        return [Tensor(out.rows, out.cols, [D.mul(s, D.sub(gi, sg))
+                                            for s, gi in zip(out.data, g.data)])]
+    if op == "hardmax":
+        return [None]  # piecewise constant: no gradient flows through it
+    if op == "sumall":
+        gs = g.data[0]
+        return [Tensor(a[0].rows, a[0].cols, [gs] * len(a[0].data))]
+    if op == "dot":
+        gs = g.data[0]
+        return [a[1].map(lambda y: D.mul(gs, y)) if a[1].shape == a[0].shape
+                else a[1].transpose().map(lambda y: D.mul(gs, y)),
+                a[0].map(lambda x: D.mul(gs, x)) if a[1].shape == a[0].shape
+                else a[0].transpose().map(lambda x: D.mul(gs, x))]
+    if op == "sumt":
+        return [g] * len(a)
+    raise TypeError(op)

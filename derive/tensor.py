@@ -1,0 +1,330 @@
+"""Vectors and matrices: shapes, entries in one number domain, and each operation's forward rule
+with its vector-Jacobian product (the backward rule).
+
+A :class:`Tensor` is rows × cols (a vector is a column, n × 1; a scalar is 1 × 1).  Entries live
+in one :class:`Domain`: :data:`EXACT` (sympy numbers, kept exact while small, as the scalar
+engine does) or :data:`FAST` (mpmath numbers at 50 digits, for large problems).  Elementwise
+functions and their derivatives come from the registry in :mod:`derive.ops`, so the rule shown
+is the rule used.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mpmath
+import sympy
+
+from .errors import ExprError
+from .graph import DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, to_mpf
+from .ops import FUNCTIONS
+
+ELEMENTWISE = ("tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs")
+
+_X = sympy.Symbol("x", real=True)
+
+
+@functools.lru_cache(maxsize=None)
+def derivative(name: str) -> sympy.Expr:
+    """f'(x) of a registry function, from its own sympy rule."""
+    return sympy.diff(FUNCTIONS[name].build(_X), _X)
+
+
+@functools.lru_cache(maxsize=None)
+def _mp(name: str, prime: bool):
+    if not prime and name in MPMATH_FUNCS:
+        return MPMATH_FUNCS[name if name != "abs" else "Abs"]
+    expr = derivative(name) if prime else FUNCTIONS[name].build(_X)
+    return sympy.lambdify([_X], expr, modules=[MPMATH_FUNCS, "mpmath"])
+
+
+_DOMAIN_OF = {"log": (lambda x: x > 0, "log"), "sqrt": (lambda x: x >= 0, "sqrt")}
+NOT_REAL = ("the value is not a finite real number (division by zero, or log or sqrt of a "
+            "negative number?)")
+
+
+class Domain:
+    """Arithmetic on entries.  Subclasses: exact sympy numbers, or 50-digit mpmath floats."""
+
+    exact: bool
+
+    def num(self, r): raise NotImplementedError
+    def add(self, a, b): raise NotImplementedError
+    def mul(self, a, b): raise NotImplementedError
+    def dot(self, xs, ys): raise NotImplementedError
+    def func(self, name, x, prime=False): raise NotImplementedError
+    def to_sympy(self, v) -> sympy.Expr: raise NotImplementedError
+
+    def sub(self, a, b):
+        return self.add(a, self.mul(self.num(-1), b))
+
+    def neg(self, a):
+        return self.mul(self.num(-1), a)
+
+    def div(self, a, b):
+        if b == 0:
+            raise ExprError("division by zero")
+        return self._div(a, b)
+
+    def power(self, a, p: sympy.Rational):
+        if a == 0 and p < 0:
+            raise ExprError("division by zero (0 to a negative power)")
+        if not p.is_Integer and self.sign(a) < 0:
+            raise ExprError("a negative number to a fractional power")
+        return self._pow(a, p)
+
+    def sign(self, v) -> int:
+        """-1, 0 or 1; an ExprError when the entry is symbolic."""
+        raise NotImplementedError
+
+
+class _Exact(Domain):
+    exact = True
+
+    def num(self, r):
+        return sympy.sympify(r) if not isinstance(r, sympy.Basic) else r
+
+    def _settle(self, v):
+        from .engine import settle
+        return settle(v)
+
+    def add(self, a, b):
+        return self._settle(a + b)
+
+    def mul(self, a, b):
+        return self._settle(a * b)
+
+    def _div(self, a, b):
+        return self._settle(a / b)
+
+    def _pow(self, a, p):
+        return self._settle(a ** p)
+
+    def dot(self, xs, ys):
+        return self._settle(sympy.Add(*[x * y for x, y in zip(xs, ys)]))
+
+    def func(self, name, x, prime=False):
+        check = _DOMAIN_OF.get(name)
+        if check is not None and x.is_number and not check[0](x):
+            raise ExprError(f"{check[1]} is not defined at {_short(x)}")
+        v = derivative(name).xreplace({_X: x}) if prime else FUNCTIONS[name].build(x)
+        return self._settle(v)
+
+    def sign(self, v):
+        if not v.is_number:
+            raise ExprError("hardmax and relu need numbers here, not symbols")
+        return int(sympy.sign(v.evalf(30) if not v.is_Rational else v))
+
+    def to_sympy(self, v):
+        return v
+
+
+class _Fast(Domain):
+    exact = False
+
+    def num(self, r):
+        if isinstance(r, mpmath.mpf):
+            return r
+        if isinstance(r, int):
+            return mpmath.mpf(r)
+        if not r.is_number:
+            raise ExprError("symbolic values need the exact engine")
+        if r.is_Rational or r.is_Float:
+            return to_mpf(r)
+        return to_mpf(sympy.Float(r.evalf(DIGITS + 5), DIGITS + 5))
+
+    def add(self, a, b):
+        return a + b
+
+    def mul(self, a, b):
+        return a * b
+
+    def _div(self, a, b):
+        return a / b
+
+    def _pow(self, a, p):
+        return a ** (int(p) if p.is_Integer else to_mpf(p))
+
+    def dot(self, xs, ys):
+        return mpmath.fdot(xs, ys)
+
+    def func(self, name, x, prime=False):
+        try:
+            r = _mp(name, prime)(x)
+        except (ValueError, ZeroDivisionError) as e:
+            raise ExprError(str(e) if "not defined" in str(e) else NOT_REAL) from None
+        if isinstance(r, mpmath.mpc) or not mpmath.isfinite(r):
+            raise ExprError(NOT_REAL)
+        return r
+
+    def sign(self, v):
+        return (v > 0) - (v < 0)
+
+    def to_sympy(self, v):
+        return sympy.Float(v, DIGITS)
+
+
+EXACT = _Exact()
+FAST = _Fast()
+
+
+def _short(x) -> str:
+    return str(x) if x.is_Rational else mpmath.nstr(to_mpf(sympy.Float(x.evalf(20))), 6)
+
+
+class Tensor:
+    """rows × cols entries, row-major; treat as immutable."""
+
+    __slots__ = ("rows", "cols", "data")
+
+    def __init__(self, rows: int, cols: int, data: list) -> None:
+        self.rows, self.cols, self.data = rows, cols, data
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.rows == 1 and self.cols == 1
+
+    def at(self, i: int, j: int = 0):
+        return self.data[i * self.cols + j]
+
+    def row(self, i: int) -> list:
+        return self.data[i * self.cols:(i + 1) * self.cols]
+
+    def col(self, j: int) -> list:
+        return self.data[j::self.cols]
+
+    def transpose(self) -> "Tensor":
+        if self.rows == 1 or self.cols == 1:
+            return Tensor(self.cols, self.rows, self.data)
+        return Tensor(self.cols, self.rows, [self.data[i * self.cols + j]
+                                             for j in range(self.cols)
+                                             for i in range(self.rows)])
+
+    def map(self, f) -> "Tensor":
+        return Tensor(self.rows, self.cols, [f(x) for x in self.data])
+
+
+def shape_text(shape) -> str:
+    r, c = shape
+    if (r, c) == (1, 1):
+        return "scalar"
+    return f"{r}×{c}"
+
+
+def scalar(v) -> Tensor:
+    return Tensor(1, 1, [v])
+
+
+def from_value(v, domain: Domain) -> Tensor:
+    """A given's exact value (a number, a tuple = column vector, a tuple of tuples = matrix)."""
+    if not isinstance(v, tuple):
+        return scalar(domain.num(v))
+    if all(not isinstance(x, tuple) for x in v):
+        return Tensor(len(v), 1, [domain.num(x) for x in v])
+    if any(not isinstance(x, tuple) for x in v) or len({len(x) for x in v}) != 1:
+        raise ExprError("a matrix is a list of rows of equal length")
+    if any(isinstance(y, tuple) for x in v for y in x):
+        raise ExprError("values nest at most as a matrix (a list of rows)")
+    return Tensor(len(v), len(v[0]), [domain.num(y) for x in v for y in x])
+
+
+def value_shape(v) -> tuple[int, int]:
+    if not isinstance(v, tuple):
+        return (1, 1)
+    if all(not isinstance(x, tuple) for x in v):
+        return (len(v), 1)
+    if any(not isinstance(x, tuple) for x in v) or len({len(x) for x in v}) != 1:
+        raise ExprError("a matrix is a list of rows of equal length")
+    if any(isinstance(y, tuple) for x in v for y in x):
+        raise ExprError("values nest at most as a matrix (a list of rows)")
+    return (len(v), len(v[0]))
+
+
+def zeros(shape, domain: Domain) -> Tensor:
+    z = domain.num(0)
+    return Tensor(shape[0], shape[1], [z] * (shape[0] * shape[1]))
+
+
+# ---- forward rules and their shapes ---------------------------------------------------------
+
+def broadcast_shape(op: str, a, b, texts) -> tuple[int, int]:
+    """The shape of an elementwise ``a op b`` (equal shapes, or one side a scalar)."""
+    if a == b or b == (1, 1):
+        return a
+    if a == (1, 1):
+        return b
+    raise ExprError(f"shapes do not match in {texts[0]} {op} {texts[1]}: "
+                    f"{shape_text(a)} and {shape_text(b)}")
+
+
+def matmul_shape(a, b, texts) -> tuple[int, int]:
+    if a == (1, 1):
+        return b
+    if b == (1, 1):
+        return a
+    if a[1] != b[0]:
+        raise ExprError(f"shapes do not match in {texts[0]} @ {texts[1]}: "
+                        f"{shape_text(a)} @ {shape_text(b)} (inner sizes {a[1]} and {b[0]})")
+    return (a[0], b[1])
+
+
+def elementwise(D: Domain, f, a: Tensor, b: Tensor) -> Tensor:
+    if a.shape == b.shape:
+        return Tensor(a.rows, a.cols, [f(x, y) for x, y in zip(a.data, b.data)])
+    if b.is_scalar:
+        y = b.data[0]
+        return Tensor(a.rows, a.cols, [f(x, y) for x in a.data])
+    x = a.data[0]
+    return Tensor(b.rows, b.cols, [f(x, y) for y in b.data])
+
+
+def matmul(D: Domain, a: Tensor, b: Tensor) -> Tensor:
+    if a.is_scalar or b.is_scalar:
+        return elementwise(D, D.mul, a, b)
+    cols = [b.col(j) for j in range(b.cols)]
+    return Tensor(a.rows, b.cols, [D.dot(a.row(i), cols[j])
+                                   for i in range(a.rows) for j in range(b.cols)])
+
+
+def total(D: Domain, a: Tensor):
+    """The sum of all entries."""
+    return D.dot(a.data, [D.num(1)] * len(a.data))
+
+
+def softmax(D: Domain, a: Tensor) -> Tensor:
+    if D.exact:
+        exps = [D.func("exp", x) for x in a.data]
+        s = sympy.Add(*exps)
+        return Tensor(a.rows, a.cols, [D._settle(e / s) for e in exps])
+    m = max(a.data)
+    exps = [mpmath.exp(x - m) for x in a.data]
+    s = mpmath.fsum(exps)
+    return Tensor(a.rows, a.cols, [e / s for e in exps])
+
+
+def hardmax(D: Domain, a: Tensor) -> tuple[Tensor, bool]:
+    """The one-hot vector at the first largest entry, and whether the largest is tied."""
+    best, tied = 0, False
+    for i in range(1, len(a.data)):
+        s = D.sign(D.sub(a.data[i], a.data[best]))
+        if s > 0:
+            best, tied = i, False
+        elif s == 0:
+            tied = True
+    one, zero = D.num(1), D.num(0)
+    return Tensor(a.rows, a.cols, [one if i == best else zero
+                                   for i in range(len(a.data))]), tied
+
+
+def check_finite(D: Domain, t: Tensor) -> None:
+    """Entries must be real and below 1e300."""
+    for v in t.data:
+        if D.exact:
+            if isinstance(v, sympy.Basic) and v.is_number and abs(v.evalf(15)) > MAX_MAGNITUDE:
+                raise ExprError("the value is larger than 1e300")
+        elif abs(v) > MAX_MAGNITUDE:
+            raise ExprError("the value is larger than 1e300")
