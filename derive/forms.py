@@ -208,8 +208,10 @@ def _rule(ins, args, subs, g, own) -> list:
                                           subs[0].scalar)
         return [_times(g, _times(Num(p), base))]
     if op == "matmul":
-        return [mm(g, Tr(subs[1], subs[1].scalar)), mm(Tr(subs[0], subs[0].scalar), g)]
+        return [mm(g, _tr(subs[1])), mm(_tr(subs[0]), g)]
     if op == "f":
+        if ins.extra == "log":  # g ⊙ (1 ⊘ z) reads better as g ⊘ z
+            return [Quot(g, subs[0], is_scalar(g) and subs[0].scalar)]
         out = Sub(own, subs[0].scalar) if own is not None else None
         return [_times(g, Prime(ins.extra, subs[0], out, subs[0].scalar))]
     if op == "softmax":
@@ -233,6 +235,11 @@ def _times(g, f):
         return f
     if isinstance(g, Num):
         return mm(g, f)
+    if isinstance(g, MM) and g.items[-1] == Ones():
+        # a scalar spread over the entries, then taken entry by entry: a scalar multiple
+        return _times(mm(*g.items[:-1]), f)
+    if isinstance(g, Plus) and len(g.items) == 1 and g.items[0][0] < 0:
+        return neg(_times(g.items[0][1], f))
     if is_scalar(f) and is_scalar(g):
         return mm(f, g)
     if is_scalar(f) or is_scalar(g):
@@ -301,6 +308,13 @@ def jacobian_forms(prog: Program, target, own: object | None = None):
         else:
             return None
     return jac[last]
+
+
+def _tr(sub: Sub):
+    """The transpose of a subexpression; (Aᵀ)ᵀ is A."""
+    if isinstance(sub.node, ex.Transpose):
+        return Sub(sub.node.arg, sub.scalar)
+    return Tr(sub, sub.scalar)
 
 
 def _diag_or(f):

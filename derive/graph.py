@@ -402,10 +402,11 @@ def unroll(problem: Problem) -> Graph:
 
     # Givens: check each is used as written, then expand lists over steps.
     # From the equations as written: sympy may simplify a use away (softmax of a scalar is 1).
-    used_plain = {n.name for eq in problem.equations for n in ex.walk(eq.expr)
-                  if isinstance(n, ex.Name)}
-    used_indexed = {n.name for eq in problem.equations for n in ex.walk(eq.expr)
-                    if isinstance(n, ex.Ref)}
+    # Questions count as uses too (a weight vector in d(dot(e, c), q)).
+    exprs = [eq.expr for eq in problem.equations] + [q.find for q in problem.questions
+                                                     if q.find is not None]
+    used_plain = {n.name for e in exprs for n in ex.walk(e) if isinstance(n, ex.Name)}
+    used_indexed = {n.name for e in exprs for n in ex.walk(e) if isinstance(n, ex.Ref)}
     given: dict = {}
     for g in problem.given:
         key = f"given.{g.name}" if g.index is None else f"given.{g.name}[{g.index}]"

@@ -483,6 +483,8 @@ class FormLatex:
                     out.append(ptxt)
             return " ".join(out), 2
         if isinstance(f, fm.Plus):
+            if len(f.items) == 1 and f.items[0][0] < 0:
+                return "-" + self._wrap(f.items[0][1], 2), 2
             s = ""
             for i, (sign, x) in enumerate(f.items):
                 txt, p = self._p(x)

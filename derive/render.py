@@ -31,6 +31,7 @@ ddot mathbf boldsymbol mathrm mathit mathcal mathbb mathsf text textbf textit op
 right big Big bigl bigr cdot times div pm mp le ge leq geq neq ne approx equiv sim to rightarrow
 leftarrow Rightarrow mapsto in notin subset infty log ln exp tanh sinh cosh sin cos max min arg
 argmax argmin lim ldots cdots dots vdots ddots quad qquad top prime nabla odot otimes oplus circ
+oslash mathrel textstyle
 alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi
 rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi
 Psi Omega ell mid vert lVert rVert langle rangle lfloor rfloor lceil rceil overline underline
@@ -383,17 +384,30 @@ class _View:
         root = self.root_tex(st.lhs)
         fp = FormLatex(self.ex(), root)
         rows = []
+        notes = []
         for lhs, rhs, when in st.rows:
             text = "= " + (fp.doprint(rhs) if rhs is not None else "0")
+            if when == "softmax-ce":
+                rows.append(("", text))
+                notes.append("Softmax with cross-entropy: since the entries of $y_t$ sum to 1, "
+                             "$(\\operatorname{diag}(\\hat y_t) - \\hat y_t \\hat y_t^\\top)"
+                             "(-y_t \\oslash \\hat y_t) = \\hat y_t (\\mathbf{1}^\\top y_t) - y_t"
+                             " = \\hat y_t - y_t$.")
+                continue
             if when == "t < T":
                 text += r" \qquad (t < T)"
             elif when.startswith("plus at"):
                 text = r"\mathrel{+}= " + text[2:] + rf" \qquad \text{{(at }} t = {when[8:]})"
             rows.append((fp.adj(lhs.name, lhs.index), text))
         intro = ("Backward pass: the adjoint of each quantity is the sum over the equations "
-                 "that use it (matrix form; $\\odot$ is the entry-by-entry product, terms at "
-                 "$t + 1$ exist only for $t < T$):")
+                 "that use it (matrix form; $\\odot$ is the entry-by-entry product"
+                 + (", terms at $t + 1$ exist only for $t < T$):" if self.g.T else "):"))
+        if not isinstance(st.lhs.of, sympy.Basic):
+            intro = (f"With $f = {self.ex().doprint(st.lhs.of)}$: " + intro[0].lower()
+                     + intro[1:])
         blocks = [{"kind": "equations", "intro": intro, "lines": [], "rows": rows}]
+        for n in notes:
+            blocks.extend(self.present(Note(n)))
         if st.param is not None:
             wrt = self.tex(st.lhs.wrt)
             lhs = rf"\frac{{\partial {root}}}{{\partial {wrt}}}"
@@ -410,7 +424,8 @@ class _View:
                 if plain is not None:
                     parts.append(fp.doprint(plain))
                 blocks.append({"kind": "equations",
-                               "intro": "Summing the parameter's uses over the steps:",
+                               "intro": "Summing the parameter's uses over the steps:"
+                               if per_step is not None else "The variable's uses:",
                                "lines": [], "rows": [(lhs, "= " + (" + ".join(parts) or "0"))]})
         return blocks
 

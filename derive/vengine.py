@@ -17,7 +17,7 @@ from . import expr as ex
 from . import forms as fm
 from .errors import ExprError, SpecError
 from .graph import DIGITS, Graph, _toposort, sym
-from .loader import Question
+from .loader import Equation, Question
 from .program import Program, compile_expr
 from .solution import (Answer, Note, Partial, QuestionSolution, Solution, VBackward, VChain,
                        VForward, VResult, VTable)
@@ -30,6 +30,14 @@ EXACT_COST = 4000
 RATIONAL_COST = 40000
 DETAIL_MAX_T = 4
 CHAIN_MAX = 6
+ROOT = "__root"  # the question's expression as a pseudo-equation (never printed)
+HARDMAX_WORDS = ("hardmax is piecewise constant: wherever it is defined (no tie for the "
+                 "largest score) a small change of its input does not move the arg-max, so "
+                 "its derivative is 0 and no gradient flows back through it to the scores, "
+                 "queries or keys. At a tie it is not differentiable at all; derive then takes "
+                 "0 as well.")
+KINK_WORDS = ("{f} is not differentiable at 0, and an input here is exactly 0: derive takes "
+              "the derivative there as 0 (the convention PyTorch uses).")
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ class VEval:
         self.general: dict = {}
         self.leaf_cache: dict = {}
         self.ties: list = []
+        self.kinks: list = []
         self._compile()
         self.D: Domain = self._domain()
         self.values: dict = {}
@@ -242,6 +251,9 @@ class VEval:
             for k, ins in enumerate(prog.instrs):
                 if ins.op == "hardmax" and hardmax(self.D, regs[ins.args[0]])[1]:
                     self.ties.append(s)
+                if ins.op == "f" and ins.extra in ("relu", "abs") and \
+                        any(x == 0 for x in regs[ins.args[0]].data):
+                    self.kinks.append((s, ins.extra))
             self.values[s] = regs[-1]
             self.regs[s] = regs
 
@@ -279,7 +291,8 @@ class VEval:
         regs = prog.run(self.D, t, self.leaf)
         return {key_sym(k): v for k, v in prog.vjp(self.D, regs, g, t).items()}
 
-    def compile_find(self, e: ex.Expr, key: str, t: int | None = None) -> Program:
+    def compile_find(self, e: ex.Expr, key: str, t: int | None = None,
+                     sums: list | None = None) -> Program:
         def shape_of(extra):
             kind, name, k = extra
             s = key_sym((name, None if kind == "p" else k))
@@ -298,7 +311,7 @@ class VEval:
                     raise ExprError(f"{name}[{k}] is outside the steps 1..{self.T}")
             return (1, 1)
         try:
-            prog = compile_expr(e, shape_of, self.T, t)
+            prog = compile_expr(e, shape_of, self.T, t, sums=sums)
         except ExprError as err:
             raise self.p.error(str(err), key) from None
         for ins in prog.instrs:
@@ -372,14 +385,22 @@ def _value(ev: VEval, q: Question, key: str) -> QuestionSolution:
     return QuestionSolution(q, target, tuple(steps), ans)
 
 
-def _tie_notes(ev: VEval, roots) -> list:
+def _tie_notes(ev: VEval, roots, derivative: bool = False) -> list:
+    """Conventions at points where a function is not differentiable, stated, never silent."""
     anc = set(_ancestors(ev, roots))
+    notes = []
     tied = [s for s in ev.ties if s in anc]
-    if not tied:
-        return []
-    names = ", ".join(s.name for s in tied)
-    return [Note("hardmax has a tie for the largest entry at " + names + "; as the problem "
-                 "format says, the first largest entry is taken.")]
+    if tied:
+        names = ", ".join(s.name for s in tied)
+        notes.append(Note("hardmax has a tie for the largest entry at " + names + "; as the "
+                          "problem format says, the first largest entry is taken."))
+    if derivative:
+        if any(ins.op == "hardmax" for s in anc
+               for ins in ev.programs[ev.g.nodes[s].equation.key].instrs):
+            notes.append(Note(HARDMAX_WORDS))
+        for f in sorted({f for s, f in ev.kinks if s in anc}):
+            notes.append(Note(KINK_WORDS.format(f=f)))
+    return notes
 
 
 def _wrt_symbol(ev: VEval, e: ex.Expr) -> sympy.Symbol:
@@ -456,7 +477,7 @@ def _gradient(ev, q, key, of_e, of_prog, wrt, wshape, target) -> QuestionSolutio
     fwd = _forward_step(ev, roots)
     if fwd is not None:
         steps.append(fwd)
-    steps.extend(_tie_notes(ev, roots))
+    steps.extend(_tie_notes(ev, roots, derivative=True))
     if q.truncate is None:
         steps.extend(_backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans))
     else:
@@ -504,10 +525,12 @@ def _own(eq):
     return ex.Ref(eq.name, ex.Index("t", 0)) if eq.indexed else ex.Name(eq.name)
 
 
-def _term_form(ev: VEval, eq, extra, sum_i, root_eq=None):
+def _term_form(ev: VEval, eq, extra, sum_i, root_eq=None, ones=()):
+    """The form of one use's share of an adjoint; ``ones`` are quantities whose adjoint is 1
+    (the root, and L_t when L = Σ_t L_t)."""
     prog, sums = ev.general[eq.key]
     scalar_out = prog.shape == (1, 1)
-    g = fm.Num(1) if eq is root_eq else \
+    g = fm.Num(1) if eq is root_eq or eq.name in ones else \
         fm.Adj(eq.name, ex.Index("t", 0) if eq.indexed else None, scalar_out)
     if sum_i is None:
         return fm.vjp_forms(prog, g, {extra}, _own(eq)).get(extra)
@@ -517,17 +540,18 @@ def _term_form(ev: VEval, eq, extra, sum_i, root_eq=None):
     return fm.vjp_forms(sums[sum_i], gs, {extra}, None).get(extra)
 
 
-def _adjoint_rows(ev: VEval, relevant, root_eq, wrt) -> list:
+def _adjoint_rows(ev: VEval, relevant, root_eq, wrt, adj) -> list:
     """(lhs, rhs, when) rows of the backward equations, loss side first."""
     rows = []
     users = tuple(relevant)
     T = ev.T
+    ones: set = set()
     for eq in relevant:
         if eq is root_eq:
             continue
         general, at_T, extra_rows = [], [], []
         for ceq, extra, sum_i in _consumers(ev, users, eq.name):
-            f = _term_form(ev, ceq, extra, sum_i, root_eq)
+            f = _term_form(ev, ceq, extra, sum_i, root_eq, ones)
             if f is None:
                 continue
             kind, _, k = extra
@@ -550,11 +574,67 @@ def _adjoint_rows(ev: VEval, relevant, root_eq, wrt) -> list:
                          fm.plus([fm.AtT(f, fm.is_scalar(f)) for f in at_T] + fixed_T),
                          "T"))
         else:
-            rows.append((lhs, fm.plus(general), ""))
+            rhs = fm.plus(general)
+            rows.append((lhs, rhs, ""))
+            if rhs == fm.Num(1):
+                ones.add(eq.name)
+        ce = _softmax_ce(ev, eq, users, adj)
+        if ce is not None:
+            rows.append(ce)
         for k, f in extra_rows:
             if k != T:
                 rows.append((fm.Adj(eq.name, ex.Index("n", k), lhs.scalar), f, f"plus at {k}"))
     return rows
+
+
+def _cross_entropy_target(e: ex.Expr, s_name: str):
+    """y when e is -sum(y[t] * log(s[t])) (either order) or -dot(y[t], log(s[t])), else None."""
+    if not isinstance(e, ex.Neg) or not isinstance(e.arg, ex.Call):
+        return None
+    inner = e.arg
+    log_s = ex.Call("log", (ex.Ref(s_name, ex.Index("t", 0)),))
+    if inner.func == "sum" and isinstance(inner.args[0], ex.Bin) and inner.args[0].op == "*":
+        a, b = inner.args[0].left, inner.args[0].right
+    elif inner.func == "dot":
+        a, b = inner.args
+    else:
+        return None
+    for y, lg in ((a, b), (b, a)):
+        if lg == log_s and isinstance(y, ex.Ref) and y.index == ex.Index("t", 0):
+            return y
+    return None
+
+
+def _softmax_ce(ev: VEval, eq, users, adj):
+    """The row ∂L/∂o_t = ŷ_t − y_t when o feeds only ŷ = softmax(o) and ŷ only the
+    cross-entropy −Σ y log ŷ with targets summing to 1 — checked against the numbers."""
+    if not eq.indexed:
+        return None
+    cons = _consumers(ev, users, eq.name)
+    if len(cons) != 1 or cons[0][1] != ("t", eq.name, 0):
+        return None
+    s_eq = cons[0][0]
+    if s_eq.expr != ex.Call("softmax", (ex.Ref(eq.name, ex.Index("t", 0)),)):
+        return None
+    cons2 = _consumers(ev, users, s_eq.name)
+    if len(cons2) != 1 or not cons2[0][0].indexed:
+        return None
+    y = _cross_entropy_target(cons2[0][0].expr, s_eq.name)
+    if y is None:
+        return None
+    D = ev.D
+    for t in range(1, (ev.T or 0) + 1):
+        a = adj.get(sym(f"{eq.name}[{t}]"))
+        yv = ev.leaf((y.name, t))
+        if sum(yv.data) != 1:
+            return None
+        if a is not None:
+            want = elementwise(D, D.sub, ev.values[sym(f"{s_eq.name}[{t}]")], yv)
+            if any(abs(float(D.to_sympy(D.sub(u, v)))) > 1e-30 for u, v in zip(a.data, want.data)):
+                return None
+    form = fm.plus([fm.Sub(ex.Ref(s_eq.name, ex.Index("t", 0)), False),
+                    fm.neg(fm.Sub(y, False))])
+    return (None, form, "softmax-ce")
 
 
 def _param_form(ev: VEval, relevant, wrt, root_eq):
@@ -577,8 +657,15 @@ def _backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans) -> l
     if isinstance(target.of, sympy.Symbol):
         root_eq = next((eq for eq in ev.p.equations if not eq.indexed and
                         sym(eq.name) == target.of), None)
+    if root_eq is None:
+        # the question's own expression (or a quantity at one step) is the root
+        root_eq = Equation(ROOT, False, of_e, "", None)
+        sums: list = []
+        general = ev.compile_find(of_e, "", sums=sums)
+        ev.general[root_eq.key] = (general, tuple(sums))
+        relevant = (root_eq,) + relevant
     steps: list = []
-    rows = _adjoint_rows(ev, relevant, root_eq, wrt)
+    rows = _adjoint_rows(ev, relevant, root_eq, wrt, adj)
     wnode = ev.g.nodes.get(wrt)
     param = None
     if wnode is None and "[" not in wrt.name:
@@ -658,6 +745,7 @@ def _jacobian(ev, q, of_e, of_prog, of_val, wrt, wshape, target) -> QuestionSolu
     fwd = _forward_step(ev, roots)
     if fwd is not None:
         steps.append(fwd)
+    steps.extend(_tie_notes(ev, roots, derivative=True))
     chain = _state_chain(ev, target.of, wrt, ans.expr)
     if chain is not None:
         prod = chain.factors[0][2]
