@@ -23,3 +23,14 @@ def answers_of(text: str) -> dict:
 @pytest.fixture
 def torch():
     return pytest.importorskip("torch") if False else __import__("torch")
+
+
+def close(got, want, rel: float = 1e-9, near_zero: float = 1e-12) -> bool:
+    """Numbers, vectors (lists) and matrices (lists of rows) agree entry by entry to ``rel``
+    relative (``near_zero`` absolute for entries near zero), with the same shape."""
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and \
+            all(close(g, w, rel, near_zero) for g, w in zip(got, want))
+    if isinstance(got, list):
+        return False
+    return abs(got - want) <= max(rel * abs(want), near_zero)
