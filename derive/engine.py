@@ -16,11 +16,11 @@ import sympy
 
 from . import expr as ex
 from .errors import ExprError, SpecError
-from .graph import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, SIZE_CAP, Graph, check_finite,
-                    split_name, sym, to_mpf, tree_size, unroll)
+from .graph import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, SIZE_CAP, Graph, build,
+                    check_finite, split_name, sym, to_mpf, tree_size, unroll)
 from .loader import Problem, Question
 from .ops import RULE_OF_CLASS
-from .solution import (Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum,
+from .solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum,
                        Note, One, Partial, Prod, QuestionSolution, Recurrence, Result, Rules,
                        Solution, Split, StepTable, Sum, prod, total)
 
@@ -509,7 +509,33 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
         steps.extend(_recursive_steps(ev, lhs, of, wrt, terms, (adj, edges, parts), answer))
     else:
         steps.extend(_expanded_steps(ev, lhs, terms, split, trees, answer))
+    steps.extend(_additive_paths(ev, of, wrt))
     return QuestionSolution(q, lhs, tuple(steps), _answer(answer))
+
+
+def _additive_paths(ev: Evaluator, of, wrt) -> list:
+    """An Additive step for each state whose update carries its previous value additively,
+    when the derivative runs back through that state across steps."""
+    g = ev.g
+    if not g.T or g.T < 2:
+        return []
+    anc = set(_ancestors(ev, {of} if of in g.nodes else of.free_symbols))
+    reach = _reach(ev, wrt)
+    out = []
+    for eq in g.problem.equations:
+        if not eq.indexed or eq.name not in g.recurrent:
+            continue
+        crossing = [s for s in anc & reach if s in g.nodes and g.nodes[s].name == eq.name
+                    and g.nodes[s].step and g.nodes[s].step >= 2 and
+                    sym(f"{eq.name}[{g.nodes[s].step - 1}]") in reach]
+        if not crossing:
+            continue
+        for term in ex.additive_terms(eq.expr, eq.name):
+            e = build(term, lambda n: sym(n.name) if isinstance(n, ex.Name)
+                      else sym(f"{n.name}[{n.index.text()}]"))
+            coeff = sympy.factor_terms(sympy.diff(e, sym(f"{eq.name}[t-1]")))
+            out.append(Additive(eq.name, term, coeff))
+    return out
 
 
 def _functions_used(ev: Evaluator) -> tuple:

@@ -374,3 +374,30 @@ def loss_terms(of: Expr, plain: dict, T: int | None) -> list:
 
 def _refs(e) -> bool:
     return any(isinstance(n, (Ref, Name)) for n in walk(e))
+
+
+def additive_terms(e: Expr, name: str) -> list:
+    """The top-level additive terms of ``e`` that carry ``name[t-1]`` outside every function:
+    the additive path of a gated update such as (1 - z[t])*h[t-1] + z[t]*c[t]."""
+    terms: list = []
+
+    def split(n):
+        if isinstance(n, Bin) and n.op in "+-":
+            split(n.left)
+            split(n.right)
+        else:
+            terms.append(n)
+
+    def carries(n) -> bool:
+        if isinstance(n, Ref):
+            return n.name == name and n.index == Index("t", -1)
+        if isinstance(n, Call):
+            return False
+        if isinstance(n, (Neg, Transpose)):
+            return carries(n.arg)
+        if isinstance(n, Bin):
+            return n.op in "*@" and (carries(n.left) or carries(n.right))
+        return False
+
+    split(e)
+    return [t for t in terms if carries(t)]

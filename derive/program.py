@@ -58,6 +58,8 @@ class Program:
             if gk is None:
                 continue
             ins = self.instrs[k]
+            if ins.op == "num":
+                continue
             if ins.op == "leaf":
                 key = resolve(ins.extra, t)
                 out[key] = gk if key not in out else elementwise(D, D.add, out[key], gk)

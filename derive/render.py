@@ -18,7 +18,7 @@ from .engine import is_numeric
 from .graph import split_name, sym, tree_size
 from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
                        matrix_latex, rounded, tree_latex)
-from .solution import (Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum, Note,
+from .solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable,
                        VBackward, VChain, VForward, VResult, VTable)
 
@@ -353,6 +353,17 @@ class _View:
                  "rows": [(lhs, "= " + self.answer_tex(st.answer))]}]
 
 
+    @present.register
+    def _(self, st: Additive) -> list:
+        from .loader import Equation
+        eq = next(e for e in self.sol.problem.equations if e.indexed and e.name == st.name)
+        coeff = self.tex(st.coefficient) if isinstance(st.coefficient, sympy.Basic) else \
+            FormLatex(self.ex(), "").doprint(st.coefficient)
+        name = self.tex(sym(st.name))
+        text = _additive_words(name, self.ex().doprint(eq.expr), self.ex().doprint(st.term),
+                               coeff)
+        return self.present(Note(text))
+
     # -- vector problems ------------------------------------------------------------------
     @present.register
     def _(self, st: VForward) -> list:
@@ -476,6 +487,16 @@ class _View:
         rows.append(self.answer_tex(st.answer))
         return [{"kind": "equations", "intro": "", "lines": [],
                  "rows": _align(lhs, rows)}]
+
+
+def _additive_words(name: str, eq: str, term: str, coeff: str) -> str:
+    return (f"Additive path: in ${name}_t = {eq}$ the term ${term}$ carries ${name}_{{t-1}}$ "
+            f"forward with no squashing function, so "
+            f"$\\partial {name}_t / \\partial {name}_{{t-1}}$ contains ${coeff}$ directly, "
+            "besides the paths through the gates. Along this path the gradient is only scaled "
+            "by the gate at each step, not multiplied by a derivative such as "
+            "$\\tanh' \\le 1$ and a weight: this is why gated cells keep gradients alive "
+            "over long sequences.")
 
 
 def _paren(s: str, form) -> str:

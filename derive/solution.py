@@ -211,6 +211,17 @@ class VResult:
 
 
 @dataclass(frozen=True)
+class Additive:
+    """The additive path of a gated state update: in ``name[t]``'s equation the term ``term``
+    (a grammar tree) passes name[t-1] on with no squashing function; ``coefficient`` is its
+    share of ∂name_t/∂name_{t-1} (a sympy expression, or a form for vectors)."""
+
+    name: str
+    term: object
+    coefficient: object
+
+
+@dataclass(frozen=True)
 class Answer:
     """The final answer: ``exact`` is None when its closed form is too long to be useful."""
 

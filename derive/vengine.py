@@ -19,7 +19,7 @@ from .errors import ExprError, SpecError
 from .graph import DIGITS, Graph, _toposort, sym
 from .loader import Equation, Question
 from .program import Program, compile_expr
-from .solution import (Answer, Note, Partial, QuestionSolution, Solution, VBackward, VChain,
+from .solution import (Additive, Answer, Note, Partial, QuestionSolution, Solution, VBackward, VChain,
                        VForward, VResult, VTable)
 from .tensor import (EXACT, FAST, Domain, Tensor, check_finite, elementwise, from_value,
                      hardmax, scalar, shape_text, value_shape, zeros)
@@ -152,6 +152,7 @@ class VEval:
             step = k if kind == "n" else 1
             return self._given_shape(name, step) or (1, 1)
 
+        self.shape_of = shape_of
         for eq in p.equations:
             key = f"equations.{eq.key}"
             try:
@@ -681,6 +682,7 @@ def _backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans) -> l
                 terms.append(fm.Shift(f, -extra[2], fm.is_scalar(f)))
         param = (fm.plus(terms), None, step)
     steps.append(VBackward(target, tuple(rows), param, root_eq.name if root_eq else None))
+    steps.extend(_additive_paths(ev, roots, wrt))
     # per-step numbers
     states = [eq for eq in relevant if eq.indexed]
     T = ev.T or 0
@@ -809,3 +811,31 @@ def _state_chain(ev: VEval, of, wrt, answer) -> VChain | None:
         factors.append((t, form, ev.shown(m) if not m.is_scalar else
                         sympy.ImmutableMatrix([[ev.shown(m)]])))
     return VChain(Partial(of, wrt), eq.name, tuple(factors), answer)
+
+
+def _additive_paths(ev: VEval, roots, wrt) -> list:
+    """An Additive step for each state whose update carries its previous value additively,
+    when the derivative runs back through that state across steps."""
+    if not ev.T or ev.T < 2:
+        return []
+    anc = set(_ancestors(ev, roots))
+    reach = {wrt}
+    for s in ev.order:
+        if any(d in reach for d in ev.g.nodes[s].deps):
+            reach.add(s)
+    out = []
+    for eq in ev.p.equations:
+        if not eq.indexed or eq.name not in ev.g.recurrent:
+            continue
+        if not any(ev.g.nodes[s].name == eq.name and (ev.g.nodes[s].step or 0) >= 2 and
+                   sym(f"{eq.name}[{ev.g.nodes[s].step - 1}]") in reach
+                   for s in anc & reach if s in ev.g.nodes):
+            continue
+        for term in ex.additive_terms(eq.expr, eq.name):
+            prog = compile_expr(term, ev.shape_of, ev.T, in_step=True)
+            for ins in prog.instrs:
+                ev.node_shapes[id(ins.node)] = ins.shape
+            form = fm.jacobian_forms(prog, ("t", eq.name, -1))
+            if form is not None:
+                out.append(Additive(eq.name, term, form))
+    return out
