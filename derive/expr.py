@@ -377,8 +377,9 @@ def _refs(e) -> bool:
 
 
 def additive_terms(e: Expr, name: str) -> list:
-    """The top-level additive terms of ``e`` that carry ``name[t-1]`` outside every function:
-    the additive path of a gated update such as (1 - z[t])*h[t-1] + z[t]*c[t]."""
+    """The top-level additive terms of ``e`` that carry ``name[t-1]`` outside every function,
+    scaled by a gate of the same step (or by 1): the additive path of a gated update such as
+    (1 - z[t])*h[t-1] + z[t]*c[t]."""
     terms: list = []
 
     def split(n):
@@ -399,5 +400,10 @@ def additive_terms(e: Expr, name: str) -> list:
             return n.op in "*@" and (carries(n.left) or carries(n.right))
         return False
 
+    def gated(n) -> bool:
+        # the coefficient is a gate of this step (or 1), not a weight: W*h[t-1] is no path
+        return n == Ref(name, Index("t", -1)) or any(
+            isinstance(m, Ref) and m.index == Index("t", 0) for m in walk(n))
+
     split(e)
-    return [t for t in terms if carries(t)]
+    return [t for t in terms if carries(t) and gated(t)]
