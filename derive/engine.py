@@ -20,7 +20,7 @@ from .graph import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, SIZE_CAP, Graph, build,
                     check_finite, split_name, sym, to_mpf, tree_size, unroll)
 from .loader import Problem, Question
 from .ops import RULE_OF_CLASS
-from .solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum,
+from .solution import (Additive, Answer, Chain, GeneralFormula, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum,
                        Note, One, Partial, Prod, QuestionSolution, Recurrence, Result, Rules,
                        Solution, Split, StepTable, Sum, prod, total)
 
@@ -490,6 +490,8 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
                           f"through at most {K} step{'s' if K > 1 else ''} (its own step "
                           f"{'only' if K == 1 else 'and the ones before'}); paths through "
                           "earlier states are dropped."))
+    if q.form == "general":
+        steps.append(_general_formula(ev, lhs, wrt))
     form = q.form
     use_recursive = False
     if form != "expanded" and g.recurrent and g.T and g.T >= 3:
@@ -511,6 +513,38 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
         steps.extend(_expanded_steps(ev, lhs, terms, split, trees, answer))
     steps.extend(_additive_paths(ev, of, wrt))
     return QuestionSolution(q, lhs, tuple(steps), _answer(answer))
+
+
+def _general_formula(ev: Evaluator, lhs: Partial, wrt):
+    """The T-step formula for a parameter of the single recurrence, or a Note saying why not."""
+    from . import general
+    g = ev.g
+    states = [eq for eq in g.problem.equations if eq.indexed and eq.name in g.recurrent]
+    if len(states) != 1:
+        return Note(GENERAL_NEEDS)
+    eq = states[0]
+    inlined = general.inline(g.problem, eq.name)
+    e = build(inlined, lambda n: sym(n.name) if isinstance(n, ex.Name)
+              else sym(f"{n.name}[{n.index.text()}]"))
+    prev = sym(f"{eq.name}[t-1]")
+    if prev not in e.free_symbols or wrt not in e.free_symbols:
+        return Note(GENERAL_NEEDS)
+    back = {e: sym(f"{eq.name}[t]")} if not e.is_Atom else {}
+
+    def partial(by, letter):
+        d = sympy.factor_terms(sympy.diff(e, by).xreplace(back))
+        return d.xreplace({s: sym(s.name.replace("[t", f"[{letter}"))
+                           for s in d.free_symbols if "[t" in s.name})
+
+    act, weight = general.recurrent_weight(eq.name, inlined)
+    value = g.given.get(sym(weight)) if weight else None
+    return GeneralFormula(lhs, eq.name, partial(prev, "j"), partial(wrt, "k"), act, weight,
+                          general.norm(value))
+
+
+GENERAL_NEEDS = ("The general formula is written for a parameter of one recurrence "
+                 "$h_t = f(h_{t-1}, \\dots)$; this question does not have that shape, so only "
+                 "the worked derivation follows.")
 
 
 def _additive_paths(ev: Evaluator, of, wrt) -> list:

@@ -328,9 +328,12 @@ class _Builder:
             form = "auto"
             if "form" in fields:
                 form = self.scalar(f"{key}.form", fields["form"], ("str",)).strip()
-                if form not in ("auto", "expanded", "recursive"):
+                if form not in ("auto", "expanded", "recursive", "general"):
                     raise self.err(f"{key}.form", fields["form"],
-                                   "form is auto, expanded or recursive")
+                                   "form is auto, expanded, recursive or general")
+                if form == "general" and not (isinstance(find, ex.Call) and find.func == "d"):
+                    raise self.err(f"{key}.form", fields["form"],
+                                   "form: general goes with a derivative d(of, wrt)")
             out.append(Question(qid, text, find, find_text, truncate, answer, form,
                                 _line(qnode)))
         return tuple(out)

@@ -18,7 +18,7 @@ from .engine import is_numeric
 from .graph import split_name, sym, tree_size
 from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
                        matrix_latex, rounded, tree_latex)
-from .solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum, Note,
+from .solution import (Additive, Chain, GeneralFormula, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable,
                        VBackward, VChain, VForward, VResult, VTable)
 
@@ -363,6 +363,56 @@ class _View:
         text = _additive_words(name, self.ex().doprint(eq.expr), self.ex().doprint(st.term),
                                coeff)
         return self.present(Note(text))
+
+    @present.register
+    def _(self, st: GeneralFormula) -> list:
+        from .general import gamma
+        root = st.lhs.of if isinstance(st.lhs.of, sympy.Symbol) else None
+        L = self.tex(root) if root is not None else "f"
+        Lt = symbol_t(root.name, self.names) if root is not None else "f_t"
+        h = lambda i: self.tex(sym(f"{st.state}[{i}]"))  # noqa: E731
+        w = self.tex(st.lhs.wrt)
+        formula = (rf"\sum_{{t=1}}^{{T}} \sum_{{k=1}}^{{t}} \frac{{\partial {Lt}}}{{\partial {h('t')}}}"
+                   rf" \left(\prod_{{j=k+1}}^{{t}} \frac{{\partial {h('j')}}}{{\partial "
+                   rf"{h('j-1')}}}\right) \frac{{\partial^{{+}} {h('k')}}}{{\partial {w}}}")
+        if isinstance(st.local, sympy.Basic):
+            local = self.tex(st.local)
+        else:
+            local = FormLatex(ExprLatex(self.names, self.shapes, 0, None, self.g.T, True, "j"),
+                              "").doprint(st.local)
+        rows = [(rf"\frac{{\partial {L}}}{{\partial {w}}}", "= " + formula),
+                ("", rf"\text{{with }} \frac{{\partial {h('j')}}}{{\partial {h('j-1')}}} = "
+                     + local + (rf",\quad \frac{{\partial^{{+}} {h('k')}}}{{\partial {w}}} = "
+                                + self.tex(st.direct) if st.direct is not None else ""))]
+        blocks = [{"kind": "equations",
+                   "intro": (f"The general formula over $T$ steps: each loss term ${Lt}$ reaches "
+                             f"${w}$ through the state at every step $k \\le t$ ($\\partial^{{+}}$ "
+                             f"is the direct partial, with ${h('k-1')}$ held fixed; ${Lt} = 0$ at "
+                             "steps without a loss term):"),
+                   "lines": [], "rows": rows}]
+        if st.activation is not None:
+            W = self.tex(sym(st.weight))
+            gm = gamma(st.activation)
+            fname = {"identity": "the identity", "tanh": "$\\tanh$",
+                     "sigmoid": "$\\sigma$", "relu": "relu"}[st.activation]
+            text = (f"Vanishing and exploding gradients: each factor is at most "
+                    f"$\\gamma \\lVert {W} \\rVert$ in norm, where $\\gamma = "
+                    f"{format_number(gm)}$ bounds the derivative of {fname}, so "
+                    f"$\\lVert \\partial {h('t')} / \\partial {h('k')} \\rVert \\le "
+                    f"(\\gamma \\lVert {W} \\rVert)^{{t-k}}$: the contribution of step $k$ to "
+                    f"the loss at step $t$ is damped geometrically in the gap $t - k$ when "
+                    f"$\\gamma \\lVert {W} \\rVert < 1$ (vanishing gradients); when it is above "
+                    f"1 the bound allows growth like $(\\gamma \\lVert {W} \\rVert)^{{t-k}}$ "
+                    f"(exploding gradients, unless the units saturate).")
+            if st.norm is not None:
+                val = gm * st.norm
+                verdict = ("below 1: long-range terms vanish" if val < 1 else
+                           "above 1: long-range terms may explode" if val > 1 else
+                           "exactly 1: the bound neither shrinks nor grows")
+                text += (f" Here $\\gamma \\lVert {W} \\rVert = {rounded(val) if not val.is_Rational else format_number(val)}$, "
+                         f"{verdict}.")
+            blocks.extend(self.present(Note(text)))
+        return blocks
 
     # -- vector problems ------------------------------------------------------------------
     @present.register

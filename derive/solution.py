@@ -222,6 +222,21 @@ class Additive:
 
 
 @dataclass(frozen=True)
+class GeneralFormula:
+    """``form: general``: the T-step formula of ∂L/∂wrt through the state ``state`` with the
+    local factor ∂h_j/∂h_{j−1} (sympy at step j, or a form for vectors), the direct partial
+    ∂⁺h_k/∂wrt (sympy, or None), and the bound (activation, weight name, its norm or None)."""
+
+    lhs: Partial
+    state: str
+    local: object
+    direct: object
+    activation: str | None
+    weight: str | None
+    norm: object
+
+
+@dataclass(frozen=True)
 class Answer:
     """The final answer: ``exact`` is None when its closed form is too long to be useful."""
 

@@ -19,7 +19,7 @@ from .errors import ExprError, SpecError
 from .graph import DIGITS, Graph, _toposort, sym
 from .loader import Equation, Question
 from .program import Program, compile_expr
-from .solution import (Additive, Answer, Note, Partial, QuestionSolution, Solution, VBackward, VChain,
+from .solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution, Solution, VBackward, VChain,
                        VForward, VResult, VTable)
 from .tensor import (EXACT, FAST, Domain, Tensor, check_finite, elementwise, from_value,
                      hardmax, scalar, shape_text, value_shape, zeros)
@@ -479,6 +479,8 @@ def _gradient(ev, q, key, of_e, of_prog, wrt, wshape, target) -> QuestionSolutio
     if fwd is not None:
         steps.append(fwd)
     steps.extend(_tie_notes(ev, roots, derivative=True))
+    if q.form == "general":
+        steps.append(_general_formula(ev, target, wrt))
     if q.truncate is None:
         steps.extend(_backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans))
     else:
@@ -839,3 +841,24 @@ def _additive_paths(ev: VEval, roots, wrt) -> list:
             if form is not None:
                 out.append(Additive(eq.name, term, form))
     return out
+
+
+def _general_formula(ev: VEval, lhs: Partial, wrt):
+    """The T-step formula for a parameter of the single recurrence, or a Note saying why not."""
+    from . import general
+    from .engine import GENERAL_NEEDS
+    states = [eq for eq in ev.p.equations if eq.indexed and eq.name in ev.g.recurrent]
+    if len(states) != 1:
+        return Note(GENERAL_NEEDS)
+    eq = states[0]
+    inlined = general.inline(ev.p, eq.name)
+    prog = compile_expr(inlined, ev.shape_of, ev.T, in_step=True)
+    for ins in prog.instrs:
+        ev.node_shapes[id(ins.node)] = ins.shape
+    leaves = {ins.extra for ins in prog.instrs if ins.op == "leaf"}
+    if ("t", eq.name, -1) not in leaves or ("p", wrt.name, None) not in leaves:
+        return Note(GENERAL_NEEDS)
+    local = fm.jacobian_forms(prog, ("t", eq.name, -1), _own(eq))
+    act, weight = general.recurrent_weight(eq.name, inlined)
+    value = ev.g.given.get(sym(weight)) if weight else None
+    return GeneralFormula(lhs, eq.name, local, None, act, weight, general.norm(value))
