@@ -2,7 +2,9 @@
 
 - cold ``derive solve problems/q1.yaml`` beside ``python -c "import sympy"``, in the same run;
 - a scalar tanh RNN, ``d(L, w)`` solved and rendered to Markdown, at T = 10, 100, 1000;
-- the slowest rejection among the hostile problem files in tests/hostile.
+- the slowest rejection among the hostile problem files in tests/hostile;
+- vector tanh RNNs: hidden 8, T = 50, ``d(L, W_hh)`` solved and rendered; hidden 64, T = 100,
+  the value of ``d(L, W_hh)``; each beside PyTorch autograd (float64) on the same problem.
 """
 
 from __future__ import annotations
@@ -43,6 +45,53 @@ def tanh_problem(T: int) -> str:
             "questions:\n  - find: d(L, w)\n")
 
 
+def vector_problem(n: int, T: int, seed: int = 1) -> str:
+    """A tanh RNN with hidden size n and scalar output per step; weights from a fixed LCG, as
+    short decimals (exact), scaled so the recurrence neither saturates nor dies."""
+    state = seed
+
+    def r(scale):
+        nonlocal state
+        state = (state * 1103515245 + 12345) % 2 ** 31
+        return round((state / 2 ** 31 - 0.5) * 2 * scale, 3)
+
+    def mat(rows, cols, scale):
+        return "[" + ", ".join("[" + ", ".join(str(r(scale)) for _ in range(cols)) + "]"
+                               for _ in range(rows)) + "]"
+
+    s = 1.5 / n ** 0.5
+    xs = "[" + ", ".join("[" + ", ".join(str(r(1)) for _ in range(2)) + "]"
+                         for _ in range(T)) + "]"
+    ys = "[" + ", ".join(str(r(1)) for _ in range(T)) + "]"
+    return (f"title: vector tanh RNN, n = {n}, T = {T}\nsteps: {T}\nequations:\n"
+            "  h[t]: tanh(W_hh @ h[t-1] + W_xh @ x[t])\n  yhat[t]: W_y @ h[t]\n"
+            "  L[t]: (yhat[t] - y[t])**2\n  L: sum(L[t])\n"
+            f"given:\n  h[0]: [{', '.join('0' for _ in range(n))}]\n"
+            f"  W_hh: {mat(n, n, s)}\n  W_xh: {mat(n, 2, 1)}\n  W_y: {mat(1, n, s)}\n"
+            f"  x: {xs}\n  y: {ys}\n"
+            "questions:\n  - find: d(L, W_hh)\n")
+
+
+def torch_time(text: str) -> float:
+    """PyTorch autograd (float64) on the same problem, forward and backward."""
+    from . import crosscheck
+    from .loader import loads
+    problem = loads(text, "bench.yaml")
+    q = problem.questions[0]
+    crosscheck.value(problem, q)  # import and warm up
+    t0 = time.perf_counter()
+    crosscheck.value(problem, q)
+    return time.perf_counter() - t0
+
+
+def solve_only(text: str) -> float:
+    from .engine import solve
+    from .loader import loads
+    t0 = time.perf_counter()
+    solve(loads(text, "bench.yaml"))
+    return time.perf_counter() - t0
+
+
 def solve_and_render(text: str) -> float:
     from . import render
     from .engine import solve
@@ -80,6 +129,14 @@ def main() -> None:
                 worst, name = dt, f.name
     print(f"hostile files: {len(hostile)}, slowest rejection {worst:.3f} s ({name}), "
           "cold process included")
+    small = vector_problem(8, 50)
+    t = min(solve_and_render(small) for _ in range(2))
+    print(f"vector tanh RNN n = 8, T = 50, d(L, W_hh) solved + Markdown: {t:.3f} s "
+          f"(target under 2 s); PyTorch autograd: {torch_time(small):.4f} s")
+    big = vector_problem(64, 100)
+    t = solve_only(big)
+    print(f"vector tanh RNN n = 64, T = 100, value of d(L, W_hh): {t:.3f} s "
+          f"(target under 5 s); PyTorch autograd: {torch_time(big):.4f} s")
 
 
 if __name__ == "__main__":

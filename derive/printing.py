@@ -258,6 +258,16 @@ def exact_text(v: sympy.Expr) -> str:
 
 
 MAX_MATRIX_SHOWN = 8
+MAX_TABLE_ROWS = 40
+ROWS_AT_ENDS = 8
+
+
+def shown_rows(steps) -> tuple:
+    """The rows a table prints: all of them, or both ends of a long one."""
+    steps = tuple(steps)
+    if len(steps) <= MAX_TABLE_ROWS:
+        return steps
+    return steps[:ROWS_AT_ENDS] + steps[-ROWS_AT_ENDS:]
 
 
 def matrix_latex(m, entry, compact: bool = False) -> str:

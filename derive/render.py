@@ -16,15 +16,14 @@ from pylatexenc.latexencode import unicode_to_latex
 
 from .engine import is_numeric
 from .graph import split_name, sym, tree_size
-from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
-                       matrix_latex, rounded, tree_latex)
+from .printing import (ROWS_AT_ENDS, DerivePrinter, ExprLatex, FormLatex, exact_text,
+                       format_number, matrix_latex, rounded, shown_rows, tree_latex)
+from .tensor import LazyMatrix
 from .solution import (Additive, Chain, GeneralFormula, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable,
                        VBackward, VChain, VForward, VResult, VTable)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-MAX_TABLE_ROWS = 40
-ROWS_AT_ENDS = 8
 
 _SAFE_MATH_CMDS = frozenset("""frac dfrac tfrac sqrt sum prod int partial hat bar tilde vec dot
 ddot mathbf boldsymbol mathrm mathit mathcal mathbb mathsf text textbf textit operatorname left
@@ -144,14 +143,14 @@ class _View:
     def num(self, v, compact: bool = False) -> str:
         if v is None:
             return ""
-        if isinstance(v, sympy.MatrixBase):
+        if isinstance(v, (sympy.MatrixBase, LazyMatrix)):
             return matrix_latex(v, self.tex, compact)
         if isinstance(v, sympy.Basic) and v.is_number:
             return format_number(v) or rounded(v)
         return self.tex(v)
 
     def answer_tex(self, v) -> str:
-        if isinstance(v, sympy.MatrixBase):
+        if isinstance(v, (sympy.MatrixBase, LazyMatrix)):
             return matrix_latex(v, self.answer_tex)
         if is_numeric(v) and not v.is_Rational:
             if v.has(sympy.Float) or sympy.count_ops(v) > 12:
@@ -590,12 +589,7 @@ def _align(lhs, lines) -> list:
     return [(lhs if i == 0 else "", "= " + ln) for i, ln in enumerate(lines)]
 
 
-def _shown(steps) -> tuple:
-    """The rows a table prints: all of them, or both ends of a long one."""
-    steps = tuple(steps)
-    if len(steps) <= MAX_TABLE_ROWS:
-        return steps
-    return steps[:ROWS_AT_ENDS] + steps[-ROWS_AT_ENDS:]
+_shown = shown_rows
 
 
 def _table(intro, header, body) -> dict:

@@ -198,6 +198,8 @@ class Tensor:
         return self.data[j::self.cols]
 
     def transpose(self) -> "Tensor":
+        if isinstance(self, Outer):
+            return Outer(self.D, self.v, self.u)
         if self.rows == 1 or self.cols == 1:
             return Tensor(self.cols, self.rows, self.data)
         return Tensor(self.cols, self.rows, [self.data[i * self.cols + j]
@@ -282,9 +284,45 @@ def elementwise(D: Domain, f, a: Tensor, b: Tensor) -> Tensor:
     return Tensor(b.rows, b.cols, [f(x, y) for y in b.data])
 
 
+class Outer(Tensor):
+    """u vᵀ, with entries computed when asked: a parameter's gradient is a sum of these over
+    the steps, which :func:`sum_tensors` takes as U Vᵀ without forming each term."""
+
+    __slots__ = ("u", "v", "D", "_data")
+
+    def __init__(self, D: Domain, u: list, v: list) -> None:
+        self.rows, self.cols, self.u, self.v, self.D, self._data = len(u), len(v), u, v, D, None
+
+    @property
+    def data(self) -> list:
+        if self._data is None:
+            mul = self.D.mul
+            self._data = [mul(x, y) for x in self.u for y in self.v]
+        return self._data
+
+    def at(self, i: int, j: int = 0):
+        return self.D.mul(self.u[i], self.v[j])
+
+
+def sum_tensors(D: Domain, ts: list) -> Tensor:
+    """The sum of tensors of one shape; a sum of outer products as one product U Vᵀ."""
+    if len(ts) == 1:
+        return ts[0]
+    first = ts[0]
+    if all(isinstance(t, Outer) for t in ts):
+        us = [[t.u[i] for t in ts] for i in range(first.rows)]
+        vs = [[t.v[j] for t in ts] for j in range(first.cols)]
+        return Tensor(first.rows, first.cols, [D.dot(u, v) for u in us for v in vs])
+    ones = [D.num(1)] * len(ts)
+    cols = list(zip(*(t.data for t in ts)))
+    return Tensor(first.rows, first.cols, [D.dot(list(c), ones) for c in cols])
+
+
 def matmul(D: Domain, a: Tensor, b: Tensor) -> Tensor:
     if a.is_scalar or b.is_scalar:
         return elementwise(D, D.mul, a, b)
+    if a.cols == 1:  # an outer product: no sums to take
+        return Outer(D, a.data, b.data)
     cols = [b.col(j) for j in range(b.cols)]
     return Tensor(a.rows, b.cols, [D.dot(a.row(i), cols[j])
                                    for i in range(a.rows) for j in range(b.cols)])
@@ -328,3 +366,26 @@ def check_finite(D: Domain, t: Tensor) -> None:
                 raise ExprError("the value is larger than 1e300")
         elif abs(v) > MAX_MAGNITUDE:
             raise ExprError("the value is larger than 1e300")
+
+
+class LazyMatrix:
+    """A large matrix for display: entries become sympy numbers only when printed (a 64 × 64
+    gradient shows 6 × 6 of them)."""
+
+    is_number = False
+
+    def __init__(self, t: Tensor, conv) -> None:
+        self.rows, self.cols, self._t, self._conv = t.rows, t.cols, t, conv
+
+    @property
+    def shape(self):
+        return (self.rows, self.cols)
+
+    def __getitem__(self, ij):
+        i, j = ij
+        return self._conv(self._t.at(i, j))
+
+    def __eq__(self, other):
+        return isinstance(other, LazyMatrix) and other._t is self._t
+
+    __hash__ = object.__hash__

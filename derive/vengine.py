@@ -21,8 +21,10 @@ from .loader import Equation, Question
 from .program import Program, compile_expr
 from .solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution, Solution, VBackward, VChain,
                        VForward, VResult, VTable)
-from .tensor import (EXACT, FAST, Domain, Tensor, check_finite, elementwise, from_value,
-                     hardmax, scalar, shape_text, value_shape, zeros)
+from .printing import MAX_MATRIX_SHOWN, shown_rows
+from .tensor import (EXACT, FAST, Domain, LazyMatrix, Tensor, check_finite, elementwise,
+                     from_value, hardmax, scalar, shape_text, sum_tensors, value_shape,
+                     zeros)
 
 #: Above this many entry operations (or this many with only rational arithmetic) the numbers
 #: are carried as 50-digit floats rather than exact sympy numbers.
@@ -30,6 +32,7 @@ EXACT_COST = 4000
 RATIONAL_COST = 40000
 DETAIL_MAX_T = 4
 CHAIN_MAX = 6
+MAX_TERMS_SHOWN = 12
 ROOT = "__root"  # the question's expression as a pseudo-equation (never printed)
 HARDMAX_WORDS = ("hardmax is piecewise constant: wherever it is defined (no tie for the "
                  "largest score) a small change of its input does not move the arg-max, so "
@@ -258,11 +261,14 @@ class VEval:
             self.values[s] = regs[-1]
             self.regs[s] = regs
 
-    def shown(self, t: Tensor):
-        """A tensor as sympy: a number, or an immutable matrix."""
+    def shown(self, t: Tensor, full: bool = False):
+        """A tensor as sympy: a number, or an immutable matrix (a LazyMatrix when it is too
+        large to print whole, unless ``full``)."""
         conv = self.D.to_sympy
         if t.is_scalar:
             return conv(t.data[0])
+        if not full and (t.rows > MAX_MATRIX_SHOWN or t.cols > MAX_MATRIX_SHOWN):
+            return LazyMatrix(t, conv)
         return sympy.ImmutableMatrix(t.rows, t.cols, [conv(x) for x in t.data])
 
     # -- backward -------------------------------------------------------------------------------
@@ -270,21 +276,28 @@ class VEval:
         """Adjoints from seeds ``adj`` (symbol -> Tensor, modified in place) through every node
         in reverse topological order; nodes at steps <= bound get none (truncated BPTT)."""
         D = self.D
+        nodes = self.g.nodes
+        # leaves (parameters, inputs) collect their terms and are summed once at the end
+        pending: dict = {d: [v] for d, v in adj.items() if d not in nodes}
         for s in reversed(self.order):
             a = adj.get(s)
             if a is None:
                 continue
-            node = self.g.nodes[s]
+            node = nodes[s]
             prog = self.programs[node.equation.key]
             for key, c in prog.vjp(D, self.regs[s], a, node.step).items():
                 d = key_sym(key)
-                dn = self.g.nodes.get(d)
-                if bound is not None and dn is not None and dn.step is not None and \
-                        dn.step <= bound:
+                dn = nodes.get(d)
+                if dn is None:
+                    pending.setdefault(d, []).append(c)
+                elif bound is not None and dn.step is not None and dn.step <= bound:
                     continue
-                adj[d] = c if d not in adj else elementwise(D, D.add, adj[d], c)
+                else:
+                    adj[d] = c if d not in adj else elementwise(D, D.add, adj[d], c)
                 if edges is not None:
                     edges[(d, s)] = c
+        for d, terms in pending.items():
+            adj[d] = sum_tensors(D, terms)
         return adj
 
     def seed(self, prog: Program, t, g: Tensor) -> dict:
@@ -337,7 +350,12 @@ def _question(ev: VEval, q: Question) -> QuestionSolution:
 def _answer(ev: VEval, t: Tensor, shape=None) -> Answer:
     shape = shape or t.shape
     t = Tensor(shape[0], shape[1], t.data)
-    v = ev.shown(t)
+    if not ev.D.exact:
+        fl = [float(x) for x in t.data]
+        value = fl[0] if t.is_scalar else fl if t.cols == 1 else \
+            [fl[i * t.cols:(i + 1) * t.cols] for i in range(t.rows)]
+        return Answer(ev.shown(t), None, value)
+    v = ev.shown(t, full=True)
     entries = [v] if not isinstance(v, sympy.MatrixBase) else list(v)
     numeric = all(x.is_number for x in entries)
     exact = v if all(not x.has(sympy.Float) for x in entries) else None
@@ -689,8 +707,10 @@ def _backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans) -> l
     states = [eq for eq in relevant if eq.indexed]
     T = ev.T or 0
     columns = []
+    shown_steps = set(shown_rows(range(1, T + 1)))
     for eq in states:
-        vals = tuple(ev.shown(adj[sym(f"{eq.name}[{t}]")]) if sym(f"{eq.name}[{t}]") in adj
+        vals = tuple(ev.shown(adj[sym(f"{eq.name}[{t}]")])
+                     if sym(f"{eq.name}[{t}]") in adj and t in shown_steps
                      else None for t in range(1, T + 1))
         if all(v == 1 for v in vals):
             continue  # ∂L/∂L_t = 1 says nothing per step
@@ -712,15 +732,16 @@ def _backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans) -> l
             plain_acc = seeds[wrt] if plain_acc is None else elementwise(D, D.add, plain_acc,
                                                                          seeds[wrt])
         contribs = (per, plain_acc)
-        columns.append(("contrib", target, tuple(ev.shown(c) if c is not None else None
-                                                  for c in per)))
+        columns.append(("contrib", target, tuple(ev.shown(c) if c is not None and
+                                                  t in shown_steps else None
+                                                  for t, c in enumerate(per, start=1))))
     if T and columns:
         steps.append(VTable(tuple(columns), tuple(range(1, T + 1))))
     if contribs is not None:
         per, plain_acc = contribs
-        terms = [ev.shown(c) for c in per if c is not None]
-        if plain_acc is not None:
-            terms.append(ev.shown(plain_acc))
+        terms = [c for c in per if c is not None] + \
+            ([plain_acc] if plain_acc is not None else [])
+        terms = [ev.shown(c) for c in terms] if len(terms) <= MAX_TERMS_SHOWN else []
         steps.append(VResult(target, tuple(terms), ans.expr, "steps"))
     else:
         steps.append(VResult(target, (), ans.expr, "value"))
