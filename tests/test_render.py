@@ -27,6 +27,25 @@ def test_q1_matches_golden(q1, kind):
     assert text == path.read_text()
 
 
+def test_vector_problem_matches_golden():
+    """The matrix forms textbooks use, with every number: a golden file for one vector RNN."""
+    text = render.markdown(solve(load("problems/vector_rnn.yaml")))
+    path = GOLDEN / "vector_rnn.md"
+    if os.environ.get("DERIVE_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+    # the backward recursion in matrix form, and the parameter's gradient as a sum of outer
+    # products, as the issue asks for them
+    assert (r"\frac{\partial L}{\partial h_{t}} &= W_{y}^{\top} \frac{\partial L}"
+            r"{\partial \hat{y}_{t}} + W_{hh}^{\top} \operatorname{diag}\left(1 - h_{t + 1} "
+            r"\odot h_{t + 1}\right) \frac{\partial L}{\partial h_{t + 1}}") in text
+    assert (r"\sum_{t=1}^{T} \operatorname{diag}\left(1 - h_{t} \odot h_{t}\right) "
+            r"\frac{\partial L}{\partial h_{t}} h_{t - 1}^{\top}") in text
+    assert r"\frac{\partial h_{t}}{\partial h_{t - 1}} = \operatorname{diag}\left(1 - h_{t} " \
+           r"\odot h_{t}\right) W_{hh}" in text
+    assert r"W_{hh} \in \mathbb{R}^{2 \times 2}" in text
+
+
 LEVELS = [
     # split over loss terms
     r"\frac{\partial L}{\partial W_{h}} &= \frac{\partial L_{1}}{\partial W_{h}} + "

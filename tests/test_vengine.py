@@ -1,0 +1,339 @@
+"""The vector engine: problems written to the spec (not in problems/) against independent
+PyTorch float64 values, finite differences, shapes of answers, shape errors, conventions."""
+
+import mpmath
+import pytest
+import sympy
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from derive import crosscheck, render
+from derive.engine import solve
+from derive.errors import SpecError
+from derive.graph import sym, unroll
+from derive.loader import loads
+from derive.vengine import VEval
+
+from conftest import close, solve_text
+
+SOFTMAX_RNN = """
+title: softmax RNN, four classes
+steps: 3
+equations:
+  h[t]: tanh(W @ h[t-1] + U @ x[t] + b)
+  o[t]: V @ h[t] + c
+  p[t]: softmax(o[t])
+  L[t]: -dot(y[t], log(p[t]))
+  L: sum(L[t]) / 3
+given:
+  h[0]: [0.1, -0.2, 0.3]
+  x: [[1, 2], [-1, 0.5], [0.25, -0.75]]
+  y: [[0, 1, 0, 0], [0, 0, 0, 1], [1, 0, 0, 0]]
+  W: [[0.2, -0.4, 0.1], [0.3, 0.1, -0.2], [-0.1, 0.5, 0.3]]
+  U: [[0.5, -0.5], [0.25, 0.75], [-1, 0.1]]
+  b: [0.05, -0.05, 0.1]
+  V: [[1, -1, 0.5], [0.2, 0.3, -0.4], [-0.6, 0.1, 0.9], [0.3, 0.3, 0.3]]
+  c: [0.1, 0, -0.1, 0.2]
+questions:
+  - find: p[2]
+  - find: L
+  - find: d(L, W)
+  - find: d(L, U)
+  - find: d(L, V)
+  - find: d(L, b)
+  - find: d(L, h[0])
+  - find: d(L, o[1])
+  - find: d(h[3], h[1])
+  - find: d(p[2], o[2])
+  - find: d(L, W)
+    truncate: 1
+  - find: d(L, W)
+    truncate: 2
+"""
+
+SCALAR_GRU = """
+title: scalar GRU, three steps
+steps: 3
+equations:
+  z[t]: sigmoid(a*x[t] + b*h[t-1] + 0.1)
+  r[t]: sigmoid(c*x[t] + e*h[t-1])
+  n[t]: tanh(f*x[t] + g*(r[t]*h[t-1]))
+  h[t]: (1 - z[t])*h[t-1] + z[t]*n[t]
+  L: sum((h[t] - y[t])**2)
+given:
+  h[0]: -0.3
+  x: [0.5, -1, 2]
+  y: [0.2, 0.1, -0.4]
+  a: 0.7
+  b: -1.2
+  c: 0.3
+  e: 0.9
+  f: 1.5
+  g: -0.8
+questions:
+  - find: d(L, b)
+  - find: d(L, g)
+  - find: d(h[3], h[1])
+  - find: d(L, h[0])
+"""
+
+ATTENTION = """
+title: attention, softmax and hardmax
+equations:
+  s: K @ q / 2
+  a: hardmax(s)
+  r: V.T @ a
+  p: softmax(s)
+  c: V.T @ p
+  J: sum((c - target)**2)
+given:
+  q: [0.5, -1, 2]
+  K: [[1, 0, 0.5], [0, 1, 1], [-1, 0.5, 0.25], [2, -0.5, 1]]
+  V: [[1, 2], [0, -1], [3, 0.5], [-2, 1]]
+  target: [1, 0]
+questions:
+  - find: s
+  - find: r
+  - find: c
+  - find: J
+  - find: d(J, q)
+  - find: d(J, K)
+  - find: d(J, V)
+  - find: d(r, q)
+  - find: d(c, q)
+  - find: d(sum(r), K)
+"""
+
+JACOBIAN = """
+title: Jacobian of a relu RNN
+steps: 3
+equations:
+  h[t]: relu(W @ h[t-1] + x[t])
+given:
+  h[0]: [1, 2]
+  x: [[0.5, -0.5], [1, 1], [-0.25, 0.5]]
+  W: [[0.5, 0.25], [-0.5, 1]]
+questions:
+  - find: d(h[3], h[1])
+  - find: d(h[3], h[0])
+  - find: d(h[2], x[1])
+"""
+
+MUST_SHOW = {"softmax_rnn": SOFTMAX_RNN, "scalar_gru": SCALAR_GRU, "attention": ATTENTION,
+             "jacobian": JACOBIAN}
+
+
+def _shape(v):
+    if not isinstance(v, list):
+        return ()
+    if not isinstance(v[0], list):
+        return (len(v),)
+    return (len(v), len(v[0]))
+
+
+@pytest.mark.parametrize("name", sorted(MUST_SHOW))
+def test_problems_not_in_the_repo_agree_with_torch(name, torch):
+    problem = loads(MUST_SHOW[name], f"{name}.yaml")
+    answers = render.answers(solve(problem))
+    for q in problem.questions:
+        got = answers[q.id]["value"]
+        want = crosscheck.value(problem, q)
+        assert _shape(got) == _shape(want), (name, q.find_text)
+        assert close(got, want), (name, q.find_text, got, want)
+
+
+def test_answers_have_the_shapes_of_the_spec():
+    a = render.answers(solve(loads(SOFTMAX_RNN)))
+    assert _shape(a["c"]["value"]) == (3, 3)  # d(L, W): W's shape
+    assert _shape(a["f"]["value"]) == (3,)  # d(L, b): a column vector, as b
+    assert _shape(a["i"]["value"]) == (3, 3)  # Jacobian: rows indexed by h_3's entries
+    assert _shape(a["j"]["value"]) == (4, 4)
+    assert _shape(a["b"]["value"]) == ()
+
+
+def test_attention_exact_answers_as_in_seed_004():
+    text = """
+title: seed 004, question 3
+equations:
+  s: K @ q
+  r: V.T @ hardmax(s)
+given:
+  q: [1, 2, -1]
+  K: [[0, -1, 0], [1, 1, 0], [2, -1, 0], [2, 2, 0]]
+  V: [[1, 0, 0], [0, 1, 0], [0, 0, 1], [6, 1, 2]]
+questions:
+  - find: s
+  - find: r
+  - find: d(sum(r), q)
+"""
+    sol = solve(loads(text))
+    a = render.answers(sol)
+    assert a["a"]["exact"] == "[-2, 3, 0, 6]"
+    assert a["b"]["exact"] == "[6, 1, 2]" and a["b"]["value"] == [6.0, 1.0, 2.0]
+    assert a["c"]["value"] == [0.0, 0.0, 0.0]
+    md = render.markdown(sol)
+    assert "hardmax is piecewise constant" in md and "its derivative is 0" in md
+
+
+def test_hardmax_tie_takes_the_first_and_says_so():
+    text = """
+title: tie
+equations:
+  a: hardmax(s)
+given:
+  s: [1, 3, 3]
+questions:
+  - find: a
+"""
+    sol = solve(loads(text))
+    assert render.answers(sol)["a"]["value"] == [0.0, 1.0, 0.0]
+    assert "tie for the largest entry" in render.markdown(sol)
+
+
+def test_relu_at_zero_states_its_convention(torch):
+    text = """
+title: kink
+equations:
+  h: relu(W @ x)
+  L: sum(h)
+given:
+  W: [[1, -1], [2, 1]]
+  x: [1, 1]
+questions:
+  - find: d(L, W)
+"""
+    problem = loads(text)
+    sol = solve(problem)
+    a = render.answers(sol)["a"]["value"]
+    assert close(a, crosscheck.value(problem, problem.questions[0]))
+    assert a == [[0.0, 0.0], [1.0, 1.0]]
+    assert "not differentiable at 0" in render.markdown(sol)
+
+
+def test_softmax_cross_entropy_is_shown_as_yhat_minus_y():
+    md = render.markdown(solve(load_problem("softmax_rnn")))
+    assert r"&= \hat{y}_{t} - y_{t}" in md
+    assert "Softmax with cross-entropy" in md
+
+
+def test_gated_cells_show_the_additive_path():
+    md = render.markdown(solve(load_problem("lstm")))
+    assert r"contains $\operatorname{diag}\left(f_{t}\right)$ directly" in md
+    md = render.markdown(solve(load_problem("gru")))
+    assert r"contains $1 - z_{t}$ directly" in md
+
+
+def load_problem(stem):
+    from derive.loader import load
+    from conftest import ROOT
+    return load(ROOT / "problems" / f"{stem}.yaml")
+
+
+# ---- shapes ------------------------------------------------------------------------------------
+
+SHAPE_ERRORS = [
+    ("  h[t]: tanh(W @ h[t-1])\n", "  W: [[1, 2, 3], [4, 5, 6]]\n  h[0]: [1, 2]\n",
+     "equations.h[t]", "2×3 @ 2×1"),
+    ("  h[t]: W @ h[t-1] + x[t]\n", "  W: [[1, 0], [0, 1]]\n  h[0]: [1, 2]\n"
+     "  x: [[1, 2, 3], [1, 2, 3]]\n", "equations.h[t]", "2×1 and 3×1"),
+    ("  h[t]: W @ h[t-1]\n", "  W: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]\n  h[0]: [1, 2]\n",
+     "equations.h[t]", "3×3 @ 2×1"),
+    ("  h[t]: W @ x[t]\n  g[t]: h[t] * h[t-1]\n", "  W: [[1, 0, 0], [0, 1, 0]]\n"
+     "  x: [[1, 2, 3], [1, 2, 3]]\n  h[0]: [1, 2, 3]\n", "equations.h[t]",
+     "h[t] is 2×1 but h[0] is 3×1"),
+    ("  h[t]: softmax(W)\n", "  W: [[1, 0], [0, 1]]\n", "equations.h[t]",
+     "softmax takes a vector"),
+    ("  h[t]: dot(v, w)\n", "  v: [1, 2]\n  w: [1, 2, 3]\n", "equations.h[t]",
+     "dot needs two vectors of one size"),
+]
+
+
+@pytest.mark.parametrize("eqs, givens, key, words", SHAPE_ERRORS)
+def test_shape_mismatch_names_the_equation_and_both_shapes(eqs, givens, key, words):
+    text = (f"title: shapes\nsteps: 2\nequations:\n{eqs}given:\n{givens}"
+            "questions:\n  - find: h[2]\n")
+    with pytest.raises(SpecError) as e:
+        solve(loads(text, "shapes.yaml"))
+    msg = str(e.value)
+    assert msg.startswith(f"shapes.yaml: {key} (line ")
+    assert words in msg, msg
+
+
+def test_matrix_rows_must_have_one_length():
+    text = ("title: ragged\nequations:\n  y: W @ x\ngiven:\n  W: [[1, 2], [3]]\n  x: [1, 2]\n"
+            "questions:\n  - find: y\n")
+    with pytest.raises(SpecError, match="given.W.*rows of equal length"):
+        solve(loads(text))
+
+
+def test_derivative_of_a_vector_by_a_matrix_is_refused():
+    text = ("title: 3-index\nequations:\n  y: W @ x\ngiven:\n  W: [[1, 2], [3, 4]]\n"
+            "  x: [1, 2]\nquestions:\n  - find: d(y, W)\n")
+    with pytest.raises(SpecError, match="three indices"):
+        solve(loads(text))
+
+
+# ---- finite differences -------------------------------------------------------------------------
+
+ACTS = ["tanh", "sigmoid", "exp", ""]
+
+
+def _mat(draw, rows, cols):
+    vals = draw(st.lists(st.integers(-8, 8), min_size=rows * cols, max_size=rows * cols))
+    return [[vals[i * cols + j] / 8 for j in range(cols)] for i in range(rows)]
+
+
+@st.composite
+def vector_problems(draw):
+    n = draw(st.integers(1, 3))
+    m = draw(st.integers(1, 2))
+    T = draw(st.integers(1, 3))
+    act = draw(st.sampled_from(ACTS))
+    inner = "W @ h[t-1] + U @ x[t]"
+    rec = f"{act}({inner})" if act else inner
+    readout = draw(st.sampled_from(["sum((V @ h[t] - y[t])**2)",
+                                    "-dot(y[t], log(softmax(V @ h[t])))"]))
+    return {"n": n, "m": m, "T": T, "rec": rec, "readout": readout,
+            "W": _mat(draw, n, n), "U": _mat(draw, n, m), "V": _mat(draw, 2, n),
+            "h0": _mat(draw, n, 1), "x": [_mat(draw, m, 1) for _ in range(T)]}
+
+
+def _text(p, W=None):
+    def col(c):
+        return "[" + ", ".join(str(r[0]) for r in c) + "]"
+
+    def mat(mm):
+        return "[" + ", ".join("[" + ", ".join(str(v) for v in r) + "]" for r in mm) + "]"
+
+    ys = "[" + ", ".join("[1, 0]" if t % 2 else "[0, 1]" for t in range(p["T"])) + "]"
+    return (f"title: random\nsteps: {p['T']}\nequations:\n  h[t]: {p['rec']}\n"
+            f"  L[t]: {p['readout']}\n  L: sum(L[t])\ngiven:\n  h[0]: {col(p['h0'])}\n"
+            f"  W: {W or mat(p['W'])}\n  U: {mat(p['U'])}\n  V: {mat(p['V'])}\n"
+            f"  x: [{', '.join(col(c) for c in p['x'])}]\n  y: {ys}\n"
+            "questions:\n  - find: d(L, W)\n")
+
+
+def _loss(text):
+    ev = VEval(unroll(loads(text, "fd.yaml")))
+    v = ev.values[sym("L")].data[0]
+    return mpmath.mpf(sympy.N(v, 60)._mpf_) if isinstance(v, sympy.Basic) else mpmath.mpf(v)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(vector_problems())
+def test_random_vector_problems_agree_with_finite_differences(p):
+    got = render.answers(solve_text(_text(p)))["a"]["value"]
+    n = p["n"]
+    eps = mpmath.mpf(10) ** -12
+    with mpmath.workdps(60):
+        for i in range(n):
+            for j in range(n):
+                plus = [row[:] for row in p["W"]]
+                minus = [row[:] for row in p["W"]]
+                plus[i][j] = f"{p['W'][i][j]} + 1e-12"
+                minus[i][j] = f"{p['W'][i][j]} - 1e-12"
+                fmt = lambda mm: "[" + ", ".join(  # noqa: E731
+                    "[" + ", ".join(f'"{v}"' for v in r) + "]" for r in mm) + "]"
+                fd = (_loss(_text(p, fmt(plus))) - _loss(_text(p, fmt(minus)))) / (2 * eps)
+                g = got if n > 1 else [[got]]
+                g = g[i][j] if isinstance(g[i], list) else g[i]
+                assert abs(g - float(fd)) <= 1e-9 * max(1.0, abs(float(fd))), (p, i, j)
