@@ -34,6 +34,21 @@ def test_solve_json_is_the_spec_object(tmp_path):
     assert a["e"]["exact"] == "40" and a["f"]["exact"] == "2" and a["g"]["exact"] == "4"
 
 
+def test_solve_json_vectors_and_matrices(tmp_path):
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/attention.yaml"), "--json", "--out",
+                            str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)["answers"]
+    assert a["3-1a"]["exact"] == "[-2, 3, 0, 6]" and a["3-1a"]["value"] == [-2, 3, 0, 6]
+    assert a["3-1b"]["value"] == [6.0, 1.0, 2.0]
+    assert a["3-2a"]["value"] == [[0.0] * 3] * 3  # the Jacobian: rows are r's entries
+    assert a["3-1a"]["latex"] == r"\begin{bmatrix} -2 \\ 3 \\ 0 \\ 6 \end{bmatrix}"
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/vector_rnn.yaml"), "--json",
+                            "--out", str(tmp_path)])
+    c = json.loads(r.stdout)["answers"]["c"]
+    assert c["exact"] is None and len(c["value"]) == 2 and len(c["value"][0]) == 2
+
+
 def test_format_option_limits_outputs(tmp_path):
     r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--format", "md",
                             "--out", str(tmp_path)])
