@@ -17,6 +17,9 @@ class Unavailable(Exception):
 
 
 def _torch():
+    import warnings
+    # torch warns once when NumPy is absent; the check never uses NumPy
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     try:
         import torch
     except ImportError as e:  # the optional extra is not installed
