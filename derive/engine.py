@@ -19,7 +19,7 @@ from .errors import ExprError, SpecError
 from .graph import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, SIZE_CAP, Graph, build,
                     check_finite, split_name, sym, to_mpf, tree_size, unroll)
 from .loader import Problem, Question
-from .ops import RULE_OF_CLASS
+from .ops import KINK_WORDS, RULE_OF_CLASS, relu
 from .solution import (Additive, Answer, Chain, GeneralFormula, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum,
                        Note, One, Partial, Prod, QuestionSolution, Recurrence, Result, Rules,
                        Solution, Split, StepTable, Sum, prod, total)
@@ -512,7 +512,18 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
     else:
         steps.extend(_expanded_steps(ev, lhs, terms, split, trees, answer))
     steps.extend(_additive_paths(ev, of, wrt))
+    steps.extend(_kinks(ev, of))
     return QuestionSolution(q, lhs, tuple(steps), _answer(answer))
+
+
+def _kinks(ev: Evaluator, of) -> list:
+    """A note for each function evaluated exactly at a point where it has no derivative."""
+    found = set()
+    for s in _ancestors(ev, {of} if of in ev.g.nodes else of.free_symbols):
+        for f in ev.g.nodes[s].expr.atoms(relu, sympy.Abs):
+            if f.args[0].xreplace(ev.values) == 0:
+                found.add("relu" if isinstance(f, relu) else "abs")
+    return [Note(KINK_WORDS.format(f=f)) for f in sorted(found)]
 
 
 def _general_formula(ev: Evaluator, lhs: Partial, wrt):

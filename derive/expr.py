@@ -7,7 +7,9 @@ Anything outside the grammar of ``problem-format.md`` raises :class:`ExprError` 
 from __future__ import annotations
 
 import ast
+import functools
 import re
+from fractions import Fraction
 from dataclasses import dataclass
 
 import sympy
@@ -148,6 +150,7 @@ _FORBIDDEN = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_number(text: str) -> sympy.Rational:
     """An exact rational from a decimal, integer or ``p/q`` literal; ``ExprError`` otherwise."""
     s = text.strip()
@@ -161,10 +164,11 @@ def parse_number(text: str) -> sympy.Rational:
             raise ExprError("division by zero")
         return sympy.Rational(parse_number(p)) / int(q)
     m = re.fullmatch(r"([+-]?[\d.]+)(?:[eE]([+-]?\d+))?", s)
-    mant, exp = m.group(1), int(m.group(2) or 0)
+    exp = int(m.group(2) or 0)
     if abs(exp) > 100:
         raise ExprError(f"exponent of {s} is too large")
-    return sympy.Rational(mant) * sympy.Rational(10) ** exp
+    f = Fraction(s)  # exact for decimal text
+    return sympy.Rational(f.numerator, f.denominator)
 
 
 def parse(text: str, *, allow_t: bool = True, allow_d: bool = False) -> Expr:

@@ -20,6 +20,8 @@ TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symb
 QUESTION_KEYS = ("id", "text", "find", "truncate", "answer", "form")
 MAX_STEPS = 5000
 
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:str")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?")
 _KEY_RE = re.compile(r"([A-Za-z][A-Za-z0-9_]*)(?:\[(.+)\])?\Z")
 _SAFE_TEX_CMDS = frozenset("""hat bar tilde vec dot ddot mathbf boldsymbol mathrm mathit mathcal
 mathsf mathbb operatorname widehat widetilde overline prime alpha beta gamma delta epsilon
@@ -247,6 +249,13 @@ class _Builder:
             if len(node.value) > 100000:
                 raise self.err(key, node, "list is too long")
             return tuple(self.value(key, n, depth + 1) for n in node.value)
+        if isinstance(node, yaml.ScalarNode) and node.tag in _NUMBER_TAGS and \
+                _PLAIN_NUMBER.fullmatch(node.value):
+            self.check_node(key, node)
+            try:  # a plain number needs no expression parser (large matrices load fast)
+                return ex.parse_number(node.value)
+            except ExprError as err:
+                raise self.err(key, node, str(err)) from None
         e, _ = self.expr(key, node, allow_t=False)
         from .graph import constant  # the one expression builder, without names
         try:

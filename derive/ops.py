@@ -123,6 +123,16 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in (
              lambda th, a, b: (a.reshape(-1) * b.reshape(-1)).sum()),
 )}
 
+#: What a derivative through hardmax is, and the convention at points of no derivative.
+HARDMAX_WORDS = ("hardmax is piecewise constant: wherever it is defined (no tie for the "
+                 "largest score) a small change of its input does not move the arg-max, so "
+                 "its derivative is 0 and no gradient flows back through it to the scores, "
+                 "queries or keys. At a tie it is not differentiable at all; derive then takes "
+                 "0 as well.")
+KINK_WORDS = ("{f} is not differentiable at 0, and an input here is exactly 0: derive takes "
+              "the derivative there as 0 (the convention PyTorch uses).")
+
+
 #: Sympy classes whose derivative rule is worth stating beside a derivation.
 RULE_OF_CLASS: dict[type, str] = {
     sympy.tanh: "tanh", sigmoid: "sigmoid", relu: "relu", sympy.exp: "exp", sympy.log: "log",

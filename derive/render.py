@@ -158,7 +158,7 @@ class _View:
             return f"{self.tex(v)} \\approx {rounded(v)}"
         return self.tex(v)
 
-    def tree(self, tree, mode, rename=None, values=None, deltas=None) -> str:
+    def tree(self, tree, mode, rename=None, values=None, deltas=None, lhs=None) -> str:
         pr = DerivePrinter(self.names, rename=rename, single_delta=self.single_delta)
         vp = DerivePrinter(self.names, values=values, rename=rename,
                            single_delta=self.single_delta)
@@ -171,6 +171,9 @@ class _View:
                     return self.num(deltas[t.of]), "number"
                 return pr.delta(t), "atom"
             if mode == "leibniz":
+                if t == lhs:  # the direct partial inside its own total derivative: ∂⁺
+                    return pr.partial(t).replace(r"\frac{\partial ", r"\frac{\partial^{+} ",
+                                                 1), "atom"
                 return pr.partial(t), "atom"
             e = self.g.local_partial(t.of, t.wrt)
             if rename:
@@ -196,6 +199,9 @@ class _View:
                     deriv = {"kind": "equations", "intro": "", "lines": [], "lhs": lhs}
                     out.append(deriv)
                 deriv["lines"].extend(self.derivation_lines(st))
+                if isinstance(st, Chain) and st.mode == "leibniz" and _has_leaf(st.tree, st.lhs):
+                    deriv["intro"] = ("($\\partial^{+}$ marks the direct partial, with the "
+                                      "step's other quantities held fixed.)")
                 continue
             deriv = None
             out.extend(self.present(st))
@@ -208,7 +214,8 @@ class _View:
         if isinstance(st, Split):
             return [" + ".join(self.p.partial(t) for t in st.terms)]
         if isinstance(st, Chain):
-            return [self.tree(st.tree, st.mode, values=self.sol.values, deltas=st.deltas)]
+            return [self.tree(st.tree, st.mode, values=self.sol.values, deltas=st.deltas,
+                              lhs=st.lhs)]
         # Result
         lines = []
         if st.terms:
@@ -556,6 +563,12 @@ def _paren(s: str, form) -> str:
 _RECURSION_WORDS = ("Backward recursion: $\\delta_t$ is the total derivative of the loss by "
                     "the state at step $t$, through every later step (run from $t = T$ down "
                     "to $t = 1$).")
+
+
+def _has_leaf(tree, leaf) -> bool:
+    if tree == leaf:
+        return True
+    return any(_has_leaf(t, leaf) for t in getattr(tree, "items", ()))
 
 
 def _param_partial(tree, wrt):

@@ -18,6 +18,7 @@ from . import forms as fm
 from .errors import ExprError, SpecError
 from .graph import DIGITS, Graph, _toposort, sym
 from .loader import Equation, Question
+from .ops import HARDMAX_WORDS, KINK_WORDS
 from .program import Program, compile_expr
 from .solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution, Solution, VBackward, VChain,
                        VForward, VResult, VTable)
@@ -30,17 +31,12 @@ from .tensor import (EXACT, FAST, Domain, LazyMatrix, Tensor, check_finite, elem
 #: are carried as 50-digit floats rather than exact sympy numbers.
 EXACT_COST = 4000
 RATIONAL_COST = 40000
+MAX_PRODUCTS = 5_000_000
 DETAIL_MAX_T = 4
 CHAIN_MAX = 6
 MAX_TERMS_SHOWN = 12
 ROOT = "__root"  # the question's expression as a pseudo-equation (never printed)
-HARDMAX_WORDS = ("hardmax is piecewise constant: wherever it is defined (no tie for the "
-                 "largest score) a small change of its input does not move the arg-max, so "
-                 "its derivative is 0 and no gradient flows back through it to the scores, "
-                 "queries or keys. At a tie it is not differentiable at all; derive then takes "
-                 "0 as well.")
-KINK_WORDS = ("{f} is not differentiable at 0, and an input here is exactly 0: derive takes "
-              "the derivative there as 0 (the convention PyTorch uses).")
+
 
 
 @dataclass(frozen=True)
@@ -208,14 +204,25 @@ class VEval:
         return tuple(out)
 
     def _domain(self) -> Domain:
-        cost, transcendental = 0, False
+        """Exact sympy numbers while the problem is small, else 50-digit floats; refuses a
+        problem whose forward pass alone needs more than MAX_PRODUCTS multiplications."""
+        cost, products, transcendental = 0, 0, False
         for node in self.g.nodes.values():
-            for ins in self.programs[node.equation.key].instrs:
+            prog = self.programs[node.equation.key]
+            for ins in prog.instrs:
+                entries = ins.shape[0] * ins.shape[1]
                 if ins.op == "matmul":
-                    cost += ins.shape[0] * ins.shape[1] * 8
+                    cost += entries * 8
+                    products += entries * prog.instrs[ins.args[0]].shape[1]
                 else:
-                    cost += ins.shape[0] * ins.shape[1]
+                    cost += entries
+                    products += entries
                 transcendental |= ins.op in ("f", "softmax")
+        if products > MAX_PRODUCTS:
+            raise self.p.error(f"the forward pass alone needs about {products / 1e6:.0f} million "
+                               f"multiplications; derive's limit is {MAX_PRODUCTS // 10**6} "
+                               "million (hidden size squared times steps, roughly)",
+                               "equations")
         symbolic = any(s not in self.g.given for s in self.g.leaves)
         if symbolic or cost <= EXACT_COST or (not transcendental and cost <= RATIONAL_COST):
             return EXACT

@@ -108,3 +108,22 @@ def test_derivatives_match_finite_differences(T, act, w, u, v, h0, xs, ys, wrt):
 
         fd = (f(eps) - f(-eps)) / (2 * eps)
     assert abs(got - float(fd)) <= 1e-12 * max(1.0, abs(float(fd)))
+
+
+def test_relu_and_abs_at_zero_state_the_convention():
+    from derive import render
+    from conftest import solve_text
+    sol = solve_text("""
+title: kinks
+equations:
+  h: relu(w*x - 1)
+  L: h**2 + abs(x - 1) + w*x
+given:
+  w: 1
+  x: 1
+questions:
+  - find: d(L, w)
+""")
+    assert render.answers(sol)["a"]["exact"] == "1"
+    md = render.markdown(sol)
+    assert "relu is not differentiable at 0" in md and "abs is not differentiable at 0" in md

@@ -43,3 +43,15 @@ def test_errors_name_key_and_line(text, key, line):
 def test_missing_file():
     with pytest.raises(SpecError, match="no such problem file"):
         load("does/not/exist.yaml")
+
+
+def test_plain_numbers_in_lists_are_exact():
+    import sympy
+    from derive.loader import loads
+    p = loads("title: n\nequations:\n  y: W @ x\ngiven:\n  W: [[0.1, '1e-3'], [2, -.5]]\n"
+              "  x: ['1/3', 'sqrt(4)']\nquestions:\n  - find: y\n")
+    W = next(g for g in p.given if g.name == "W").value
+    assert W == ((sympy.Rational(1, 10), sympy.Rational(1, 1000)),
+                 (sympy.Integer(2), sympy.Rational(-1, 2)))
+    x = next(g for g in p.given if g.name == "x").value
+    assert x == (sympy.Rational(1, 3), sympy.Integer(2))

@@ -337,3 +337,13 @@ def test_random_vector_problems_agree_with_finite_differences(p):
                 g = got if n > 1 else [[got]]
                 g = g[i][j] if isinstance(g[i], list) else g[i]
                 assert abs(g - float(fd)) <= 1e-9 * max(1.0, abs(float(fd))), (p, i, j)
+
+
+def test_oversized_vector_problem_is_refused_before_any_work(tmp_path):
+    n = 60
+    row = "[" + ", ".join(["0.01"] * n) + "]"
+    text = (f"title: too big\nsteps: 2000\nequations:\n  h[t]: tanh(W @ h[t-1])\n"
+            f"given:\n  h[0]: {row}\n  W: [{', '.join([row] * n)}]\n"
+            "questions:\n  - find: h[T]\n")
+    with pytest.raises(SpecError, match="million multiplications"):
+        solve(loads(text, "big.yaml"))
