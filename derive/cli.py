@@ -80,7 +80,8 @@ def solve(
         except SpecError as e:
             raise _fail(e) from None
         except RecursionError:
-            raise _fail(SpecError("the problem is nested too deeply to solve", file=str(f))) from None
+            raise _fail(SpecError("the problem is nested too deeply to solve",
+                                  file=str(f))) from None
         results.append((f, sol, docs))
     for f, _, docs in results:
         for name, text in docs.items():

@@ -20,7 +20,8 @@ from .graph import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, SIZE_CAP, Graph, build,
                     check_finite, split_name, sym, to_mpf, tree_size, unroll)
 from .loader import Problem, Question
 from .ops import KINK_WORDS, RULE_OF_CLASS, relu
-from .solution import (Additive, Answer, Chain, GeneralFormula, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum,
+from .solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
+                       GeneralFormula, GradientSum,
                        Note, One, Partial, Prod, QuestionSolution, Recurrence, Result, Rules,
                        Solution, Split, StepTable, Sum, prod, total)
 

@@ -1,7 +1,8 @@
 """The expression grammar of problem files, parsed through :mod:`ast` with a whitelist.
 
 The text is parsed by ``ast.parse`` only (never evaluated) and turned into the small tree below.
-Anything outside the grammar of ``problem-format.md`` raises :class:`ExprError` naming the construct.
+Anything outside the grammar of ``problem-format.md`` raises :class:`ExprError` naming the
+construct.
 """
 
 from __future__ import annotations

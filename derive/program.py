@@ -165,7 +165,7 @@ def compile_expr(e: ex.Expr, shape_of, T: int | None, t: int | None = None,
                                     f"{ex.to_text(n.args[0])} is {shape_text(sa)}, "
                                     f"{ex.to_text(n.args[1])} is {shape_text(sb)}")
                 return emit("dot", args, None, (1, 1), n)
-            raise ExprError(f"d(of, wrt) may only stand alone in a question's find")
+            raise ExprError("d(of, wrt) may only stand alone in a question's find")
         raise TypeError(n)
 
     go(e, t)

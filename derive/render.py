@@ -19,7 +19,8 @@ from .graph import split_name, sym, tree_size
 from .printing import (ROWS_AT_ENDS, DerivePrinter, ExprLatex, FormLatex, exact_text,
                        format_number, matrix_latex, rounded, shown_rows, tree_latex)
 from .tensor import LazyMatrix
-from .solution import (Additive, Chain, GeneralFormula, Delta, Evaluate, ForwardTable, ForwardValues, GradientSum, Note,
+from .solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
+                       GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable,
                        VBackward, VChain, VForward, VResult, VTable)
 
@@ -125,7 +126,8 @@ class _View:
             if isinstance(target.of, sympy.Basic):
                 return self.p.partial(target)
             wrt = self.p._print_Symbol(target.wrt)
-            return rf"\frac{{\partial}}{{\partial {wrt}}}\left({self.ex().doprint(target.of)}\right)"
+            of = self.ex().doprint(target.of)
+            return rf"\frac{{\partial}}{{\partial {wrt}}}\left({of}\right)"
         if isinstance(target, sympy.Basic):
             return self.tex(target)
         return self.ex().doprint(target)
@@ -361,7 +363,6 @@ class _View:
 
     @present.register
     def _(self, st: Additive) -> list:
-        from .loader import Equation
         eq = next(e for e in self.sol.problem.equations if e.indexed and e.name == st.name)
         coeff = self.tex(st.coefficient) if isinstance(st.coefficient, sympy.Basic) else \
             FormLatex(self.ex(), "").doprint(st.coefficient)
@@ -378,7 +379,8 @@ class _View:
         Lt = symbol_t(root.name, self.names) if root is not None else "f_t"
         h = lambda i: self.tex(sym(f"{st.state}[{i}]"))  # noqa: E731
         w = self.tex(st.lhs.wrt)
-        formula = (rf"\sum_{{t=1}}^{{T}} \sum_{{k=1}}^{{t}} \frac{{\partial {Lt}}}{{\partial {h('t')}}}"
+        formula = (rf"\sum_{{t=1}}^{{T}} \sum_{{k=1}}^{{t}} "
+                   rf"\frac{{\partial {Lt}}}{{\partial {h('t')}}}"
                    rf" \left(\prod_{{j=k+1}}^{{t}} \frac{{\partial {h('j')}}}{{\partial "
                    rf"{h('j-1')}}}\right) \frac{{\partial^{{+}} {h('k')}}}{{\partial {w}}}")
         if isinstance(st.local, sympy.Basic):
@@ -415,7 +417,8 @@ class _View:
                 verdict = ("below 1: long-range terms vanish" if val < 1 else
                            "above 1: long-range terms may explode" if val > 1 else
                            "exactly 1: the bound neither shrinks nor grows")
-                text += (f" Here $\\gamma \\lVert {W} \\rVert = {rounded(val) if not val.is_Rational else format_number(val)}$, "
+                shown = format_number(val) if val.is_Rational else rounded(val)
+                text += (f" Here $\\gamma \\lVert {W} \\rVert = {shown}$, "
                          f"{verdict}.")
             blocks.extend(self.present(Note(text)))
         return blocks

@@ -15,12 +15,13 @@ import sympy
 
 from . import expr as ex
 from . import forms as fm
-from .errors import ExprError, SpecError
-from .graph import DIGITS, Graph, _toposort, sym
+from .errors import ExprError
+from .graph import DIGITS, Graph, _toposort, sym, tree_size
 from .loader import Equation, Question
 from .ops import HARDMAX_WORDS, KINK_WORDS
 from .program import Program, compile_expr
-from .solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution, Solution, VBackward, VChain,
+from .solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution,
+                       Solution, VBackward, VChain,
                        VForward, VResult, VTable)
 from .printing import MAX_MATRIX_SHOWN, shown_rows
 from .tensor import (EXACT, FAST, Domain, LazyMatrix, Tensor, check_finite, elementwise,
@@ -363,6 +364,7 @@ def _answer(ev: VEval, t: Tensor, shape=None) -> Answer:
             [fl[i * t.cols:(i + 1) * t.cols] for i in range(t.rows)]
         return Answer(ev.shown(t), None, value)
     v = ev.shown(t, full=True)
+    v = v.applyfunc(_tidy) if isinstance(v, sympy.MatrixBase) else _tidy(v)
     entries = [v] if not isinstance(v, sympy.MatrixBase) else list(v)
     numeric = all(x.is_number for x in entries)
     exact = v if all(not x.has(sympy.Float) for x in entries) else None
@@ -376,6 +378,19 @@ def _answer(ev: VEval, t: Tensor, shape=None) -> Answer:
         else:
             value = [fl[i * t.cols:(i + 1) * t.cols] for i in range(t.rows)]
     return Answer(v, exact, value)
+
+
+def _tidy(x: sympy.Expr) -> sympy.Expr:
+    """An exact entry in its shortest form: factored, cancelled or over one denominator."""
+    if x.is_Rational or x.has(sympy.Float) or tree_size(x) > 200:
+        return x
+    cands = [x]
+    for f in (sympy.factor, sympy.cancel, sympy.together):
+        try:
+            cands.append(f(x))
+        except Exception:  # sympy raises a zoo of errors on exotic input; keep the original
+            pass
+    return min(cands, key=lambda e: (sympy.count_ops(e), len(str(e))))
 
 
 def _ancestors(ev: VEval, roots) -> tuple:
@@ -755,7 +770,7 @@ def _backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans) -> l
     return steps
 
 
-# ---- Jacobians -------------------------------------------------------------------------------------
+# ---- Jacobians ------------------------------------------------------------------------------
 
 def _jacobian(ev, q, of_e, of_prog, of_val, wrt, wshape, target) -> QuestionSolution:
     D = ev.D

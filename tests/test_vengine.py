@@ -347,3 +347,26 @@ def test_oversized_vector_problem_is_refused_before_any_work(tmp_path):
             "questions:\n  - find: h[T]\n")
     with pytest.raises(SpecError, match="million multiplications"):
         solve(loads(text, "big.yaml"))
+
+
+def test_a_free_scalar_symbol_stays_symbolic_in_a_vector_problem():
+    text = """
+title: symbolic scale
+equations:
+  s: K @ q * beta
+  p: softmax(s)
+  J: dot(v, p)
+given:
+  q: [1, 0]
+  K: [[1, 0], [0, 1]]
+  v: [1, -1]
+questions:
+  - find: J
+  - find: d(J, beta)
+"""
+    a = render.answers(solve(loads(text)))
+    beta = sympy.Symbol("beta")
+    assert a["a"]["value"] is None
+    assert sympy.simplify(sympy.sympify(a["a"]["exact"], locals={"beta": beta})
+                          - sympy.tanh(beta / 2)) == 0
+    assert a["b"]["exact"] == "2*exp(beta)/(1 + exp(beta))**2"
