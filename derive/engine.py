@@ -366,12 +366,15 @@ def _value(ev: Evaluator, q: Question, target: sympy.Expr) -> QuestionSolution:
     v = settle(target.xreplace(ev.values))
     if not (target.is_Symbol and target in ev.g.nodes) or target in ev.g.given:
         steps.append(Evaluate(target))
-    ans = _answer(_simplify(v))
+    ans = _answer(simplify(v))
     return QuestionSolution(q, target, tuple(steps), ans)
 
 
-def _simplify(v: sympy.Expr) -> sympy.Expr:
-    if not v.free_symbols or tree_size(v) > 200:
+def simplify(v: sympy.Expr) -> sympy.Expr:
+    """An exact answer in its shortest form (factored, cancelled, expanded or over one
+    denominator); numbers, floats and large trees are left as they are."""
+    if v.is_Rational or v.has(sympy.Float) or tree_size(v) > 200 or not isinstance(
+            v, sympy.Expr) or (not v.free_symbols and not v.has(sympy.exp)):
         return v
     cands = [v]
     for f in (sympy.factor, sympy.cancel, sympy.expand):
@@ -480,7 +483,7 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
         adj = None
         parts = tuple(ev.backward(t, bounds[t]).get(wrt, sympy.Integer(0)) for t in terms)
         answer = settle(sympy.Add(*parts))
-    answer = _simplify(answer)
+    answer = simplify(answer)
 
     steps: list = []
     fwd = _forward_step(ev, ({of} if of in g.nodes else of.free_symbols), detailed=False)

@@ -436,7 +436,7 @@ class FormLatex:
         if isinstance(f, fm.Adj):
             return self.adj(f.name, f.index), 4
         if isinstance(f, fm.Num):
-            s = format_number(sympy.sympify(f.value))
+            s = format_number(sympy.Rational(f.value))
             return s, (1 if s.startswith("-") else 4)
         if isinstance(f, fm.Ones):
             return r"\mathbf{1}", 4

@@ -82,7 +82,7 @@ class _Exact(Domain):
     exact = True
 
     def num(self, r):
-        return sympy.sympify(r) if not isinstance(r, sympy.Basic) else r
+        return sympy.Integer(r) if isinstance(r, int) else r
 
     def _settle(self, v):
         from .engine import settle

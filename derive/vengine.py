@@ -16,7 +16,8 @@ import sympy
 from . import expr as ex
 from . import forms as fm
 from .errors import ExprError
-from .graph import DIGITS, Graph, _toposort, sym, tree_size
+from .engine import simplify
+from .graph import DIGITS, Graph, _toposort, sym
 from .loader import Equation, Question
 from .ops import HARDMAX_WORDS, KINK_WORDS
 from .program import Program, compile_expr
@@ -364,7 +365,7 @@ def _answer(ev: VEval, t: Tensor, shape=None) -> Answer:
             [fl[i * t.cols:(i + 1) * t.cols] for i in range(t.rows)]
         return Answer(ev.shown(t), None, value)
     v = ev.shown(t, full=True)
-    v = v.applyfunc(_tidy) if isinstance(v, sympy.MatrixBase) else _tidy(v)
+    v = v.applyfunc(simplify) if isinstance(v, sympy.MatrixBase) else simplify(v)
     entries = [v] if not isinstance(v, sympy.MatrixBase) else list(v)
     numeric = all(x.is_number for x in entries)
     exact = v if all(not x.has(sympy.Float) for x in entries) else None
@@ -378,19 +379,6 @@ def _answer(ev: VEval, t: Tensor, shape=None) -> Answer:
         else:
             value = [fl[i * t.cols:(i + 1) * t.cols] for i in range(t.rows)]
     return Answer(v, exact, value)
-
-
-def _tidy(x: sympy.Expr) -> sympy.Expr:
-    """An exact entry in its shortest form: factored, cancelled or over one denominator."""
-    if x.is_Rational or x.has(sympy.Float) or tree_size(x) > 200:
-        return x
-    cands = [x]
-    for f in (sympy.factor, sympy.cancel, sympy.together):
-        try:
-            cands.append(f(x))
-        except Exception:  # sympy raises a zoo of errors on exotic input; keep the original
-            pass
-    return min(cands, key=lambda e: (sympy.count_ops(e), len(str(e))))
 
 
 def _ancestors(ev: VEval, roots) -> tuple:
@@ -535,13 +523,19 @@ def _gradient(ev, q, key, of_e, of_prog, wrt, wshape, target) -> QuestionSolutio
 
 # ---- the backward steps --------------------------------------------------------------------------
 
-def _relevant(ev: VEval, roots, wrt) -> tuple:
-    """Equation names on a path from the question's quantities down to wrt, loss side first."""
-    anc = set(_ancestors(ev, roots))
+def _reach(ev: VEval, wrt) -> set:
+    """wrt and every node that depends on it."""
     reach = {wrt}
     for s in ev.order:
         if any(d in reach for d in ev.g.nodes[s].deps):
             reach.add(s)
+    return reach
+
+
+def _relevant(ev: VEval, roots, wrt) -> tuple:
+    """Equation names on a path from the question's quantities down to wrt, loss side first."""
+    anc = set(_ancestors(ev, roots))
+    reach = _reach(ev, wrt)
     names = {ev.g.nodes[s].equation.key for s in anc & reach}
     return tuple(eq for eq in reversed(ev.p.equations) if eq.key in names)
 
@@ -864,10 +858,7 @@ def _additive_paths(ev: VEval, roots, wrt) -> list:
     if not ev.T or ev.T < 2:
         return []
     anc = set(_ancestors(ev, roots))
-    reach = {wrt}
-    for s in ev.order:
-        if any(d in reach for d in ev.g.nodes[s].deps):
-            reach.add(s)
+    reach = _reach(ev, wrt)
     out = []
     for eq in ev.p.equations:
         if not eq.indexed or eq.name not in ev.g.recurrent:
