@@ -44,7 +44,7 @@ class Program:
         regs: list = []
         for ins in self.instrs:
             a = [regs[k] for k in ins.args]
-            regs.append(_forward(D, ins, a, lambda: get(resolve(ins.extra, t))))
+            regs.append(get(resolve(ins.extra, t)) if ins.op == "leaf" else _forward(D, ins, a))
         return regs
 
     def vjp(self, D: Domain, regs: list, g: Tensor, t: int | None) -> dict:
@@ -174,10 +174,8 @@ def compile_expr(e: ex.Expr, shape_of, T: int | None, t: int | None = None,
 
 # ---- forward and backward rules ------------------------------------------------------------
 
-def _forward(D: Domain, ins: Instr, a: list, leaf) -> Tensor:
+def _forward(D: Domain, ins: Instr, a: list) -> Tensor:
     op = ins.op
-    if op == "leaf":
-        return leaf()
     if op == "num":
         return scalar(D.num(ins.extra))
     if op == "neg":

@@ -474,7 +474,8 @@ def _of_symbol(e: ex.Expr):
     return e  # an expression: printed as written
 
 
-def _grad(ev: VEval, of_prog: Program, wrt, t=None, bound=None, edges=None) -> Tensor | None:
+def _grad(ev: VEval, of_prog: Program, t=None, bound=None, edges=None) -> tuple[dict, dict]:
+    """(adjoints of everything reached, the seeds read off the question's expression)."""
     seeds = ev.seed(of_prog, t, scalar(ev.D.num(1)))
     adj = ev.backward(dict(seeds), bound, edges)
     return adj, seeds
@@ -484,7 +485,7 @@ def _gradient(ev, q, key, of_e, of_prog, wrt, wshape, target) -> QuestionSolutio
     D = ev.D
     edges: dict = {}
     if q.truncate is None:
-        adj, seeds = _grad(ev, of_prog, wrt, edges=edges)
+        adj, seeds = _grad(ev, of_prog, edges=edges)
         g = adj.get(wrt)
         per_term = None
     else:
@@ -492,7 +493,7 @@ def _gradient(ev, q, key, of_e, of_prog, wrt, wshape, target) -> QuestionSolutio
         g, per_term, adj = None, [], {}
         for term, t, horizon in ex.loss_terms(of_e, plain, ev.T):
             prog = ev.compile_find(term, key, t)
-            a, _ = _grad(ev, prog, wrt, t=t, bound=horizon - q.truncate)
+            a, _ = _grad(ev, prog, t=t, bound=horizon - q.truncate)
             part = a.get(wrt)
             per_term.append((t, part))
             if part is not None:
