@@ -1,4 +1,4 @@
-"""The command line: ``derive solve FILE... [--out DIR] [--format md,tex] [--json]``.
+"""The command line: ``derive solve``, ``derive key`` and ``derive check``.
 
 This module and the loader are the only places that touch files.  All problems are solved and
 rendered before anything is written; each output is written atomically (temp file + rename).
@@ -47,6 +47,81 @@ def _fail(err: SpecError) -> typer.Exit:
     return typer.Exit(2)
 
 
+NO_CHECK = typer.Option(False, "--no-check",
+                        help="Skip the independent PyTorch cross-check (it runs whenever torch "
+                             "is installed).")
+
+
+def _solve_all(files) -> list:
+    """[file, solution, answers, documents] for every problem file (key files are skipped),
+    or exit 2 on the first bad one."""
+    from . import render
+    from .engine import solve as solve_problem
+    from .keys import problems_in
+    from .loader import load
+
+    files = problems_in(files)
+    if not files:
+        typer.echo("error: no problem files given (key files are not problems)", err=True)
+        raise typer.Exit(2)
+    results = []
+    for f in files:
+        try:
+            sol = solve_problem(load(f))
+            answers = render.answers(sol)
+        except SpecError as e:
+            raise _fail(e) from None
+        except RecursionError:
+            raise _fail(SpecError("the problem is nested too deeply to solve",
+                                  file=str(f))) from None
+        results.append([f, sol, answers, {}])
+    return results
+
+
+def _cross_check(results, required: bool) -> list[str]:
+    """Run the PyTorch check on every solved problem (in place); the failure lines."""
+    import dataclasses
+
+    from . import crosscheck, render
+    if not crosscheck.available():
+        msg = ("the PyTorch cross-check needs torch: pip install -e '.[torch]' "
+               "(or pass --no-check)")
+        if required:
+            typer.echo(f"error: {msg}", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"note: cross-check skipped: {msg}", err=True)
+        return []
+    failures = []
+    for r in results:
+        f, sol, answers, _ = r
+        checks = crosscheck.check(sol.problem, answers)
+        r[1] = dataclasses.replace(sol, checks=checks)
+        r[2] = render.answers(r[1])
+        for qid, c in checks.items():
+            if c.status == "disagrees":
+                failures.append(f"{f}: question {qid} ({answers[qid]['find']}): derive gives "
+                                f"{_plain(answers[qid]['value'])}, PyTorch autograd gives "
+                                f"{_plain(c.torch)}")
+    return failures
+
+
+def _plain(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_plain(x) for x in v) + "]"
+    return f"{v:.12g}" if isinstance(v, float) else str(v)
+
+
+def _check_cell(a: dict) -> str:
+    c = a.get("check")
+    if c is None:
+        return ""
+    if c["status"] == "agrees":
+        return f"torch: {c['digits']} digits"
+    if c["status"] == "disagrees":
+        return "torch: DISAGREES"
+    return "torch: -"
+
+
 @app.command()
 def solve(
     files: List[Path] = typer.Argument(..., help="Problem files (YAML, see the spec).",
@@ -57,11 +132,14 @@ def solve(
                                help="Comma-separated output formats: md, tex."),
     as_json: bool = typer.Option(False, "--json",
                                  help="Print only the answers as JSON (the spec's format)."),
+    no_check: bool = NO_CHECK,
 ) -> None:
     """Solve problem files: write the worked solutions and print a table of the answers.
 
-    Exit status: 0 on success, 2 when a problem file is invalid (one message naming the file,
-    the key and the line; nothing is written).
+    Every numeric answer is cross-checked against PyTorch autograd (float64) when torch is
+    installed. Exit status: 0 on success, 1 when the cross-check disagrees with an answer (the
+    files are still written, and say so), 2 when a problem file is invalid (one message naming
+    the file, the key and the line; nothing is written).
     """
     formats = tuple(dict.fromkeys(f.strip() for f in format.split(",") if f.strip()))
     bad = [f for f in formats if f not in FORMATS]
@@ -69,36 +147,120 @@ def solve(
         typer.echo(f"error: --format takes {', '.join(FORMATS)} (got {format!r})", err=True)
         raise typer.Exit(2)
     from . import render
-    from .engine import solve as solve_problem
-    from .loader import load
 
-    results = []
-    for f in files:
-        try:
-            sol = solve_problem(load(f))
-            docs = {f"solution.{k}": text for k, text in render.documents(sol, formats).items()}
-        except SpecError as e:
-            raise _fail(e) from None
-        except RecursionError:
-            raise _fail(SpecError("the problem is nested too deeply to solve",
-                                  file=str(f))) from None
-        results.append((f, sol, docs))
-    for f, _, docs in results:
+    results = _solve_all(files)
+    failures = [] if no_check else _cross_check(results, required=False)
+    for r in results:
+        r[3] = {f"solution.{k}": text for k, text in render.documents(r[1], formats).items()}
+    for f, _, _, docs in results:
         for name, text in docs.items():
             write_atomic(out / Path(f).stem / name, text)
     if as_json:
-        objs = [render.to_json(sol) for _, sol, _ in results]
+        objs = [{"file": sol.problem.file, "title": sol.problem.title, "answers": answers}
+                for _, sol, answers, _ in results]
         typer.echo(render.dumps(objs[0] if len(objs) == 1 else objs))
-        return
-    for f, sol, docs in results:
-        typer.echo(f"{sol.problem.title}  ({f})")
-        rows = render.summary_rows(sol)
-        w1 = max((len(r[0]) for r in rows), default=2)
-        w2 = max((len(r[1]) for r in rows), default=4)
-        for qid, find, ans in rows:
-            typer.echo(f"  {qid:<{w1}}  {find:<{w2}}  {ans}")
-        for name in docs:
-            typer.echo(f"  wrote {out / Path(f).stem / name}")
+    else:
+        for f, sol, answers, docs in results:
+            typer.echo(f"{sol.problem.title}  ({f})")
+            rows = [(qid, a["find"], render.plain(a["latex"]), _check_cell(a))
+                    for qid, a in answers.items()]
+            w1 = max((len(r[0]) for r in rows), default=2)
+            w2 = max((len(r[1]) for r in rows), default=4)
+            w3 = max((len(r[2]) for r in rows), default=6)
+            for qid, find, ans, chk in rows:
+                typer.echo(f"  {qid:<{w1}}  {find:<{w2}}  {ans:<{w3}}  {chk}".rstrip())
+            for name in docs:
+                typer.echo(f"  wrote {out / Path(f).stem / name}")
+    if failures:
+        typer.echo("error: the PyTorch cross-check disagrees:", err=True)
+        for line in failures:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def key(
+    files: List[Path] = typer.Argument(..., help="Problem files.", show_default=False),
+    no_check: bool = NO_CHECK,
+) -> None:
+    """Write or update each problem's answer key, <stem>.key.yaml beside the problem file.
+
+    The answers are cross-checked against PyTorch first; a key is never written for an answer
+    that disagrees (exit 1). Exit 2 for an invalid problem file.
+    """
+    from . import keys
+
+    results = _solve_all(files)
+    failures = [] if no_check else _cross_check(results, required=True)
+    if failures:
+        typer.echo("error: no key written; the PyTorch cross-check disagrees:", err=True)
+        for line in failures:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1)
+    for f, sol, answers, _ in results:
+        path = keys.key_path(Path(f))
+        text = keys.key_text(str(f), sol.problem.title, answers)
+        old = path.read_text(encoding="utf-8") if path.is_file() else None
+        if old == text:
+            typer.echo(f"unchanged {path} ({len(answers)} answers)")
+            continue
+        write_atomic(path, text)
+        typer.echo(f"{'updated' if old is not None else 'wrote'} {path} "
+                   f"({len(answers)} answers)")
+
+
+@app.command()
+def check(
+    paths: List[Path] = typer.Argument(..., help="Problem files or folders of them.",
+                                       show_default=False),
+    no_check: bool = NO_CHECK,
+) -> None:
+    """Re-derive every problem and compare it with its answer key and with PyTorch.
+
+    Prints a table. Exit status: 0 when every answer matches its key and PyTorch, 1 on any
+    drift or disagreement (each named: problem, question, both values), 2 for an invalid
+    problem file or key file.
+    """
+    from . import keys
+
+    results = _solve_all(paths)
+    failures = [] if no_check else _cross_check(results, required=True)
+    rows = []
+    for f, sol, answers, _ in results:
+        kp = keys.key_path(Path(f))
+        if not kp.is_file():
+            failures.append(f"{f}: no answer key {kp} (write one with: derive key {f})")
+            continue
+        try:
+            key_answers = keys.parse_key(kp.read_text(encoding="utf-8"), str(kp))
+        except SpecError as e:
+            raise _fail(e) from None
+        drifted = {d.question: d for d in keys.drifts(key_answers, answers)}
+        for d in drifted.values():
+            failures.append(f"{f}: question {d.question}: {d.why}: the key says "
+                            f"{_plain(d.key)}, derive now gives {_plain(d.now)}")
+        for qid, a in answers.items():
+            status = "DRIFT" if qid in drifted else "ok"
+            c = a.get("check")
+            if c is not None and c["status"] == "disagrees":
+                status = "TORCH DISAGREES"
+            rows.append((Path(f).name, qid, a["find"], _plain(
+                a["exact"] if a["exact"] is not None else a["value"]), _check_cell(a), status))
+    header = ("problem", "id", "find", "answer", "cross-check", "key")
+    widths = [min(40, max(len(str(r[i])) for r in rows + [header])) for i in range(6)]
+    for r in [header] + rows:
+        typer.echo("  ".join(_cut(str(c), w).ljust(w) for c, w in zip(r, widths)).rstrip())
+    if failures:
+        typer.echo(f"error: {len(failures)} problem{'s' if len(failures) > 1 else ''}:", err=True)
+        for line in failures:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"all {len(rows)} answers of {len(results)} problems match their keys"
+               + ("" if no_check else " and PyTorch"))
+
+
+def _cut(s: str, w: int) -> str:
+    return s if len(s) <= w else s[:w - 1] + "…"
 
 
 def main() -> None:

@@ -7,6 +7,9 @@ the states at the truncation boundary.  torch is imported here only, lazily.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 from . import expr as ex
 from .loader import Problem, Question
 from .ops import FUNCTIONS
@@ -185,3 +188,79 @@ def value(problem: Problem, q: Question):
         if g is not None:
             total = g if total is None else total + g
     return _plain(th, total, _Forward(problem).wrt(wrt))
+
+
+# ---- comparing with the engine --------------------------------------------------------------
+
+REL = 1e-9
+ABS = 1e-12
+MAX_DIGITS = 15
+
+
+@dataclass(frozen=True)
+class Check:
+    """The cross-check of one answer: ``status`` is "agrees" or "disagrees" (with ``digits``,
+    the significant digits the two agree to, and PyTorch's value), or "skipped" with a reason
+    (a symbolic answer has no numbers to check)."""
+
+    status: str
+    digits: int | None = None
+    torch: object = None
+    reason: str = ""
+
+    def to_json(self) -> dict:
+        if self.status == "skipped":
+            return {"status": "skipped", "reason": self.reason}
+        return {"status": self.status, "digits": self.digits, "torch": self.torch}
+
+
+def _flat(v) -> list:
+    if isinstance(v, list):
+        return [x for item in v for x in _flat(item)]
+    return [v]
+
+
+def compare(got, want) -> Check:
+    """Entry by entry: agreement within 1e-9 relative (1e-12 absolute near zero)."""
+    a, b = _flat(got), _flat(want)
+    if len(a) != len(b):
+        return Check("disagrees", 0, want)
+    digits, ok = MAX_DIGITS, True
+    for x, y in zip(a, b):
+        diff = abs(x - y)
+        if diff <= ABS and max(abs(x), abs(y)) <= ABS:
+            continue
+        rel = diff / max(abs(y), abs(x))
+        if rel > REL and diff > ABS:
+            ok = False
+        if rel > 0:
+            digits = min(digits, max(0, int(math.floor(-math.log10(rel)))))
+    return Check("agrees" if ok else "disagrees", digits, want)
+
+
+def available() -> bool:
+    """True when torch can be imported (the check runs then)."""
+    try:
+        _torch()
+    except Unavailable:
+        return False
+    return True
+
+
+def check(problem: Problem, answers: dict) -> dict:
+    """id -> Check for each answer of ``answers`` (the spec's JSON answers of the solution)."""
+    out = {}
+    for q in problem.questions:
+        a = answers.get(q.id)
+        if a is None:
+            continue
+        if a["value"] is None:
+            out[q.id] = Check("skipped", reason="the answer is symbolic")
+            continue
+        try:
+            want = value(problem, q)
+        except Unavailable as e:
+            out[q.id] = Check("skipped", reason=str(e))
+            continue
+        out[q.id] = compare(a["value"], want)
+    return out

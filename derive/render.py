@@ -635,6 +635,7 @@ def view(sol: Solution) -> dict:
             "ask": ask,
             "blocks": v.blocks(qs.steps),
             "answer": (f"{ask} = {v.answer_tex(ans.expr)}" if ans is not None else ""),
+            **_check_lines(sol.checks.get(q.id)),
         })
     given = []
     for s, val in sorted(sol.graph.given.items(), key=lambda kv: _given_key(kv[0])):
@@ -673,6 +674,25 @@ def _shapes_line(v: "_View", info) -> str:
                      f"{q} \\in \\mathbb{{R}}^{{{r}}}" if c == 1 else
                      f"{q} \\in \\mathbb{{R}}^{{{r} \\times {c}}}")
     return r",\quad ".join(items)
+
+
+def _check_lines(c) -> dict:
+    """The cross-check's line under an answer, in Markdown and LaTeX (empty when unchecked)."""
+    if c is None or c.status == "skipped":
+        return {"check_md": "", "check_tex": ""}
+    if c.status == "agrees":
+        words = (f"Checked against PyTorch autograd (float64): agrees to {c.digits} significant "
+                 "digits.")
+        return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{words}}}"}
+    words = (f"CROSS-CHECK FAILED: PyTorch autograd (float64) gives {_short(c.torch)}, which "
+             "disagrees with this answer.")
+    return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{words}}}"}
+
+
+def _short(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_short(x) for x in v) + "]"
+    return f"{v:.10g}"
 
 
 def _given_key(s):
@@ -730,6 +750,9 @@ def answers(sol: Solution) -> dict:
             "latex": v.answer_tex(a.expr),
             "value": value,
         }
+        check = sol.checks.get(qs.question.id)
+        if check is not None:
+            out[qs.question.id]["check"] = check.to_json()
     return out
 
 

@@ -4,7 +4,7 @@ steps.  Steps hold sympy objects and chain trees; the renderer turns them into s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -260,3 +260,4 @@ class Solution:
     values: dict  # symbol -> forward value (exact, 50-digit float or symbolic)
     questions: tuple
     vector: object = None  # vengine.VectorInfo for problems with vectors or matrices
+    checks: dict = field(default_factory=dict)  # question id -> crosscheck.Check
