@@ -148,3 +148,126 @@ def test_output_is_identical_across_hash_seeds(tmp_path):
     for f in sorted((tmp_path / "1").rglob("*.*")):
         other = tmp_path / "2" / f.relative_to(tmp_path / "1")
         assert f.read_bytes() == other.read_bytes(), f
+
+
+# ---- the cross-check and answer keys ----------------------------------------------------------
+
+def _copy(tmp_path, *stems):
+    import shutil
+    for stem in stems:
+        for suffix in (".yaml", ".key.yaml"):
+            shutil.copy(ROOT / "problems" / f"{stem}{suffix}", tmp_path / f"{stem}{suffix}")
+    return tmp_path
+
+
+def test_check_passes_for_every_bundled_problem():
+    r = runner.invoke(app, ["check", str(ROOT / "problems")])
+    assert r.exit_code == 0, r.output
+    assert "match their keys and PyTorch" in r.stdout
+    assert "DRIFT" not in r.stdout and "DISAGREES" not in r.stdout
+
+
+def test_check_fails_when_a_key_answer_is_changed(tmp_path):
+    d = _copy(tmp_path, "q1", "vector_rnn")
+    kp = d / "q1.key.yaml"
+    kp.write_text(kp.read_text().replace("exact: '8', value: 8.0", "exact: '9', value: 9.0"))
+    r = runner.invoke(app, ["check", str(d)])
+    assert r.exit_code == 1
+    assert "q1.yaml: question d: exact answers differ: the key says 9, derive now gives 8" \
+        in r.stderr
+    assert r.stderr.count("question") == 1  # only that one, and vector_rnn still matches
+
+
+def test_check_without_a_key_says_how_to_write_one(tmp_path):
+    d = _copy(tmp_path, "q1")
+    (d / "q1.key.yaml").unlink()
+    r = runner.invoke(app, ["check", str(d / "q1.yaml")])
+    assert r.exit_code == 1 and "no answer key" in r.stderr and "derive key" in r.stderr
+
+
+def test_key_writes_the_committed_key_and_is_idempotent(tmp_path):
+    d = _copy(tmp_path, "q1")
+    (d / "q1.key.yaml").unlink()
+    r = runner.invoke(app, ["key", str(d / "q1.yaml")])
+    assert r.exit_code == 0 and "wrote" in r.stdout
+    assert (d / "q1.key.yaml").read_text() == (ROOT / "problems" / "q1.key.yaml").read_text()
+    r = runner.invoke(app, ["key", str(d / "q1.yaml"), str(d / "q1.key.yaml")])
+    assert r.exit_code == 0 and "unchanged" in r.stdout
+
+
+def _wrong_tanh_and_w_h(monkeypatch):
+    """Inject wrong local derivatives: ∂/∂W_h scaled by 2 (scalar engine), tanh' doubled
+    (vector engine)."""
+    import sympy
+
+    from derive import graph, tensor
+
+    real = graph.local_partials
+
+    def wrong(expr, wrt):
+        out = real(expr, wrt)
+        return {s: (2 * v if s.name == "W_h" else v) for s, v in out.items()}
+
+    monkeypatch.setattr(graph, "local_partials", wrong)
+    real_d = tensor.derivative
+
+    def wrong_d(name):
+        return 2 * real_d(name) if name == "tanh" else real_d(name)
+
+    monkeypatch.setattr(tensor, "derivative", wrong_d)
+    return sympy
+
+
+@pytest.fixture
+def fresh_derivatives():
+    """The 50-digit path caches compiled derivatives: start and end without them."""
+    from derive import tensor
+    tensor._mp.cache_clear()
+    yield
+    tensor._mp.cache_clear()
+
+
+def test_a_wrong_local_derivative_is_caught_by_the_cross_check(tmp_path, monkeypatch,
+                                                               fresh_derivatives):
+    _wrong_tanh_and_w_h(monkeypatch)
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--out", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "question d (d(L, W_h)): derive gives 16, PyTorch autograd gives 8" in r.stderr
+    md = (tmp_path / "q1" / "solution.md").read_text()
+    assert "CROSS-CHECK FAILED" in md
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/vector_rnn.yaml"), "--out",
+                            str(tmp_path)])
+    assert r.exit_code == 1 and "question c (d(L, W_hh))" in r.stderr
+    r = runner.invoke(app, ["check", str(ROOT / "problems/vector_rnn.yaml")])
+    assert r.exit_code == 1 and "TORCH DISAGREES" in r.stdout
+
+
+def test_solve_json_reports_agreement_for_every_numeric_answer(tmp_path):
+    from conftest import PROBLEMS
+    r = runner.invoke(app, ["solve", *map(str, PROBLEMS), "--json", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    objs = json.loads(r.stdout)
+    assert len(objs) == len(PROBLEMS)
+    seen = 0
+    for obj in objs:
+        for qid, a in obj["answers"].items():
+            if a["value"] is None:
+                assert a["check"] == {"status": "skipped", "reason": "the answer is symbolic"}
+                continue
+            assert a["check"]["status"] == "agrees" and a["check"]["digits"] >= 12, (qid, a)
+            seen += 1
+    assert seen >= 45
+
+
+def test_no_check_and_missing_torch(tmp_path, monkeypatch):
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--json", "--no-check",
+                            "--out", str(tmp_path)])
+    assert r.exit_code == 0 and "check" not in json.loads(r.stdout)["answers"]["d"]
+    from derive import crosscheck
+    monkeypatch.setattr(crosscheck, "available", lambda: False)
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--out", str(tmp_path)])
+    assert r.exit_code == 0 and "cross-check skipped" in r.stderr and "pip install" in r.stderr
+    r = runner.invoke(app, ["check", str(ROOT / "problems")])
+    assert r.exit_code == 2 and "needs torch" in r.stderr
+    r = runner.invoke(app, ["check", str(ROOT / "problems"), "--no-check"])
+    assert r.exit_code == 0 and "match their keys" in r.stdout

@@ -16,6 +16,10 @@ def test_bundled_problem_solves_and_agrees_with_torch(path, torch):
     sol = solve(problem)
     assert render.markdown(sol) and render.latex(sol)
     answers = render.answers(sol)
+    checks = crosscheck.check(problem, answers)
+    assert all(c.status == "agrees" for c in checks.values() if c.status != "skipped"), checks
+    assert {q for q, c in checks.items() if c.status == "skipped"} == \
+        {q for q, a in answers.items() if a["value"] is None}
     for q in problem.questions:
         if q.find is None:
             assert q.id not in answers  # conceptual: no answer to check
