@@ -1,6 +1,8 @@
 """Benchmark figures (printed, never asserted): ``python -m derive.benchmark``.
 
-- cold ``derive solve problems/q1.yaml`` beside ``python -c "import sympy"``, in the same run;
+- cold ``derive solve problems/q1.yaml --no-check`` beside ``python -c "import sympy"``, in the
+  same run; what the PyTorch cross-check adds to it, beside ``python -c "import torch"``;
+- ``derive check problems/`` over every bundled problem;
 - a scalar tanh RNN, ``d(L, w)`` solved and rendered to Markdown, at T = 10, 100, 1000;
 - the slowest rejection among the hostile problem files in tests/hostile;
 - vector tanh RNNs: hidden 8, T = 50, ``d(L, W_hh)`` solved and rendered; hidden 64, T = 100,
@@ -105,11 +107,20 @@ def solve_and_render(text: str) -> float:
 def main() -> None:
     exe = Path(sys.executable).parent / "derive"
     with tempfile.TemporaryDirectory() as out:
-        cold, imp = _best_pair([str(exe), "solve", "problems/q1.yaml", "--out", out],
-                               [sys.executable, "-c", "import sympy"])
-    print(f"cold `derive solve problems/q1.yaml`: {cold:.3f} s")
-    print(f"`python -c 'import sympy'`:           {imp:.3f} s")
+        cold, imp = _best_pair([str(exe), "solve", "problems/q1.yaml", "--no-check", "--out",
+                                out], [sys.executable, "-c", "import sympy"])
+        checked, torch_imp = _best_pair([str(exe), "solve", "problems/q1.yaml", "--out", out],
+                                        [sys.executable, "-c", "import torch"], runs=5)
+    print(f"cold `derive solve problems/q1.yaml --no-check`: {cold:.3f} s")
+    print(f"`python -c 'import sympy'`:                      {imp:.3f} s")
     print(f"ratio: {cold / imp:.2f} (target: at most 2.5)")
+    print(f"cold `derive solve problems/q1.yaml` (with the PyTorch check): {checked:.3f} s, "
+          f"+{checked - cold:.3f} s; `python -c 'import torch'`: {torch_imp:.3f} s")
+    t0 = time.perf_counter()
+    subprocess.run([str(exe), "check", "problems"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, cwd=ROOT)
+    print(f"`derive check problems/` ({len(list((ROOT / 'problems').glob('*.key.yaml')))} "
+          f"problems, cold): {time.perf_counter() - t0:.3f} s (target under 15 s)")
     solve_and_render(tanh_problem(5))  # warm sympy's caches and imports
     prev = None
     for T in (10, 100, 1000):

@@ -523,9 +523,14 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
 def _kinks(ev: Evaluator, of) -> list:
     """A note for each function evaluated exactly at a point where it has no derivative."""
     found = set()
+    kinked: dict = {}  # template -> its relu/abs applications (most templates have none)
     for s in _ancestors(ev, {of} if of in ev.g.nodes else of.free_symbols):
-        for f in ev.g.nodes[s].expr.atoms(relu, sympy.Abs):
-            if f.args[0].xreplace(ev.values) == 0:
+        node = ev.g.nodes[s]
+        fs = kinked.get(id(node.template))
+        if fs is None:
+            fs = kinked[id(node.template)] = tuple(node.template.expr.atoms(relu, sympy.Abs))
+        for f in fs:
+            if f.args[0].xreplace(node.slots).xreplace(ev.values) == 0:
                 found.add("relu" if isinstance(f, relu) else "abs")
     return [Note(KINK_WORDS.format(f=f)) for f in sorted(found)]
 
