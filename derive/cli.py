@@ -101,7 +101,7 @@ def _cross_check(results, required: bool) -> list[str]:
             if c.status == "disagrees":
                 failures.append(f"{f}: question {qid} ({answers[qid]['find']}): derive gives "
                                 f"{_plain(answers[qid]['value'])}, PyTorch autograd gives "
-                                f"{_plain(c.torch)}")
+                                + (c.reason or _plain(c.torch)))
     return failures
 
 

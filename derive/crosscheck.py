@@ -211,7 +211,10 @@ class Check:
     def to_json(self) -> dict:
         if self.status == "skipped":
             return {"status": "skipped", "reason": self.reason}
-        return {"status": self.status, "digits": self.digits, "torch": self.torch}
+        out = {"status": self.status, "digits": self.digits, "torch": self.torch}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
 
 
 def _flat(v) -> list:
@@ -227,6 +230,8 @@ def compare(got, want) -> Check:
         return Check("disagrees", 0, want)
     digits, ok = MAX_DIGITS, True
     for x, y in zip(a, b):
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return Check("disagrees", 0, want)
         diff = abs(x - y)
         if diff <= ABS and max(abs(x), abs(y)) <= ABS:
             continue
@@ -261,6 +266,10 @@ def check(problem: Problem, answers: dict) -> dict:
             want = value(problem, q)
         except Unavailable as e:
             out[q.id] = Check("skipped", reason=str(e))
+            continue
+        except Exception as e:  # an answer that cannot be confirmed is a failure, not a skip
+            out[q.id] = Check("disagrees", 0, None,
+                              f"PyTorch could not compute it ({type(e).__name__}: {e})")
             continue
         out[q.id] = compare(a["value"], want)
     return out

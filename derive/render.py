@@ -685,7 +685,8 @@ def _check_lines(c) -> dict:
                  "digits.")
         return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{words}}}"}
     words = (f"CROSS-CHECK FAILED: PyTorch autograd (float64) gives {_short(c.torch)}, which "
-             "disagrees with this answer.")
+             "disagrees with this answer." if c.reason == "" else
+             f"CROSS-CHECK FAILED: {c.reason}; this answer is not confirmed.")
     return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{words}}}"}
 
 

@@ -227,3 +227,28 @@ def test_symbolic_answers_evaluate_to_torch_values(torch):
                                for k, v in values.items()}))
         want = crosscheck.value(numeric, q)
         assert abs(got - want) <= 1e-9 * max(abs(want), 1e-3), (q.id, got, want)
+
+
+def test_compare_entry_by_entry_with_digits():
+    from derive.crosscheck import compare
+    assert compare(8.0, 8.0).digits == 15 and compare(8.0, 8.0).status == "agrees"
+    c = compare([1.0, 2.0], [1.0, 2.0 + 2e-12])
+    assert c.status == "agrees" and c.digits == 11
+    assert compare([1.0, 2.0], [1.0, 2.1]).status == "disagrees"
+    assert compare(0.0, 1e-14).status == "agrees"  # both near zero
+    assert compare(1.0, float("nan")).status == "disagrees"
+    assert compare([1.0], [1.0, 2.0]).status == "disagrees"
+
+
+def test_an_answer_torch_cannot_compute_is_a_failure(monkeypatch):
+    from derive import crosscheck, render
+    from conftest import solve_text
+    sol = solve_text("title: t\nequations:\n  y: 2*x\ngiven:\n  x: 3\nquestions:\n"
+                     "  - find: y\n")
+
+    def broken(problem, q):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(crosscheck, "value", broken)
+    (c,) = crosscheck.check(sol.problem, render.answers(sol)).values()
+    assert c.status == "disagrees" and "boom" in c.reason
