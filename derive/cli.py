@@ -19,7 +19,7 @@ from .errors import SpecError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Worked backpropagation-through-time solutions from problem files.")
 
-FORMATS = ("md", "tex")
+FORMATS = ("md", "tex", "pdf")
 
 
 @app.callback()
@@ -28,13 +28,21 @@ def _root() -> None:
     exercises declared in YAML problem files (see problems/q1.yaml)."""
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` so that readers see the old file or the new one,
+    never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; outputs are ordinary files
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as f:
+                f.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -129,7 +137,8 @@ def solve(
     out: Path = typer.Option(Path("output"), "--out", "-o",
                              help="Folder for the results: OUT/<stem>/solution.md and .tex."),
     format: str = typer.Option("md,tex", "--format", "-f",
-                               help="Comma-separated output formats: md, tex."),
+                               help="Comma-separated output formats: md, tex, pdf (pdf "
+                                    "needs latexmk and TeX Live)."),
     as_json: bool = typer.Option(False, "--json",
                                  help="Print only the answers as JSON (the spec's format)."),
     no_check: bool = NO_CHECK,
@@ -138,8 +147,9 @@ def solve(
 
     Every numeric answer is cross-checked against PyTorch autograd (float64) when torch is
     installed. Exit status: 0 on success, 1 when the cross-check disagrees with an answer (the
-    files are still written, and say so), 2 when a problem file is invalid (one message naming
-    the file, the key and the line; nothing is written).
+    files are still written, and say so) or a PDF cannot be made (the first LaTeX error is
+    printed; the LaTeX log is kept), 2 when a problem file is invalid (one message naming the
+    file, the key and the line; nothing is written).
     """
     formats = tuple(dict.fromkeys(f.strip() for f in format.split(",") if f.strip()))
     bad = [f for f in formats if f not in FORMATS]
@@ -148,10 +158,29 @@ def solve(
         raise typer.Exit(2)
     from . import render
 
+    if "pdf" in formats:
+        from . import pdf
+        why = pdf.available()
+        if why is not None:
+            typer.echo(f"error: --format pdf: {why}", err=True)
+            raise typer.Exit(1)
     results = _solve_all(files)
     failures = [] if no_check else _cross_check(results, required=False)
+    text_formats = tuple(f for f in formats if f != "pdf")
+    if "pdf" in formats and "tex" not in text_formats:
+        text_formats += ("tex",)
+    pdf_errors = []
     for r in results:
-        r[3] = {f"solution.{k}": text for k, text in render.documents(r[1], formats).items()}
+        docs = render.documents(r[1], text_formats)
+        r[3] = {f"solution.{k}": text for k, text in docs.items() if k in formats}
+        if "pdf" in formats:
+            try:
+                built = pdf.build(docs["tex"])
+                r[3]["solution.pdf"] = built.pdf
+                r[3]["solution.log"] = built.log
+            except pdf.PdfError as e:
+                r[3]["solution.log"] = e.log
+                pdf_errors.append(f"{r[0]}: {e} (log: {out / Path(r[0]).stem / 'solution.log'})")
     for f, _, _, docs in results:
         for name, text in docs.items():
             write_atomic(out / Path(f).stem / name, text)
@@ -171,10 +200,13 @@ def solve(
                 typer.echo(f"  {qid:<{w1}}  {find:<{w2}}  {ans:<{w3}}  {chk}".rstrip())
             for name in docs:
                 typer.echo(f"  wrote {out / Path(f).stem / name}")
+    for line in pdf_errors:
+        typer.echo(f"error: {line}", err=True)
     if failures:
         typer.echo("error: the PyTorch cross-check disagrees:", err=True)
         for line in failures:
             typer.echo(f"  {line}", err=True)
+    if failures or pdf_errors:
         raise typer.Exit(1)
 
 
