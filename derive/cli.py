@@ -172,7 +172,8 @@ def solve(
     pdf_errors = []
     for r in results:
         docs = render.documents(r[1], text_formats)
-        r[3] = {f"solution.{k}": text for k, text in docs.items() if k in formats}
+        r[3] = {("graph.svg" if k == "svg" else f"solution.{k}"): text
+                for k, text in docs.items() if k in formats or (k == "svg" and "md" in formats)}
         if "pdf" in formats:
             try:
                 built = pdf.build(docs["tex"])

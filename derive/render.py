@@ -14,6 +14,7 @@ import sympy
 from pylatexenc.latex2text import LatexNodes2Text
 from pylatexenc.latexencode import unicode_to_latex
 
+from . import figure
 from .engine import is_numeric
 from .graph import split_name, sym, tree_size
 from .printing import (ROWS_AT_ENDS, DerivePrinter, ExprLatex, FormLatex, exact_text,
@@ -620,6 +621,7 @@ def view(sol: Solution) -> dict:
     """The ready strings the templates render (the only thing they see)."""
     v = _View(sol)
     pr = sol.problem
+    fig = figure.build(sol)
     questions = []
     for qs in sol.questions:
         q = qs.question
@@ -649,6 +651,8 @@ def view(sol: Solution) -> dict:
                        else v.tex(_eq_expr(sol, eq)))
                       for eq in pr.equations],
         "shapes": _shapes_line(v, sol.vector),
+        "figure_tex": figure.tikz(fig) if fig is not None else "",
+        "figure_md": "![The unrolled computational graph](graph.svg)" if fig is not None else "",
         "steps": str(pr.steps) if pr.steps else "",
         "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
         "questions": questions,
@@ -723,9 +727,13 @@ TEMPLATE_OF = {"md": "solution.md.j2", "tex": "solution.tex.j2"}
 
 
 def documents(sol: Solution, formats=("md", "tex")) -> dict:
-    """format -> document text, from one view of the solution."""
+    """format -> document text, from one view of the solution; with Markdown comes "svg", the
+    figure it shows (time-indexed problems)."""
     v = view(sol)
-    return {f: _env().get_template(TEMPLATE_OF[f]).render(**v) for f in formats}
+    out = {f: _env().get_template(TEMPLATE_OF[f]).render(**v) for f in formats}
+    if "md" in formats and v["figure_md"]:
+        out["svg"] = figure.svg(figure.build(sol), plain)
+    return out
 
 
 def markdown(sol: Solution) -> str:
