@@ -1,0 +1,41 @@
+"""The unrolled computational graph, from the problem's own equations."""
+
+import xml.etree.ElementTree as ET
+
+from derive import figure, render
+from derive.engine import solve
+from derive.loader import load
+
+from conftest import PROBLEMS, ROOT
+
+
+def test_q1_graph_has_states_inputs_outputs_losses_and_parameters():
+    fig = figure.build(solve(load(ROOT / "problems/q1.yaml")))
+    labels = {n.key: (n.label, n.value) for n in fig.nodes}
+    assert labels[("h", 0)] == ("h_{0}", "1") and labels[("h", 2)] == ("h_{2}", "3")
+    assert labels[("x", 1)] == ("x_{1}", "10") and labels[("yhat", 2)] == (r"\hat{y}_{2}", "6")
+    assert labels[("L", None)] == ("L", "2")
+    edges = {(e.src, e.dst): e.label for e in fig.edges}
+    assert edges[(("h", 1), ("h", 2))] == "W_{h}"
+    assert edges[(("x", 2), ("h", 2))] == "W_{x}"
+    assert edges[(("h", 2), ("yhat", 2))] == "W_{y}"
+    assert edges[(("L", 1), ("L", None))] == ""
+
+
+def test_long_sequences_show_both_ends_and_no_values():
+    fig = figure.build(solve(load(ROOT / "problems/tanh_rnn.yaml")))
+    steps = sorted({n.key[1] for n in fig.nodes if n.key[0] == "h"})
+    assert steps == [0, 1, 2, 3, 4, 5, 6] and all(n.value == "" for n in fig.nodes)
+
+
+def test_svg_beside_the_markdown_is_well_formed():
+    for path in PROBLEMS:
+        sol = solve(load(path))
+        docs = render.documents(sol, ("md",))
+        if not sol.problem.steps:
+            assert "svg" not in docs and "graph.svg" not in docs["md"]
+            continue
+        root = ET.fromstring(docs["svg"])
+        assert root.tag.endswith("svg") and "![The unrolled computational graph](graph.svg)" \
+            in docs["md"]
+        assert len(root.findall("{http://www.w3.org/2000/svg}rect")) >= 4

@@ -1,0 +1,97 @@
+"""PDFs through latexmk: every bundled problem compiles, q1's text holds every answer and the
+chain rule, author text cannot reach TeX, failures are one line.  These run for real: a
+missing latexmk or TikZ fails them (the README's test command installs both)."""
+
+import re
+import shutil
+import subprocess
+import unicodedata
+
+import pytest
+from typer.testing import CliRunner
+
+from derive import pdf, render
+from derive.cli import app
+from derive.engine import solve
+from derive.loader import load, loads
+
+from conftest import PROBLEMS, ROOT
+
+runner = CliRunner()
+
+
+def _require_tex():
+    why = pdf.available()
+    assert why is None, why
+    assert shutil.which("kpsewhich") and subprocess.run(
+        ["kpsewhich", "tikz.sty"], capture_output=True, text=True).stdout.strip(), \
+        "TikZ is missing: apt-get install texlive-pictures (see the README's test command)"
+    assert shutil.which("pdftotext"), "pdftotext is missing: apt-get install poppler-utils"
+
+
+def _text(pdf_path) -> str:
+    out = subprocess.run(["pdftotext", "-layout", str(pdf_path), "-"], capture_output=True,
+                         text=True, check=True).stdout
+    return unicodedata.normalize("NFC", out)  # ŷ comes out as y and a combining hat
+
+
+def test_q1_pdf_holds_every_answer_and_the_chain_rule(tmp_path):
+    _require_tex()
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--format", "pdf",
+                            "--out", str(tmp_path), "--no-check"])
+    assert r.exit_code == 0, r.output
+    text = _text(tmp_path / "q1" / "solution.pdf")
+    flat = re.sub(r"\s+", "", text)
+    assert "2(4−5)(2)(1)+2(6−5)(2)(2+(1)(1))" in flat  # the numbers put in
+    assert "=−4+12" in flat and "2(ŷ1−y1)Wyh0+2(ŷ2−y2)Wy(h1+Whh0)" in flat
+    answers = [ln.split("=")[-1].strip() for ln in text.splitlines() if "Answer:" in ln]
+    assert answers == ["6", "2", "0", "8", "40", "2", "4"], answers
+    assert "Figure 1: The unrolled computational graph" in text
+    assert (tmp_path / "q1" / "solution.log").read_text().startswith("This is pdfTeX")
+
+
+def test_every_bundled_problem_compiles_with_its_graph():
+    _require_tex()
+    for path in PROBLEMS:
+        problem = load(path)
+        tex = render.latex(solve(problem))
+        built = pdf.build(tex)
+        assert built.pdf.startswith(b"%PDF"), path
+        assert ("tikzpicture" in tex) == bool(problem.steps), path
+
+
+def test_author_text_prints_literally_and_reads_or_runs_nothing(tmp_path):
+    _require_tex()
+    marker = tmp_path / "pwned"
+    text = (f"title: '\\input{{/etc/passwd}}'\nstatement: 'run \\write18{{touch {marker}}} and "
+            "\\immediate\\write18{ls}'\nequations:\n  y: 2*x\ngiven:\n  x: 3\n"
+            "questions:\n  - find: y\n")
+    built = pdf.build(render.latex(solve(loads(text, "evil.yaml"))))
+    (tmp_path / "e.pdf").write_bytes(built.pdf)
+    out = _text(tmp_path / "e.pdf")
+    assert "\\input{/etc/passwd}" in out and "root:" not in out
+    assert f"\\write18{{touch {marker}}}" in out
+    assert not marker.exists()
+
+
+def test_a_latex_error_is_one_line_and_the_log_is_kept():
+    _require_tex()
+    with pytest.raises(pdf.PdfError) as e:
+        pdf.build("\\documentclass{article}\\begin{document}\\nosuchcommand\\end{document}")
+    assert str(e.value).startswith("LaTeX failed: Undefined control sequence")
+    assert "\n" not in str(e.value) and "nosuchcommand" in e.value.log
+
+
+def test_without_latexmk_the_message_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(pdf.shutil, "which", lambda exe: None)
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--format", "pdf",
+                            "--out", str(tmp_path), "--no-check"])
+    assert r.exit_code == 1
+    assert "latexmk and pdflatex are not installed" in r.stderr
+    assert "apt-get install --no-install-recommends latexmk" in r.stderr
+
+
+def test_pdfs_are_reproducible():
+    _require_tex()
+    tex = render.latex(solve(load(ROOT / "problems/q1.yaml")))
+    assert pdf.build(tex).pdf == pdf.build(tex).pdf
