@@ -292,6 +292,50 @@ def check(
                + ("" if no_check else " and PyTorch"))
 
 
+@app.command()
+def book(
+    paths: List[Path] = typer.Argument(..., help="Problem files or folders of them, in order.",
+                                       show_default=False),
+    out: Path = typer.Option(Path("output"), "--out", "-o", help="Folder for the book."),
+    title: str = typer.Option("Recurrent networks: answer key", "--title",
+                              help="The title page's title."),
+    questions_only: bool = typer.Option(False, "--questions-only",
+                                        help="The students' sheet: statements and questions, "
+                                             "no solutions."),
+    no_check: bool = NO_CHECK,
+) -> None:
+    """Typeset several problems as one PDF: OUT/book.pdf (or OUT/questions.pdf with
+    --questions-only), with a title page, a table of contents with links, and each problem's
+    statement, questions and worked solutions. Exit 1 when LaTeX or the cross-check fails, 2
+    for an invalid problem file.
+    """
+    from . import pdf, render
+
+    why = pdf.available()
+    if why is not None:
+        typer.echo(f"error: {why}", err=True)
+        raise typer.Exit(1)
+    results = _solve_all(paths)
+    failures = [] if (no_check or questions_only) else _cross_check(results, required=False)
+    if failures:
+        typer.echo("error: no book written; the PyTorch cross-check disagrees:", err=True)
+        for line in failures:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1)
+    name = "questions" if questions_only else "book"
+    tex = render.book([r[1] for r in results], title, solutions=not questions_only)
+    try:
+        built = pdf.build(tex, name)
+    except pdf.PdfError as e:
+        write_atomic(out / f"{name}.log", e.log)
+        typer.echo(f"error: {e} (log: {out / f'{name}.log'})", err=True)
+        raise typer.Exit(1) from None
+    for suffix, data in ((".tex", tex), (".pdf", built.pdf), (".log", built.log)):
+        write_atomic(out / f"{name}{suffix}", data)
+    typer.echo(f"wrote {out / (name + '.pdf')} ({len(results)} problems"
+               f"{', questions only' if questions_only else ''})")
+
+
 def _cut(s: str, w: int) -> str:
     return s if len(s) <= w else s[:w - 1] + "…"
 

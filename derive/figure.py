@@ -46,8 +46,9 @@ class Figure:
     height: float
 
 
-def build(sol) -> Figure | None:
-    """The figure of a solved problem, or None for a static graph (no steps)."""
+def build(sol, values: bool = True) -> Figure | None:
+    """The figure of a solved problem, or None for a static graph (no steps); ``values``
+    False leaves the forward values off the nodes (a question sheet)."""
     p = sol.problem
     T = p.steps
     if not T:
@@ -68,7 +69,7 @@ def build(sol) -> Figure | None:
     row_of = {n: i for i, n in enumerate(rows)}
     steps = list(range(0, T + 1)) if T <= MAX_FULL_T else [0, 1, 2, 3, T]
     col_of = {t: i if T <= MAX_FULL_T or t <= 3 else 5 for i, t in enumerate(steps)}
-    show_values = T <= VALUES_MAX_T
+    show_values = values and T <= VALUES_MAX_T
 
     nodes: dict = {}
 

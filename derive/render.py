@@ -14,7 +14,7 @@ import sympy
 from pylatexenc.latex2text import LatexNodes2Text
 from pylatexenc.latexencode import unicode_to_latex
 
-from . import figure
+from . import figure, layout
 from .engine import is_numeric
 from .graph import split_name, sym, tree_size
 from .printing import (ROWS_AT_ENDS, DerivePrinter, ExprLatex, FormLatex, exact_text,
@@ -211,6 +211,10 @@ class _View:
         for b in out:
             if "lhs" in b:
                 b["rows"] = _align(b.pop("lhs", None), b["lines"])
+            if "rows" in b:
+                b["rows_tex"] = layout.break_rows(b["rows"])
+            if b["kind"] == "table":
+                b["parts_tex"] = layout.split_table(b["header"], b["body"])
         return out
 
     def derivation_lines(self, st) -> list:
@@ -612,7 +616,7 @@ _shown = shown_rows
 def _table(intro, header, body) -> dict:
     if len(body) == 2 * ROWS_AT_ENDS and body[ROWS_AT_ENDS][0] != str(
             int(body[ROWS_AT_ENDS - 1][0]) + 1):
-        gap = [r"dots"] * len(header)
+        gap = [r"\vdots"] * len(header)
         body = body[:ROWS_AT_ENDS] + [gap] + body[ROWS_AT_ENDS:]
     return {"kind": "table", "intro": intro, "header": header, "body": body}
 
@@ -632,11 +636,13 @@ def view(sol: Solution) -> dict:
         text = q.text or (f"Compute ${ask}$." if ask else "")
         ans = qs.answer
         questions.append({
-            "id": q.id,
+            "id": q.id, "id_tex": tex_text(q.id),
             "text_md": md_text(text), "text_tex": tex_text(text),
             "ask": ask,
             "blocks": v.blocks(qs.steps),
             "answer": (f"{ask} = {v.answer_tex(ans.expr)}" if ans is not None else ""),
+            "answer_rows_tex": (layout.break_rows([(ask, "= " + v.answer_tex(ans.expr))])
+                                if ans is not None else []),
             **_check_lines(sol.checks.get(q.id)),
         })
     given = []
@@ -730,10 +736,26 @@ def documents(sol: Solution, formats=("md", "tex")) -> dict:
     """format -> document text, from one view of the solution; with Markdown comes "svg", the
     figure it shows (time-indexed problems)."""
     v = view(sol)
-    out = {f: _env().get_template(TEMPLATE_OF[f]).render(**v) for f in formats}
+    out = {f: _env().get_template(TEMPLATE_OF[f]).render(**v, view=v) for f in formats}
     if "md" in formats and v["figure_md"]:
         out["svg"] = figure.svg(figure.build(sol), plain)
     return out
+
+
+def book(sols, title: str, solutions: bool = True) -> str:
+    """One LaTeX document for several solved problems: a title page, a table of contents with
+    links, and per problem its statement, model, questions and (``solutions``) the worked
+    solutions; without solutions it is the students' question sheet."""
+    views = []
+    for i, sol in enumerate(sols, start=1):
+        v = view(sol)
+        v["label"] = f"p{i}"
+        if not solutions and v["figure_tex"]:  # forward values on the nodes would answer
+            v["figure_tex"] = figure.tikz(figure.build(sol, values=False))
+        views.append(v)
+    return _env().get_template("book.tex.j2").render(
+        title_tex=tex_text(title), problems=views, solutions=solutions, count=len(views),
+        subtitle_tex="Answer key with worked solutions" if solutions else "Questions")
 
 
 def markdown(sol: Solution) -> str:

@@ -95,3 +95,48 @@ def test_pdfs_are_reproducible():
     _require_tex()
     tex = render.latex(solve(load(ROOT / "problems/q1.yaml")))
     assert pdf.build(tex).pdf == pdf.build(tex).pdf
+
+
+def test_no_bundled_solution_runs_into_the_margin():
+    """Long equations break and wide tables split: LaTeX reports no overfull line."""
+    _require_tex()
+    for path in PROBLEMS:
+        built = pdf.build(render.latex(solve(load(path))))
+        over = [ln for ln in built.log.splitlines() if ln.startswith("Overfull \\hbox")]
+        assert over == [], (path.name, over)
+
+
+def test_book_of_all_problems_with_and_without_solutions(tmp_path):
+    _require_tex()
+    r = runner.invoke(app, ["book", str(ROOT / "problems"), "--out", str(tmp_path),
+                            "--no-check"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["book", str(ROOT / "problems"), "--questions-only", "--out",
+                            str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    book, sheet = _text(tmp_path / "book.pdf"), _text(tmp_path / "questions.pdf")
+    for path in PROBLEMS:
+        title = load(path).title
+        assert title in book and title in sheet, title
+    assert "Contents" in book and book.count("Answer:") >= 50
+    assert "Answer:" not in sheet and "Forward pass" not in sheet and "Checked against" not in sheet
+    assert "Figure" in sheet  # the graphs stay, without their values
+    # the table of contents links to each problem (poppler's XML lists the links)
+    toc = subprocess.run(["pdftohtml", "-xml", "-i", "-stdout", "-f", "2", "-l", "2",
+                          str(tmp_path / "book.pdf")], capture_output=True, text=True).stdout
+    assert len(re.findall(r'<a href="[^"]*#\d+">', toc)) >= len(PROBLEMS)
+    assert "Overfull \\hbox" not in (tmp_path / "book.log").read_text()
+
+
+def test_wide_tables_split_and_long_rows_break():
+    from derive import layout
+    rows = [("x", "= " + " + ".join(f"a_{{{i}}} b_{{{i}}}" for i in range(40)))]
+    broken = layout.break_rows(rows)
+    assert len(broken) > 2 and all(layout.width(lhs) + layout.width(rhs) <= layout.LINE + 8
+                                   for lhs, rhs in broken)
+    header = ["t"] + [rf"\frac{{\partial L}}{{\partial q_{{{i}}}}}" for i in range(12)]
+    body = [[str(t)] + [r"\begin{bmatrix} 0.1234 & 0.5678 \end{bmatrix}^\top"] * 12
+            for t in range(3)]
+    parts = layout.split_table(header, body)
+    assert len(parts) > 1 and all(h[0] == "t" for h, _ in parts)
+    assert sum(len(h) - 1 for h, _ in parts) == 12
