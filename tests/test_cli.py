@@ -54,7 +54,8 @@ def test_format_option_limits_outputs(tmp_path):
     r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--format", "md",
                             "--out", str(tmp_path)])
     assert r.exit_code == 0
-    assert sorted(p.name for p in (tmp_path / "q1").iterdir()) == ["solution.md"]
+    # the Markdown brings its figure
+    assert sorted(p.name for p in (tmp_path / "q1").iterdir()) == ["graph.svg", "solution.md"]
     r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--format", "pdfx",
                             "--out", str(tmp_path)])
     assert r.exit_code == 2
