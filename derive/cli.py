@@ -304,10 +304,11 @@ def book(
                                              "no solutions."),
     no_check: bool = NO_CHECK,
 ) -> None:
-    """Typeset several problems as one PDF: OUT/book.pdf (or OUT/questions.pdf with
-    --questions-only), with a title page, a table of contents with links, and each problem's
-    statement, questions and worked solutions. Exit 1 when LaTeX or the cross-check fails, 2
-    for an invalid problem file.
+    """Typeset several problems as one PDF answer key (or the questions-only sheet).
+
+    Writes OUT/book.pdf (OUT/questions.pdf with --questions-only): a title page, a table of
+    contents with links, and each problem's statement, questions and worked solutions. Exit 1
+    when LaTeX or the cross-check fails, 2 for an invalid problem file.
     """
     from . import pdf, render
 
