@@ -50,7 +50,7 @@ def test_q1_pdf_holds_every_answer_and_the_chain_rule(tmp_path):
     assert (tmp_path / "q1" / "solution.log").read_text().startswith("This is pdfTeX")
 
 
-def test_every_bundled_problem_compiles_with_its_graph_inside_the_margins():
+def test_every_bundled_problem_compiles_with_its_graph_inside_the_margins(tmp_path):
     """Every problem compiles; time-indexed ones carry the graph; long equations break and
     wide tables split, so LaTeX reports no overfull line."""
     _require_tex()
@@ -59,7 +59,9 @@ def test_every_bundled_problem_compiles_with_its_graph_inside_the_margins():
         tex = render.latex(solve(problem))
         built = pdf.build(tex)
         assert built.pdf.startswith(b"%PDF"), path
-        assert ("tikzpicture" in tex) == bool(problem.steps), path
+        (tmp_path / "p.pdf").write_bytes(built.pdf)
+        has_graph = "The unrolled computational graph" in _text(tmp_path / "p.pdf")
+        assert has_graph == bool(problem.steps) == ("tikzpicture" in tex), path
         over = [ln for ln in built.log.splitlines() if ln.startswith("Overfull \\hbox")]
         assert over == [], (path.name, over)
 
