@@ -315,9 +315,9 @@ def _solve_question(ev: Evaluator, q: Question) -> QuestionSolution:
                 raise ExprError("d(of, wrt): wrt must be one quantity, a given or a parameter")
             return _derivative(ev, q, of, wrt)
         target = g.resolve_find(q.find, key)
+        return _value(ev, q, target)
     except ExprError as e:
         raise g.problem.error(str(e), key) from None
-    return _value(ev, q, target)
 
 
 def _answer(v: sympy.Expr) -> Answer:

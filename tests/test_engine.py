@@ -127,3 +127,13 @@ questions:
     assert render.answers(sol)["a"]["exact"] == "1"
     md = render.markdown(sol)
     assert "relu is not differentiable at 0" in md and "abs is not differentiable at 0" in md
+
+
+def test_a_question_outside_the_real_domain_is_one_clear_error():
+    """Found by the fuzz test: find: log(-w) at w > 0 names the question, never a traceback."""
+    import pytest
+    from derive.errors import SpecError
+    from conftest import solve_text
+    with pytest.raises(SpecError, match=r"questions.a.find .*not a finite real number"):
+        solve_text("title: t\nsteps: 2\nequations:\n  h[t]: x[t]\ngiven:\n  x: [1, 2]\n"
+                   "  w: 3\nquestions:\n  - find: log(-w)\n")
