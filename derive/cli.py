@@ -55,12 +55,15 @@ def _fail(err: SpecError) -> typer.Exit:
     return typer.Exit(2)
 
 
+GRAPH_GRADIENTS = typer.Option(False, "--graph-gradients",
+                               help="Also write the gradient of the loss (the last plain "
+                                    "quantity) on the graph's nodes (T <= 4).")
 NO_CHECK = typer.Option(False, "--no-check",
                         help="Skip the independent PyTorch cross-check (it runs whenever torch "
                              "is installed).")
 
 
-def _solve_all(files) -> list:
+def _solve_all(files, gradients: bool = False) -> list:
     """[file, solution, answers, documents] for every problem file (key files are skipped),
     or exit 2 on the first bad one."""
     from . import render
@@ -75,7 +78,7 @@ def _solve_all(files) -> list:
     results = []
     for f in files:
         try:
-            sol = solve_problem(load(f))
+            sol = solve_problem(load(f), gradients=gradients)
             answers = render.answers(sol)
         except SpecError as e:
             raise _fail(e) from None
@@ -142,6 +145,7 @@ def solve(
     as_json: bool = typer.Option(False, "--json",
                                  help="Print only the answers as JSON (the spec's format)."),
     no_check: bool = NO_CHECK,
+    graph_gradients: bool = GRAPH_GRADIENTS,
 ) -> None:
     """Solve problem files: write the worked solutions and print a table of the answers.
 
@@ -164,7 +168,7 @@ def solve(
         if why is not None:
             typer.echo(f"error: --format pdf: {why}", err=True)
             raise typer.Exit(1)
-    results = _solve_all(files)
+    results = _solve_all(files, graph_gradients)
     failures = [] if no_check else _cross_check(results, required=False)
     text_formats = tuple(f for f in formats if f != "pdf")
     if "pdf" in formats and "tex" not in text_formats:
@@ -303,6 +307,7 @@ def book(
                                         help="The students' sheet: statements and questions, "
                                              "no solutions."),
     no_check: bool = NO_CHECK,
+    graph_gradients: bool = GRAPH_GRADIENTS,
 ) -> None:
     """Typeset several problems as one PDF answer key (or the questions-only sheet).
 
@@ -316,7 +321,7 @@ def book(
     if why is not None:
         typer.echo(f"error: {why}", err=True)
         raise typer.Exit(1)
-    results = _solve_all(paths)
+    results = _solve_all(paths, graph_gradients and not questions_only)
     failures = [] if (no_check or questions_only) else _cross_check(results, required=False)
     if failures:
         typer.echo("error: no book written; the PyTorch cross-check disagrees:", err=True)

@@ -35,15 +35,30 @@ class _TooLong(Exception):
     pass
 
 
-def solve(problem: Problem) -> Solution:
-    """Solve every question of a validated problem (raises SpecError for numeric defects)."""
+def solve(problem: Problem, gradients: bool = False) -> Solution:
+    """Solve every question of a validated problem (raises SpecError for numeric defects).
+
+    ``gradients``: also the gradient of the loss (the last plain quantity) by every node, for
+    the graph figure."""
     graph = unroll(problem)
     from . import vengine
     if vengine.is_vector_problem(graph):
-        return vengine.solve(graph)
+        return vengine.solve(graph, gradients)
     ev = Evaluator(graph)
     questions = tuple(_solve_question(ev, q) for q in problem.questions)
-    return Solution(problem, graph, ev.values, questions)
+    loss, grads = None, {}
+    if gradients:
+        loss = loss_symbol(graph)
+        if loss is not None and is_numeric(ev.values[loss]):
+            grads = {s: v for s, v in ev.backward(loss).items()
+                     if s in graph.nodes and is_numeric(v)}
+    return Solution(problem, graph, ev.values, questions, loss=loss, gradients=grads)
+
+
+def loss_symbol(graph: Graph):
+    """The loss the figure's gradients are taken of: the last plain equation, if any."""
+    plain = [eq for eq in graph.problem.equations if not eq.indexed]
+    return sym(plain[-1].name) if plain else None
 
 
 def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:

@@ -28,6 +28,7 @@ class FNode:
     y: float
     label: str  # LaTeX
     value: str  # LaTeX of the forward value, or ""
+    grad: str = ""  # LaTeX of ∂loss/∂node, or "" (the figure's gradient option)
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,19 @@ def build(sol, values: bool = True) -> Figure | None:
             return format_number(v) or rounded(v)
         return ""
 
+    def grad_of(key):
+        if not show_values or not sol.gradients:
+            return ""
+        g = sol.gradients.get(sym(key[0] if key[1] is None else f"{key[0]}[{key[1]}]"))
+        if isinstance(g, sympy.Basic) and g.is_number:
+            return format_number(g) or rounded(g)
+        return ""
+
     def add(key, x, y):
         if key not in nodes:
             name, step = key
             label = symbol_latex(name if step is None else f"{name}[{step}]", names)
-            nodes[key] = FNode(key, x, y, label, value_of(key))
+            nodes[key] = FNode(key, x, y, label, value_of(key), grad_of(key))
 
     for name in rows:
         for t in steps:
@@ -168,13 +177,16 @@ def _id(key) -> str:
 def tikz(fig: Figure) -> str:
     """A tikzpicture that fits the text width (columns 2.2 cm apart at most)."""
     dx = min(2.2, 15.0 / max(fig.width, 1))
-    lines = [rf"\begin{{tikzpicture}}[x={dx:.2f}cm, y=1.45cm, "
+    lines_per_node = 1 + any(n.value for n in fig.nodes) + any(n.grad for n in fig.nodes)
+    dy = {1: 1.45, 2: 1.75, 3: 2.05}[lines_per_node]
+    lines = [rf"\begin{{tikzpicture}}[x={dx:.2f}cm, y={dy:.2f}cm, "
              r"q/.style={draw, rounded corners=2pt, align=center, inner sep=2.5pt, "
              r"font=\small, fill=white}, "
              r"e/.style={-{Stealth[length=1.6mm]}, semithick, gray!70!black}, "
              r"p/.style={font=\scriptsize, fill=white, inner sep=1pt}]"]
     for n in fig.nodes:
-        text = f"${n.label}$" + (rf"\\ \scriptsize ${n.value}$" if n.value else "")
+        text = f"${n.label}$" + (rf"\\ \scriptsize ${n.value}$" if n.value else "") + (
+            rf"\\ \scriptsize\color{{red!65!black}}${n.grad}$" if n.grad else "")
         lines.append(rf"\node[q] ({_id(n.key)}) at ({n.x:g},{n.y:g}) {{{text}}};")
     for x, y in fig.dots:
         lines.append(rf"\node at ({x:g},{y:g}) {{$\cdots$}};")
@@ -220,7 +232,14 @@ def svg(fig: Figure, plain) -> str:
         x, y = where[n.key]
         out.append(f'<rect x="{x - bw:.1f}" y="{y - bh:.1f}" width="{2 * bw}" '
                    f'height="{2 * bh}" rx="4" fill="white" stroke="#222"/>')
-        if n.value:
+        if n.grad:
+            out.append(f'<text x="{x:.1f}" y="{y - 6:.1f}" text-anchor="middle">'
+                       f'{_esc(plain(n.label))}</text>')
+            out.append(f'<text x="{x:.1f}" y="{y + 7:.1f}" text-anchor="middle" '
+                       f'font-size="11">{_esc(plain(n.value))}</text>')
+            out.append(f'<text x="{x:.1f}" y="{y + 18:.1f}" text-anchor="middle" '
+                       f'font-size="11" fill="#a00">{_esc(plain(n.grad))}</text>')
+        elif n.value:
             out.append(f'<text x="{x:.1f}" y="{y - 2:.1f}" text-anchor="middle">'
                        f'{_esc(plain(n.label))}</text>')
             out.append(f'<text x="{x:.1f}" y="{y + 14:.1f}" text-anchor="middle" '

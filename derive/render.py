@@ -658,6 +658,11 @@ def view(sol: Solution) -> dict:
                       for eq in pr.equations],
         "shapes": _shapes_line(v, sol.vector),
         "figure_tex": figure.tikz(fig) if fig is not None else "",
+        "figure_caption": ("The unrolled computational graph: each step's quantities, with the "
+                           "shared parameters on the edges."
+                           + (f" In red under each value: the gradient of ${v.tex(sol.loss)}$ "
+                              "by that quantity." if any(n.grad for n in fig.nodes) else "")
+                           if fig is not None else ""),
         "figure_md": "![The unrolled computational graph](graph.svg)" if fig is not None else "",
         "steps": str(pr.steps) if pr.steps else "",
         "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],

@@ -261,3 +261,5 @@ class Solution:
     questions: tuple
     vector: object = None  # vengine.VectorInfo for problems with vectors or matrices
     checks: dict = field(default_factory=dict)  # question id -> crosscheck.Check
+    loss: object = None  # with gradients: the loss symbol (the last plain quantity)
+    gradients: dict = field(default_factory=dict)  # node symbol -> ∂loss/∂node (scalars)

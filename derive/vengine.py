@@ -54,12 +54,22 @@ def is_vector_problem(graph: Graph) -> bool:
     return any(isinstance(v, tuple) for v in graph.given.values())
 
 
-def solve(graph: Graph) -> Solution:
+def solve(graph: Graph, gradients: bool = False) -> Solution:
+    """Solve a vector problem; ``gradients`` as in :func:`derive.engine.solve` (scalar nodes)."""
+    from .engine import loss_symbol
     with mpmath.workdps(DIGITS + 5):
         ev = VEval(graph)
         questions = tuple(_question(ev, q) for q in graph.problem.questions)
+        loss, grads = None, {}
+        if gradients:
+            loss = loss_symbol(graph)
+            if loss is not None and ev.values[loss].is_scalar:
+                adj = ev.backward({loss: scalar(ev.D.num(1))})
+                grads = {s: ev.shown(t) for s, t in adj.items()
+                         if s in graph.nodes and t.is_scalar}
     info = VectorInfo(ev.node_shapes, ev.quantity_shapes(), ev.D.exact)
-    return Solution(graph.problem, graph, _Shown(ev), questions, info)
+    return Solution(graph.problem, graph, _Shown(ev), questions, info, loss=loss,
+                    gradients=grads)
 
 
 class _Shown(dict):

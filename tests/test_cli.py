@@ -272,3 +272,11 @@ def test_no_check_and_missing_torch(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "needs torch" in r.stderr
     r = runner.invoke(app, ["check", str(ROOT / "problems"), "--no-check"])
     assert r.exit_code == 0 and "match their keys" in r.stdout
+
+
+def test_graph_gradients_option_writes_them_on_the_figure(tmp_path):
+    r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--format", "md",
+                            "--graph-gradients", "--no-check", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    svg = (tmp_path / "q1" / "graph.svg").read_text()
+    assert svg.count('fill="#a00"') == 7  # h1, h2, ŷ1, ŷ2, L1, L2, L

@@ -39,3 +39,19 @@ def test_svg_beside_the_markdown_is_well_formed():
         assert root.tag.endswith("svg") and "![The unrolled computational graph](graph.svg)" \
             in docs["md"]
         assert len(root.findall("{http://www.w3.org/2000/svg}rect")) >= 4
+
+
+def test_gradients_on_the_nodes_as_an_option():
+    from derive.engine import solve as solve_problem
+    sol = solve_problem(load(ROOT / "problems/q1.yaml"), gradients=True)
+    fig = figure.build(sol)
+    grads = {n.key: n.grad for n in fig.nodes}
+    # ∂L/∂h_1 = 0 and ∂L/∂h_2 = 4, as in seed 001; ∂L/∂ŷ_t = 2(ŷ_t − y_t)
+    assert grads[("h", 1)] == "0" and grads[("h", 2)] == "4"
+    assert grads[("yhat", 1)] == "-2" and grads[("yhat", 2)] == "2" and grads[("L", None)] == "1"
+    assert r"\color{red!65!black}$4$" in figure.tikz(fig)
+    assert "gradient of $L$" in render.view(sol)["figure_caption"]
+    plain = figure.build(solve(load(ROOT / "problems/q1.yaml")))
+    assert all(n.grad == "" for n in plain.nodes)
+    vec = solve_problem(load(ROOT / "problems/vector_rnn.yaml"), gradients=True)
+    assert vec.gradients[next(s for s in vec.gradients if s.name == "L[2]")] == 1
