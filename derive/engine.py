@@ -348,16 +348,7 @@ def _answer(v: sympy.Expr) -> Answer:
 
 
 def _ancestors(ev: Evaluator, targets) -> tuple:
-    """Nodes needed to compute the targets, in topological order."""
-    need = set()
-    stack = [t for t in targets if t in ev.g.nodes]
-    while stack:
-        s = stack.pop()
-        if s in need:
-            continue
-        need.add(s)
-        stack.extend(d for d in ev.g.nodes[s].deps if d in ev.g.nodes)
-    return tuple(s for s in ev.g.nodes if s in need)
+    return ev.g.ancestors(targets)
 
 
 def _forward_step(ev: Evaluator, targets, detailed: bool):

@@ -224,6 +224,18 @@ class Graph:
                 out.setdefault(d, []).append(n.symbol)
         return {k: tuple(v) for k, v in out.items()}
 
+    def ancestors(self, targets) -> tuple:
+        """Nodes needed to compute the targets (themselves included), in topological order."""
+        need = set()
+        stack = [t for t in targets if t in self.nodes]
+        while stack:
+            s = stack.pop()
+            if s in need:
+                continue
+            need.add(s)
+            stack.extend(d for d in self.nodes[s].deps if d in self.nodes)
+        return tuple(s for s in self.nodes if s in need)
+
     def local_partial(self, of, dep) -> sympy.Expr:
         """∂of/∂dep in named quantities: a node's own rule, or sympy's for a question's
         expression."""

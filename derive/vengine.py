@@ -392,14 +392,7 @@ def _answer(ev: VEval, t: Tensor, shape=None) -> Answer:
 
 
 def _ancestors(ev: VEval, roots) -> tuple:
-    need, stack = set(), [r for r in roots if r in ev.g.nodes]
-    while stack:
-        s = stack.pop()
-        if s in need:
-            continue
-        need.add(s)
-        stack.extend(d for d in ev.g.nodes[s].deps if d in ev.g.nodes)
-    return tuple(s for s in ev.order if s in need)
+    return ev.g.ancestors(roots)
 
 
 def _forward_step(ev: VEval, roots) -> VForward | None:
@@ -440,6 +433,18 @@ def _tie_notes(ev: VEval, roots, derivative: bool = False) -> list:
         for f in sorted({f for s, f in ev.kinks if s in anc}):
             notes.append(Note(KINK_WORDS.format(f=f)))
     return notes
+
+
+def _opening(ev: VEval, of_prog: Program) -> tuple[list, list]:
+    """The first steps of a derivative (forward values, conventions) and the quantities the
+    differentiated expression reads."""
+    roots = [key_sym(k) for k in of_prog.leaf_keys(None)]
+    steps: list = []
+    fwd = _forward_step(ev, roots)
+    if fwd is not None:
+        steps.append(fwd)
+    steps.extend(_tie_notes(ev, roots, derivative=True))
+    return steps, roots
 
 
 def _wrt_symbol(ev: VEval, e: ex.Expr) -> sympy.Symbol:
@@ -512,12 +517,7 @@ def _gradient(ev, q, key, of_e, of_prog, wrt, wshape, target) -> QuestionSolutio
     if g is None:
         g = zeros(wshape, D)
     ans = _answer(ev, g, wshape)
-    steps: list = []
-    roots = [key_sym(k) for k in of_prog.leaf_keys(None)]
-    fwd = _forward_step(ev, roots)
-    if fwd is not None:
-        steps.append(fwd)
-    steps.extend(_tie_notes(ev, roots, derivative=True))
+    steps, roots = _opening(ev, of_prog)
     if q.form == "general":
         steps.append(_general_formula(ev, target, wrt))
     if q.truncate is None:
@@ -792,12 +792,7 @@ def _jacobian(ev, q, of_e, of_prog, of_val, wrt, wshape, target) -> QuestionSolu
     shape = (n_out, n_in) if wshape != (1, 1) else of_val.shape
     jac = Tensor(shape[0], shape[1], [x for r in rows for x in r])
     ans = _answer(ev, jac)
-    steps: list = []
-    roots = [key_sym(k) for k in of_prog.leaf_keys(None)]
-    fwd = _forward_step(ev, roots)
-    if fwd is not None:
-        steps.append(fwd)
-    steps.extend(_tie_notes(ev, roots, derivative=True))
+    steps, roots = _opening(ev, of_prog)
     chain = _state_chain(ev, target.of, wrt, ans.expr)
     if chain is not None:
         prod = chain.factors[0][2]
