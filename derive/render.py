@@ -658,6 +658,7 @@ def view(sol: Solution) -> dict:
                       for eq in pr.equations],
         "shapes": _shapes_line(v, sol.vector),
         "figure_tex": figure.tikz(fig) if fig is not None else "",
+        "figure_svg": figure.svg(fig, plain) if fig is not None else "",
         "figure_caption": ("The unrolled computational graph: each step's quantities, with the "
                            "shared parameters on the edges."
                            + (f" In red under each value: the gradient of ${v.tex(sol.loss)}$ "
@@ -743,7 +744,7 @@ def documents(sol: Solution, formats=("md", "tex")) -> dict:
     v = view(sol)
     out = {f: _env().get_template(TEMPLATE_OF[f]).render(**v, view=v) for f in formats}
     if "md" in formats and v["figure_md"]:
-        out["svg"] = figure.svg(figure.build(sol), plain)
+        out["svg"] = v["figure_svg"]
     return out
 
 
