@@ -76,8 +76,8 @@ def vector_problem(n: int, T: int, seed: int = 1) -> str:
 
 def torch_time(text: str) -> float:
     """PyTorch autograd (float64) on the same problem, forward and backward."""
-    from . import crosscheck
-    from .loader import loads
+    from .check import crosscheck
+    from .lang.loader import loads
     problem = loads(text, "bench.yaml")
     q = problem.questions[0]
     crosscheck.value(problem, q)  # import and warm up
@@ -87,17 +87,17 @@ def torch_time(text: str) -> float:
 
 
 def solve_only(text: str) -> float:
-    from .engine import solve
-    from .loader import loads
+    from .calculus.questions import solve
+    from .lang.loader import loads
     t0 = time.perf_counter()
     solve(loads(text, "bench.yaml"))
     return time.perf_counter() - t0
 
 
 def solve_and_render(text: str) -> float:
-    from . import render
-    from .engine import solve
-    from .loader import loads
+    from .output import render
+    from .calculus.questions import solve
+    from .lang.loader import loads
     t0 = time.perf_counter()
     sol = solve(loads(text, "bench.yaml"))
     render.markdown(sol)

@@ -16,6 +16,9 @@ import typer
 
 from .errors import SpecError
 
+# The pipeline's modules (sympy, jinja2, torch) are imported inside the commands that use them,
+# so that `derive --help` and argument errors answer at once; nothing here dodges a circle.
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Worked backpropagation-through-time solutions from problem files.")
 
@@ -66,10 +69,10 @@ NO_CHECK = typer.Option(False, "--no-check",
 def _solve_all(files, gradients: bool = False) -> list:
     """[file, solution, answers, documents] for every problem file (key files are skipped),
     or exit 2 on the first bad one."""
-    from . import render
-    from .engine import solve as solve_problem
-    from .keys import problems_in
-    from .loader import load
+    from .output import render
+    from .calculus.questions import solve as solve_problem
+    from .check.keys import problems_in
+    from .lang.loader import load
 
     files = problems_in(files)
     if not files:
@@ -93,7 +96,9 @@ def _cross_check(results, required: bool) -> list[str]:
     """Run the PyTorch check on every solved problem (in place); the failure lines."""
     import dataclasses
 
-    from . import crosscheck, render
+    from .check import crosscheck
+
+    from .output import render
     if not crosscheck.available():
         msg = ("the PyTorch cross-check needs torch: pip install -e '.[torch]' "
                "(or pass --no-check)")
@@ -160,10 +165,10 @@ def solve(
     if bad or not formats:
         typer.echo(f"error: --format takes {', '.join(FORMATS)} (got {format!r})", err=True)
         raise typer.Exit(2)
-    from . import render
+    from .output import render
 
     if "pdf" in formats:
-        from . import pdf
+        from .output import pdf
         why = pdf.available()
         if why is not None:
             typer.echo(f"error: --format pdf: {why}", err=True)
@@ -225,7 +230,7 @@ def key(
     The answers are cross-checked against PyTorch first; a key is never written for an answer
     that disagrees (exit 1). Exit 2 for an invalid problem file.
     """
-    from . import keys
+    from .check import keys
 
     results = _solve_all(files)
     failures = [] if no_check else _cross_check(results, required=True)
@@ -258,7 +263,7 @@ def check(
     drift or disagreement (each named: problem, question, both values), 2 for an invalid
     problem file or key file.
     """
-    from . import keys
+    from .check import keys
 
     results = _solve_all(paths)
     failures = [] if no_check else _cross_check(results, required=True)
@@ -315,7 +320,8 @@ def book(
     contents with links, and each problem's statement, questions and worked solutions. Exit 1
     when LaTeX or the cross-check fails, 2 for an invalid problem file.
     """
-    from . import pdf, render
+    from .output import pdf
+    from .output import render
 
     why = pdf.available()
     if why is not None:

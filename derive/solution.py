@@ -263,3 +263,17 @@ class Solution:
     checks: dict = field(default_factory=dict)  # question id -> crosscheck.Check
     loss: object = None  # with gradients: the loss symbol (the last plain quantity)
     gradients: dict = field(default_factory=dict)  # node symbol -> ∂loss/∂node (scalars)
+
+
+#: What tables and matrices print: all rows up to MAX_TABLE_ROWS, else both ends.
+MAX_MATRIX_SHOWN = 8
+MAX_TABLE_ROWS = 40
+ROWS_AT_ENDS = 8
+
+
+def shown_rows(steps) -> tuple:
+    """The rows a table prints: all of them, or both ends of a long one."""
+    steps = tuple(steps)
+    if len(steps) <= MAX_TABLE_ROWS:
+        return steps
+    return steps[:ROWS_AT_ENDS] + steps[-ROWS_AT_ENDS:]

@@ -11,13 +11,13 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
 
 
 def solve_text(text: str, name: str = "t.yaml"):
-    from derive.engine import solve
-    from derive.loader import loads
+    from derive.calculus.questions import solve
+    from derive.lang.loader import loads
     return solve(loads(text, name))
 
 
 def answers_of(text: str) -> dict:
-    from derive import render
+    from derive.output import render
     return render.answers(solve_text(text))
 
 

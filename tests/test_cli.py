@@ -201,7 +201,7 @@ def _wrong_tanh_and_w_h(monkeypatch):
     (vector engine)."""
     import sympy
 
-    from derive import graph, tensor
+    from derive.calculus import graph, tensor
 
     real = graph.local_partials
 
@@ -222,7 +222,7 @@ def _wrong_tanh_and_w_h(monkeypatch):
 @pytest.fixture
 def fresh_derivatives():
     """The 50-digit path caches compiled derivatives: start and end without them."""
-    from derive import tensor
+    from derive.calculus import tensor
     tensor._mp.cache_clear()
     yield
     tensor._mp.cache_clear()
@@ -264,7 +264,7 @@ def test_no_check_and_missing_torch(tmp_path, monkeypatch):
     r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--json", "--no-check",
                             "--out", str(tmp_path)])
     assert r.exit_code == 0 and "check" not in json.loads(r.stdout)["answers"]["d"]
-    from derive import crosscheck
+    from derive.check import crosscheck
     monkeypatch.setattr(crosscheck, "available", lambda: False)
     r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--out", str(tmp_path)])
     assert r.exit_code == 0 and "cross-check skipped" in r.stderr and "pip install" in r.stderr

@@ -2,9 +2,11 @@
 
 import pytest
 
-from derive import crosscheck, render
-from derive.engine import solve
-from derive.loader import loads
+from derive.check import crosscheck
+
+from derive.output import render
+from derive.calculus.questions import solve
+from derive.lang.loader import loads
 
 TANH = """
 title: tanh RNN, five steps
@@ -110,7 +112,7 @@ questions:
   - find: d(s, a)
 """
 
-GATED = """
+GATED = r"""
 title: gated scalar cell, two states
 steps: 5
 equations:
@@ -205,7 +207,7 @@ NUMBERS = {"w": "0.7", "u": "-0.4", "v": "1.3", "h[0]": "0.2", "x[1]": "1", "x[2
 def test_symbolic_answers_evaluate_to_torch_values(torch):
     import sympy
 
-    from derive.graph import sym
+    from derive.calculus.graph import sym
     answers = render.answers(solve(loads(SYMBOLIC, "symbolic.yaml")))
     given = ("given:\n  h[0]: 0.2\n  x: [1, -2]\n  y: [0.5, -0.25]\n  w: 0.7\n  u: -0.4\n"
              "  v: 1.3\n")
@@ -230,7 +232,7 @@ def test_symbolic_answers_evaluate_to_torch_values(torch):
 
 
 def test_compare_entry_by_entry_with_digits():
-    from derive.crosscheck import compare
+    from derive.check.crosscheck import compare
     assert compare(8.0, 8.0).digits == 15 and compare(8.0, 8.0).status == "agrees"
     c = compare([1.0, 2.0], [1.0, 2.0 + 2e-12])
     assert c.status == "agrees" and c.digits == 11
@@ -241,7 +243,8 @@ def test_compare_entry_by_entry_with_digits():
 
 
 def test_an_answer_torch_cannot_compute_is_a_failure(monkeypatch):
-    from derive import crosscheck, render
+    from derive.check import crosscheck
+    from derive.output import render
     from conftest import solve_text
     sol = solve_text("title: t\nequations:\n  y: 2*x\ngiven:\n  x: 3\nquestions:\n"
                      "  - find: y\n")

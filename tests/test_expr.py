@@ -1,7 +1,7 @@
 import pytest
 import sympy
 
-from derive import expr as ex
+from derive.lang import expr as ex
 from derive.errors import ExprError
 
 

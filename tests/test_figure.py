@@ -2,9 +2,9 @@
 
 import xml.etree.ElementTree as ET
 
-from derive import figure, render
-from derive.engine import solve
-from derive.loader import load
+from derive.output import figure, render
+from derive.calculus.questions import solve
+from derive.lang.loader import load
 
 from conftest import PROBLEMS, ROOT
 
@@ -42,7 +42,7 @@ def test_svg_beside_the_markdown_is_well_formed():
 
 
 def test_gradients_on_the_nodes_as_an_option():
-    from derive.engine import solve as solve_problem
+    from derive.calculus.questions import solve as solve_problem
     sol = solve_problem(load(ROOT / "problems/q1.yaml"), gradients=True)
     fig = figure.build(sol)
     grads = {n.key: n.grad for n in fig.nodes}

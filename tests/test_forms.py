@@ -1,9 +1,9 @@
 """Matrix-calculus forms built from compiled equations, printed as textbooks write them."""
 
-from derive import expr as ex
-from derive import forms as fm
-from derive.printing import ExprLatex, FormLatex
-from derive.program import compile_expr
+from derive.lang import expr as ex
+from derive.calculus import forms as fm
+from derive.output.printing import ExprLatex, FormLatex
+from derive.calculus.program import compile_expr
 
 SHAPES = {"W": (2, 2), "U": (2, 3), "h": (2, 1), "x": (3, 1)}
 

@@ -2,10 +2,10 @@
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from derive import render
-from derive.engine import solve
+from derive.output import render
+from derive.calculus.questions import solve
 from derive.errors import SpecError
-from derive.loader import loads
+from derive.lang.loader import loads
 
 ATOMS = ["x", "w", "h[t-1]", "h[0]", "x[t]", "0", "1", "0.5", "-2", "1/3", "h[1]", "y[t]",
          "z", "T", "t", "h[t]", "1e5", "W_x", "x[2]"]
@@ -62,7 +62,7 @@ valid_expressions = grammar(VALID_ATOMS, VALID_FUNCS, VALID_OPS, 2)
 @given(extra=valid_expressions, T=st.sampled_from([1, 2, 3, 6]),
        xs=st.lists(st.sampled_from([1, -1, 0.5, 2]), min_size=6, max_size=6))
 def test_random_valid_recurrences_agree_with_torch(extra, T, xs, torch):
-    from derive import crosscheck
+    from derive.check import crosscheck
     text = (f"title: fuzz\nsteps: {T}\nequations:\n  h[t]: 'u*x[t] + w*h[t-1] + {extra}'\n"
             "  L[t]: (h[t] - y[t])**2\n  L: sum(L[t])\n"
             f"given:\n  h[0]: 0.25\n  x: {xs[:T]}\n  y: {[0.1] * T}\n  w: 0.5\n  u: 1.5\n"

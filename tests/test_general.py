@@ -2,9 +2,11 @@
 
 import sympy
 
-from derive import general, render
-from derive.engine import solve
-from derive.loader import load, loads
+from derive.calculus import general
+
+from derive.output import render
+from derive.calculus.questions import solve
+from derive.lang.loader import load, loads
 
 from conftest import ROOT
 

@@ -1,8 +1,8 @@
 import pytest
 
 from derive.errors import SpecError
-from derive.graph import sym, unroll
-from derive.loader import load, loads
+from derive.calculus.graph import sym, unroll
+from derive.lang.loader import load, loads
 
 from conftest import ROOT
 

@@ -2,10 +2,12 @@
 
 import pytest
 
-from derive import keys, render
-from derive.engine import solve
+from derive.check import keys
+
+from derive.output import render
+from derive.calculus.questions import solve
 from derive.errors import SpecError
-from derive.loader import load
+from derive.lang.loader import load
 
 from conftest import PROBLEMS, ROOT
 

@@ -2,7 +2,7 @@ import pytest
 import sympy
 
 from derive.errors import SpecError
-from derive.loader import load, loads
+from derive.lang.loader import load, loads
 
 from conftest import ROOT
 
@@ -47,7 +47,7 @@ def test_missing_file():
 
 def test_plain_numbers_in_lists_are_exact():
     import sympy
-    from derive.loader import loads
+    from derive.lang.loader import loads
     p = loads("title: n\nequations:\n  y: W @ x\ngiven:\n  W: [[0.1, '1e-3'], [2, -.5]]\n"
               "  x: ['1/3', 'sqrt(4)']\nquestions:\n  - find: y\n")
     W = next(g for g in p.given if g.name == "W").value

@@ -10,10 +10,10 @@ import unicodedata
 import pytest
 from typer.testing import CliRunner
 
-from derive import pdf, render
+from derive.output import pdf, render
 from derive.cli import app
-from derive.engine import solve
-from derive.loader import load, loads
+from derive.calculus.questions import solve
+from derive.lang.loader import load, loads
 
 from conftest import PROBLEMS, ROOT
 
@@ -126,7 +126,7 @@ def test_book_of_all_problems_with_and_without_solutions(tmp_path):
 
 
 def test_wide_tables_split_and_long_rows_break():
-    from derive import layout
+    from derive.output import layout
     rows = [("x", "= " + " + ".join(f"a_{{{i}}} b_{{{i}}}" for i in range(40)))]
     broken = layout.break_rows(rows)
     assert len(broken) > 2 and all(layout.width(lhs) + layout.width(rhs) <= layout.LINE + 8

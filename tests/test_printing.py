@@ -1,7 +1,7 @@
 import sympy
 
-from derive.graph import sym
-from derive.printing import DerivePrinter, exact_text, format_number, symbol_latex
+from derive.calculus.graph import sym
+from derive.output.printing import DerivePrinter, exact_text, format_number, symbol_latex
 from derive.ops import sigmoid
 
 

@@ -3,9 +3,11 @@
 import pytest
 import sympy
 
-from derive import crosscheck, render
-from derive.engine import solve
-from derive.loader import load
+from derive.check import crosscheck
+
+from derive.output import render
+from derive.calculus.questions import solve
+from derive.lang.loader import load
 
 from conftest import PROBLEMS, close
 

@@ -3,10 +3,10 @@
 import pytest
 import sympy
 
-from derive import expr as ex
+from derive.lang import expr as ex
 from derive.errors import ExprError
-from derive.program import compile_expr
-from derive.tensor import EXACT, Tensor, from_value
+from derive.calculus.program import compile_expr
+from derive.calculus.tensor import EXACT, Tensor, from_value
 
 R = sympy.Rational
 SHAPES = {"W": (2, 2), "x": (2, 1), "y": (2, 1), "s": (1, 1)}

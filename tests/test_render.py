@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from derive import render
-from derive.engine import solve
-from derive.loader import load
+from derive.output import render
+from derive.calculus.questions import solve
+from derive.lang.loader import load
 
 from conftest import ROOT
 

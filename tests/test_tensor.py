@@ -5,7 +5,7 @@ import pytest
 import sympy
 
 from derive.errors import ExprError
-from derive.tensor import (EXACT, FAST, Outer, Tensor, broadcast_shape, from_value, hardmax,
+from derive.calculus.tensor import (EXACT, FAST, Outer, Tensor, broadcast_shape, from_value, hardmax,
                            matmul, matmul_shape, softmax, sum_tensors, value_shape)
 
 R = sympy.Rational

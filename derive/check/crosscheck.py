@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import expr as ex
-from .loader import Problem, Question
-from .ops import FUNCTIONS
+from ..lang import expr as ex
+from ..lang.loader import Problem, Question
+from ..ops import FUNCTIONS
 
 
 class Unavailable(Exception):

@@ -11,7 +11,11 @@ from __future__ import annotations
 import mpmath
 import sympy
 
-from . import expr as ex
+from ..lang import expr as ex
+
+NEEDS = ("The general formula is written for a parameter of one recurrence "
+                 "$h_t = f(h_{t-1}, \\dots)$; this question does not have that shape, so only "
+                 "the worked derivation follows.")
 
 #: sup |f'| of the activations the bound knows.
 GAMMA = {"tanh": sympy.Integer(1), "sigmoid": sympy.Rational(1, 4), "relu": sympy.Integer(1)}

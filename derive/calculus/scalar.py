@@ -14,13 +14,16 @@ import mpmath
 
 import sympy
 
-from . import expr as ex
-from .errors import ExprError, SpecError
-from .graph import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, SIZE_CAP, Graph, build,
-                    check_finite, split_name, sym, to_mpf, tree_size, unroll)
-from .loader import Problem, Question
-from .ops import KINK_WORDS, RULE_OF_CLASS, relu
-from .solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
+from ..lang import expr as ex
+from ..errors import ExprError, SpecError
+from ..lang.to_sympy import build, split_name, sym
+from . import general
+from .graph import Graph, loss_symbol
+from .numbers import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, NOT_REAL, TOO_LARGE, is_numeric,
+                      settle, simplify, tree_size, to_mpf)
+from ..lang.loader import Problem, Question
+from ..ops import KINK_WORDS, RULE_OF_CLASS, relu
+from ..solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum,
                        Note, One, Partial, Prod, QuestionSolution, Recurrence, Result, Rules,
                        Solution, Split, StepTable, Sum, prod, total)
@@ -35,67 +38,20 @@ class _TooLong(Exception):
     pass
 
 
-def solve(problem: Problem, gradients: bool = False) -> Solution:
-    """Solve every question of a validated problem (raises SpecError for numeric defects).
+def solve_graph(graph: Graph, gradients: bool = False) -> Solution:
+    """Solve every question of a scalar problem (raises SpecError for numeric defects).
 
     ``gradients``: also the gradient of the loss (the last plain quantity) by every node, for
     the graph figure."""
-    graph = unroll(problem)
-    from . import vengine
-    if vengine.is_vector_problem(graph):
-        return vengine.solve(graph, gradients)
     ev = Evaluator(graph)
-    questions = tuple(_solve_question(ev, q) for q in problem.questions)
+    questions = tuple(_solve_question(ev, q) for q in graph.problem.questions)
     loss, grads = None, {}
     if gradients:
         loss = loss_symbol(graph)
         if loss is not None and is_numeric(ev.values[loss]):
             grads = {s: v for s, v in ev.backward(loss).items()
                      if s in graph.nodes and is_numeric(v)}
-    return Solution(problem, graph, ev.values, questions, loss=loss, gradients=grads)
-
-
-def loss_symbol(graph: Graph):
-    """The loss the figure's gradients are taken of: the last plain equation, if any."""
-    plain = [eq for eq in graph.problem.equations if not eq.indexed]
-    return sym(plain[-1].name) if plain else None
-
-
-def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:
-    """Keep a value exact while it is small; past SIZE_CAP carry a 50-digit float (numbers) or,
-    for a forward value, the quantity's own ``name`` (symbols), so nothing grows with T."""
-    if v.is_Rational:
-        if int(v.p).bit_length() - int(v.q).bit_length() > 996:
-            raise ExprError(_TOO_LARGE)
-        if max(int(v.p).bit_length(), int(v.q).bit_length()) > 3000:
-            return sympy.Float(v, DIGITS)  # exact digits past a thousand help nobody
-        return v
-    if v.is_Float:
-        if abs(v) > MAX_MAGNITUDE:
-            raise ExprError(_TOO_LARGE)
-        return v
-    if v.is_Symbol:
-        return v
-    check_finite(v)
-    if v.free_symbols:
-        # A symbolic forward value is written out while it reads well; past that the
-        # quantity keeps its own name (h[3]), as a hand-written solution does.
-        if name is None or (tree_size(v) <= SIZE_CAP and _nesting(v) == 0):
-            return v
-        return name
-    # An exact number is kept while it is small and has no function inside a function:
-    # sympy's evaluation of nested transcendental constants is slow and its closed form unread.
-    if not v.has(sympy.Float) and tree_size(v) <= SIZE_CAP and _nesting(v) <= 1:
-        return v
-    approx = v.evalf(DIGITS)
-    if not approx.is_Float:
-        raise ExprError(_NOT_REAL)
-    return settle(sympy.Float(approx, DIGITS))
-
-
-_NOT_REAL = ("the value is not a finite real number (division by zero, or log or sqrt of a "
-             "negative number?)")
-_TOO_LARGE = "the value is larger than 1e300"
+    return Solution(graph.problem, graph, ev.values, questions, loss=loss, gradients=grads)
 
 
 def _numeric(template, which, env: dict):
@@ -110,11 +66,11 @@ def _numeric(template, which, env: dict):
         try:
             r = template.numeric(which)(*args)
         except (ZeroDivisionError, ValueError) as e:
-            raise ExprError(str(e) if "not defined" in str(e) else _NOT_REAL) from None
+            raise ExprError(str(e) if "not defined" in str(e) else NOT_REAL) from None
         if isinstance(r, mpmath.mpc) or not mpmath.isfinite(r):
-            raise ExprError(_NOT_REAL)
+            raise ExprError(NOT_REAL)
         if abs(r) > MAX_MAGNITUDE:
-            raise ExprError(_TOO_LARGE)
+            raise ExprError(TOO_LARGE)
         return sympy.Float(mpmath.mpf(r), DIGITS)
 
 
@@ -178,21 +134,9 @@ def _check_domain(node, values: dict, T: int | None) -> None:
         return
     except (ValueError, ZeroDivisionError, OverflowError) as err:
         msg = str(err)
-        raise ExprError(msg if "not defined" in msg else _NOT_REAL) from None
+        raise ExprError(msg if "not defined" in msg else NOT_REAL) from None
     if isinstance(r, mpmath.mpc):
-        raise ExprError(_NOT_REAL)
-
-
-def _nesting(e: sympy.Basic) -> int:
-    """How deeply function applications nest in e (tanh(3/2) is 1, tanh(tanh(1)) is 2)."""
-    if e.is_Atom:
-        return 0
-    inner = max(_nesting(a) for a in e.args)
-    return inner + 1 if isinstance(e, sympy.Function) else inner
-
-
-def is_numeric(v) -> bool:
-    return isinstance(v, sympy.Basic) and not v.free_symbols
+        raise ExprError(NOT_REAL)
 
 
 class Evaluator:
@@ -376,21 +320,6 @@ def _value(ev: Evaluator, q: Question, target: sympy.Expr) -> QuestionSolution:
     return QuestionSolution(q, target, tuple(steps), ans)
 
 
-def simplify(v: sympy.Expr) -> sympy.Expr:
-    """An exact answer in its shortest form (factored, cancelled, expanded or over one
-    denominator); numbers, floats and large trees are left as they are."""
-    if v.is_Rational or v.has(sympy.Float) or tree_size(v) > 200 or not isinstance(
-            v, sympy.Expr) or (not v.free_symbols and not v.has(sympy.exp)):
-        return v
-    cands = [v]
-    for f in (sympy.factor, sympy.cancel, sympy.expand):
-        try:
-            cands.append(f(v))
-        except Exception:  # sympy raises a zoo of errors on exotic input; keep the original
-            pass
-    return min(cands, key=lambda e: (sympy.count_ops(e), len(str(e))))
-
-
 def _root_terms(ev: Evaluator, of) -> tuple[tuple, bool]:
     """The loss terms: L = L_1 + ... + L_T is split into its terms when each is a quantity."""
     nodes = ev.g.nodes
@@ -543,18 +472,17 @@ def _kinks(ev: Evaluator, of) -> list:
 
 def _general_formula(ev: Evaluator, lhs: Partial, wrt):
     """The T-step formula for a parameter of the single recurrence, or a Note saying why not."""
-    from . import general
     g = ev.g
     states = [eq for eq in g.problem.equations if eq.indexed and eq.name in g.recurrent]
     if len(states) != 1:
-        return Note(GENERAL_NEEDS)
+        return Note(general.NEEDS)
     eq = states[0]
     inlined = general.inline(g.problem, eq.name)
     e = build(inlined, lambda n: sym(n.name) if isinstance(n, ex.Name)
               else sym(f"{n.name}[{n.index.text()}]"))
     prev = sym(f"{eq.name}[t-1]")
     if prev not in e.free_symbols or wrt not in e.free_symbols:
-        return Note(GENERAL_NEEDS)
+        return Note(general.NEEDS)
     back = {e: sym(f"{eq.name}[t]")} if not e.is_Atom else {}
 
     def partial(by, letter):
@@ -566,11 +494,6 @@ def _general_formula(ev: Evaluator, lhs: Partial, wrt):
     value = g.given.get(sym(weight)) if weight else None
     return GeneralFormula(lhs, eq.name, partial(prev, "j"), partial(wrt, "k"), act, weight,
                           general.norm(value))
-
-
-GENERAL_NEEDS = ("The general formula is written for a parameter of one recurrence "
-                 "$h_t = f(h_{t-1}, \\dots)$; this question does not have that shape, so only "
-                 "the worked derivation follows.")
 
 
 def _additive_paths(ev: Evaluator, of, wrt) -> list:

@@ -14,122 +14,11 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy
 
-from . import expr as ex
-from .errors import ExprError
-from .loader import Equation, Problem
-from .ops import FUNCTIONS
-
-#: Above this many tree nodes an exact value is carried as a 50-digit float (numbers) or as the
-#: quantity's own name (symbols), so values never grow with T.
-SIZE_CAP = 40
-DIGITS = 50
-
-_SYMBOLS: dict[str, sympy.Symbol] = {}
-
-def _real(f, name, domain=None):
-    """An mpmath function that refuses complex arguments and points outside its real domain,
-    so log(-2) is an error even where later arithmetic would make the result real again."""
-    def g(x):
-        if isinstance(x, mpmath.mpc) or (domain is not None and not domain(x)):
-            raise ValueError(f"{name} is not defined at {mpmath.nstr(x, 6)}")
-        return f(x)
-    return g
-
-
-MPMATH_FUNCS = {
-    "sigmoid": _real(lambda x: 1 / (1 + mpmath.exp(-x)), "sigmoid"),
-    "relu": _real(lambda x: x if x > 0 else mpmath.mpf(0), "relu"),
-    "step": _real(lambda x: mpmath.mpf(1) if x > 0 else mpmath.mpf(0), "relu'"),
-    "sign": _real(mpmath.sign, "sign"),
-    "Abs": _real(abs, "abs"),
-    "tanh": _real(mpmath.tanh, "tanh"),
-    "exp": _real(mpmath.exp, "exp"),
-    "log": _real(mpmath.log, "log", lambda x: x > 0),
-    "sqrt": _real(mpmath.sqrt, "sqrt", lambda x: x >= 0),
-}
-MAX_MAGNITUDE = mpmath.mpf(10) ** 300
-
-
-def to_mpf(v: sympy.Expr) -> mpmath.mpf:
-    """A sympy Float or Rational as an mpmath number, without loss."""
-    return mpmath.mpf(v._mpf_) if v.is_Float else mpmath.mpf(int(v.p)) / int(v.q)
-
-
-def sym(name: str) -> sympy.Symbol:
-    """The one real sympy symbol for a quantity name such as ``W_h`` or ``h[1]``."""
-    s = _SYMBOLS.get(name)
-    if s is None:
-        s = _SYMBOLS[name] = sympy.Symbol(name, real=True)
-    return s
-
-
-def split_name(s: sympy.Symbol) -> tuple[str, str | None]:
-    """``h[t-1]`` -> ("h", "t-1"); ``W`` -> ("W", None)."""
-    n = s.name
-    if n.endswith("]") and "[" in n:
-        base, idx = n[:-1].split("[", 1)
-        return base, idx
-    return n, None
-
-
-def tree_size(e: sympy.Basic) -> int:
-    return sum(1 for _ in sympy.preorder_traversal(e))
-
-
-def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
-    """The sympy expression of a grammar tree; ``resolve`` maps Name/Ref nodes to sympy."""
-    def go(n):
-        if isinstance(n, ex.Num):
-            return n.value
-        if isinstance(n, (ex.Name, ex.Ref)):
-            return resolve(n)
-        if isinstance(n, ex.Neg):
-            return -go(n.arg)
-        if isinstance(n, ex.Transpose):
-            return go(n.arg)  # scalars: the transpose is the value itself
-        if isinstance(n, ex.Bin):
-            a, b = go(n.left), go(n.right)
-            if n.op == "+":
-                return a + b
-            if n.op == "-":
-                return a - b
-            if n.op in ("*", "@"):
-                return a * b
-            if n.op == "/":
-                if b == 0:
-                    raise ExprError("division by zero")
-                return a / b
-            return a ** b
-        if isinstance(n, ex.Call):
-            if n.func == "sum":
-                if expand_sum is not None and ex.uses_t(n.args[0]):
-                    return expand_sum(n.args[0])
-                if ex.uses_t(n.args[0]):
-                    raise ExprError("sum over t needs 'steps'")
-                return go(n.args[0])
-            if n.func == "d":
-                raise ExprError("d(of, wrt) may only stand alone in a question's find")
-            return FUNCTIONS[n.func].build(*(go(a) for a in n.args))
-        raise TypeError(n)
-    return go(e)
-
-
-def constant(e: ex.Expr) -> sympy.Expr:
-    """The exact value of a given (numbers and functions only, no names)."""
-    def no_names(n):
-        raise ExprError(f"a given value may not refer to {ex.to_text(n)}")
-    v = build(e, no_names)
-    check_finite(v)
-    return v
-
-
-def check_finite(v: sympy.Expr) -> None:
-    if v.is_Rational or v.is_Float:
-        return
-    if v.has(sympy.zoo, sympy.nan, sympy.oo, sympy.I):
-        raise ExprError("the value is not a finite real number (division by zero or log of a "
-                        "non-positive number?)")
-
+from ..lang import expr as ex
+from ..errors import ExprError
+from ..lang.loader import Equation, Problem
+from ..lang.to_sympy import build, split_name, sym
+from .numbers import MPMATH_FUNCS
 
 def local_partials(expr: sympy.Expr, wrt) -> dict:
     """Partial derivatives of ``expr`` by each symbol in ``wrt``.
@@ -512,3 +401,9 @@ def _toposort(problem: Problem, nodes: dict) -> dict:
                 state[nxt] = 1
                 stack.append((nxt, iter(nodes[nxt].deps)))
     return out
+
+
+def loss_symbol(graph: Graph):
+    """The loss the figure's gradients are taken of: the last plain equation, if any."""
+    plain = [eq for eq in graph.problem.equations if not eq.indexed]
+    return sym(plain[-1].name) if plain else None

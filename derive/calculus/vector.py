@@ -13,18 +13,19 @@ from dataclasses import dataclass
 import mpmath
 import sympy
 
-from . import expr as ex
+from ..lang import expr as ex
 from . import forms as fm
-from .errors import ExprError
-from .engine import simplify
-from .graph import DIGITS, Graph, _toposort, sym
-from .loader import Equation, Question
-from .ops import HARDMAX_WORDS, KINK_WORDS
+from ..errors import ExprError
+from ..lang.to_sympy import sym
+from . import general
+from .graph import Graph, _toposort, loss_symbol
+from .numbers import DIGITS, simplify
+from ..lang.loader import Equation, Question
+from ..ops import HARDMAX_WORDS, KINK_WORDS
 from .program import Program, compile_expr
-from .solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution,
+from ..solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution,
                        Solution, VBackward, VChain,
-                       VForward, VResult, VTable)
-from .printing import MAX_MATRIX_SHOWN, shown_rows
+                       VForward, VResult, VTable, MAX_MATRIX_SHOWN, shown_rows)
 from .tensor import (EXACT, FAST, Domain, LazyMatrix, Tensor, check_finite, elementwise,
                      from_value, hardmax, scalar, shape_text, sum_tensors, value_shape,
                      zeros)
@@ -56,7 +57,6 @@ def is_vector_problem(graph: Graph) -> bool:
 
 def solve(graph: Graph, gradients: bool = False) -> Solution:
     """Solve a vector problem; ``gradients`` as in :func:`derive.engine.solve` (scalar nodes)."""
-    from .engine import loss_symbol
     with mpmath.workdps(DIGITS + 5):
         ev = VEval(graph)
         questions = tuple(_question(ev, q) for q in graph.problem.questions)
@@ -885,11 +885,9 @@ def _additive_paths(ev: VEval, roots, wrt) -> list:
 
 def _general_formula(ev: VEval, lhs: Partial, wrt):
     """The T-step formula for a parameter of the single recurrence, or a Note saying why not."""
-    from . import general
-    from .engine import GENERAL_NEEDS
     states = [eq for eq in ev.p.equations if eq.indexed and eq.name in ev.g.recurrent]
     if len(states) != 1:
-        return Note(GENERAL_NEEDS)
+        return Note(general.NEEDS)
     eq = states[0]
     inlined = general.inline(ev.p, eq.name)
     prog = compile_expr(inlined, ev.shape_of, ev.T, in_step=True)
@@ -897,7 +895,7 @@ def _general_formula(ev: VEval, lhs: Partial, wrt):
         ev.node_shapes[id(ins.node)] = ins.shape
     leaves = {ins.extra for ins in prog.instrs if ins.op == "leaf"}
     if ("t", eq.name, -1) not in leaves or ("p", wrt.name, None) not in leaves:
-        return Note(GENERAL_NEEDS)
+        return Note(general.NEEDS)
     local = fm.jacobian_forms(prog, ("t", eq.name, -1), _own(eq))
     act, weight = general.recurrent_weight(eq.name, inlined)
     value = ev.g.given.get(sym(weight)) if weight else None

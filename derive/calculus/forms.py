@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import expr as ex
+from ..lang import expr as ex
 from .program import Program
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from . import expr as ex
-from .graph import sym
+from ..lang import expr as ex
+from ..lang.to_sympy import sym
 from .printing import format_number, rounded, symbol_latex
 
 MAX_FULL_T = 6

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import expr as ex
-from .errors import ExprError
+from ..lang import expr as ex
+from ..errors import ExprError
 from .tensor import (ELEMENTWISE, Domain, Tensor, broadcast_shape, elementwise, hardmax,
                      matmul, matmul_shape, scalar, shape_text, softmax, total)
 

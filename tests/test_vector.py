@@ -6,12 +6,14 @@ import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from derive import crosscheck, render
-from derive.engine import solve
+from derive.check import crosscheck
+
+from derive.output import render
+from derive.calculus.questions import solve
 from derive.errors import SpecError
-from derive.graph import sym, unroll
-from derive.loader import loads
-from derive.vengine import VEval
+from derive.calculus.graph import sym, unroll
+from derive.lang.loader import loads
+from derive.calculus.vector import VEval
 
 from conftest import close, solve_text
 
@@ -223,7 +225,7 @@ def test_gated_cells_show_the_additive_path():
 
 
 def load_problem(stem):
-    from derive.loader import load
+    from derive.lang.loader import load
     from conftest import ROOT
     return load(ROOT / "problems" / f"{stem}.yaml")
 

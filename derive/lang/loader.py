@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from . import expr as ex
-from .errors import ExprError, SpecError
+from ..errors import ExprError, SpecError
+from .to_sympy import constant
 
 MAX_BYTES = 1_000_000
 TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symbols", "questions")
@@ -257,7 +258,6 @@ class _Builder:
             except ExprError as err:
                 raise self.err(key, node, str(err)) from None
         e, _ = self.expr(key, node, allow_t=False)
-        from .graph import constant  # the one expression builder, without names
         try:
             return constant(e)
         except ExprError as err:

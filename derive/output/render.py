@@ -14,18 +14,32 @@ import sympy
 from pylatexenc.latex2text import LatexNodes2Text
 from pylatexenc.latexencode import unicode_to_latex
 
-from . import figure, layout
-from .engine import is_numeric
-from .graph import split_name, sym, tree_size
+from . import figure
+
+from . import layout
+from ..calculus.general import gamma
+from ..calculus.forms import Plus
+from ..calculus.numbers import is_numeric, tree_size
+from ..lang.to_sympy import split_name, sym
+from ..ops import FUNCTIONS
 from .printing import (ROWS_AT_ENDS, DerivePrinter, ExprLatex, FormLatex, exact_text,
-                       format_number, matrix_latex, rounded, shown_rows, tree_latex)
-from .tensor import LazyMatrix
-from .solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
+                       format_number, matrix_latex, rounded, shown_rows, symbol_latex,
+                       tree_latex)
+from ..calculus.tensor import LazyMatrix
+from ..solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum, Note,
-                       One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable,
+                       One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
                        VBackward, VChain, VForward, VResult, VTable)
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+def _templates_dir() -> Path:
+    """Installed from a wheel, the templates sit inside the package (``derive/templates``); in a
+    source checkout they are the repository's top-level ``templates/``."""
+    package = Path(__file__).resolve().parent.parent
+    inside = package / "templates"
+    return inside if inside.is_dir() else package.parent / "templates"
+
+
+TEMPLATES = _templates_dir()
 
 _SAFE_MATH_CMDS = frozenset("""frac dfrac tfrac sqrt sum prod int partial hat bar tilde vec dot
 ddot mathbf boldsymbol mathrm mathit mathcal mathbb mathsf text textbf textit operatorname left
@@ -290,7 +304,6 @@ class _View:
     @present.register
     def _(self, st: Rules) -> list:
         items = [f"{self.p.partial(p)} = {self.tex(e)}" for p, e in st.partials]
-        from .ops import FUNCTIONS
         rules = [FUNCTIONS[f].rule for f in st.functions]
         lines = [r",\quad ".join(items[i:i + 3]) for i in range(0, len(items), 3)]
         if rules:
@@ -378,7 +391,6 @@ class _View:
 
     @present.register
     def _(self, st: GeneralFormula) -> list:
-        from .general import gamma
         root = st.lhs.of if isinstance(st.lhs.of, sympy.Symbol) else None
         L = self.tex(root) if root is not None else "f"
         Lt = symbol_t(root.name, self.names) if root is not None else "f_t"
@@ -564,7 +576,6 @@ def _additive_words(name: str, eq: str, term: str, coeff: str) -> str:
 
 
 def _paren(s: str, form) -> str:
-    from .forms import Plus
     return rf"\left({s}\right)" if isinstance(form, Plus) else s
 
 
@@ -595,12 +606,10 @@ def _has_t(p: Partial) -> bool:
 
 
 def symbol_t(name: str, names: dict) -> str:
-    from .printing import symbol_latex
     return symbol_latex(f"{name}[t]", names)
 
 
 def _group(s: str, tree) -> str:
-    from .solution import Sum
     return rf"\left({s}\right)" if isinstance(tree, Sum) else s
 
 

@@ -111,7 +111,7 @@ def test_derivatives_match_finite_differences(T, act, w, u, v, h0, xs, ys, wrt):
 
 
 def test_relu_and_abs_at_zero_state_the_convention():
-    from derive import render
+    from derive.output import render
     from conftest import solve_text
     sol = solve_text("""
 title: kinks

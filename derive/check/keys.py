@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from .crosscheck import compare as compare_values
-from .errors import SpecError
+from ..errors import SpecError
 
 SUFFIX = ".key.yaml"
 

@@ -13,9 +13,12 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
-from .graph import split_name
-from .ops import relu, sigmoid, step
-from .solution import Delta, One, Partial, Sum
+from ..lang.to_sympy import split_name
+from ..ops import relu, sigmoid, step
+from ..lang import expr as ex
+from ..calculus import forms as fm
+from ..solution import (MAX_MATRIX_SHOWN, MAX_TABLE_ROWS, ROWS_AT_ENDS, Delta, One,
+                        Partial, Sum, shown_rows)
 
 ROUND_DIGITS = 4
 
@@ -257,19 +260,6 @@ def exact_text(v: sympy.Expr) -> str:
     return ExactStr({"order": "none"}).doprint(v)
 
 
-MAX_MATRIX_SHOWN = 8
-MAX_TABLE_ROWS = 40
-ROWS_AT_ENDS = 8
-
-
-def shown_rows(steps) -> tuple:
-    """The rows a table prints: all of them, or both ends of a long one."""
-    steps = tuple(steps)
-    if len(steps) <= MAX_TABLE_ROWS:
-        return steps
-    return steps[:ROWS_AT_ENDS] + steps[-ROWS_AT_ENDS:]
-
-
 def matrix_latex(m, entry, compact: bool = False) -> str:
     """A bmatrix; a column vector as a transposed row when ``compact`` (table cells); more
     than 8 rows or columns show the first 3 and last 2 with dots."""
@@ -330,7 +320,6 @@ class ExprLatex:
                          "T")
 
     def scalar(self, n) -> bool:
-        from . import expr as ex
         s = self.shapes.get(id(n))
         if s is not None:
             return s == (1, 1)
@@ -368,7 +357,6 @@ class ExprLatex:
 
     def _p(self, e) -> tuple[str, int]:
         """(latex, precedence): 1 sum, 2 product, 3 power, 4 atom."""
-        from . import expr as ex
         if isinstance(e, ex.Num):
             s = format_number(e.value)
             return s, (1 if s.startswith("-") else 4)
@@ -430,7 +418,6 @@ class FormLatex:
         return rf"\frac{{\partial {self.root}}}{{\partial {self.e.quantity(name, idx)}}}"
 
     def _p(self, f) -> tuple[str, int]:
-        from . import forms as fm
         if isinstance(f, fm.Sub):
             return self.e._p(f.node)
         if isinstance(f, fm.Adj):

@@ -15,9 +15,9 @@ import functools
 import mpmath
 import sympy
 
-from .errors import ExprError
-from .graph import DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, to_mpf
-from .ops import FUNCTIONS
+from ..errors import ExprError
+from .numbers import DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, NOT_REAL, settle, to_mpf
+from ..ops import FUNCTIONS
 
 ELEMENTWISE = ("tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs")
 
@@ -85,7 +85,6 @@ class _Exact(Domain):
         return sympy.Integer(r) if isinstance(r, int) else r
 
     def _settle(self, v):
-        from .engine import settle
         return settle(v)
 
     def add(self, a, b):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from .errors import ExprError
-from .ops import FUNCTIONS
+from ..errors import ExprError
+from ..ops import FUNCTIONS
 
 MAX_CHARS = 4000
 MAX_DEPTH = 60

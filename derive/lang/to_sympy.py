@@ -1,0 +1,86 @@
+"""Grammar trees as sympy expressions over one real symbol per quantity name (``h[1]``,
+``W_h``); the exact value of a given made of numbers and functions."""
+
+from __future__ import annotations
+
+import sympy
+
+from ..errors import ExprError
+from ..ops import FUNCTIONS
+from . import expr as ex
+
+_SYMBOLS: dict[str, sympy.Symbol] = {}
+
+
+def sym(name: str) -> sympy.Symbol:
+    """The one real sympy symbol for a quantity name such as ``W_h`` or ``h[1]``."""
+    s = _SYMBOLS.get(name)
+    if s is None:
+        s = _SYMBOLS[name] = sympy.Symbol(name, real=True)
+    return s
+
+
+def split_name(s: sympy.Symbol) -> tuple[str, str | None]:
+    """``h[t-1]`` -> ("h", "t-1"); ``W`` -> ("W", None)."""
+    n = s.name
+    if n.endswith("]") and "[" in n:
+        base, idx = n[:-1].split("[", 1)
+        return base, idx
+    return n, None
+
+
+def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
+    """The sympy expression of a grammar tree; ``resolve`` maps Name/Ref nodes to sympy."""
+    def go(n):
+        if isinstance(n, ex.Num):
+            return n.value
+        if isinstance(n, (ex.Name, ex.Ref)):
+            return resolve(n)
+        if isinstance(n, ex.Neg):
+            return -go(n.arg)
+        if isinstance(n, ex.Transpose):
+            return go(n.arg)  # scalars: the transpose is the value itself
+        if isinstance(n, ex.Bin):
+            a, b = go(n.left), go(n.right)
+            if n.op == "+":
+                return a + b
+            if n.op == "-":
+                return a - b
+            if n.op in ("*", "@"):
+                return a * b
+            if n.op == "/":
+                if b == 0:
+                    raise ExprError("division by zero")
+                return a / b
+            return a ** b
+        if isinstance(n, ex.Call):
+            if n.func == "sum":
+                if expand_sum is not None and ex.uses_t(n.args[0]):
+                    return expand_sum(n.args[0])
+                if ex.uses_t(n.args[0]):
+                    raise ExprError("sum over t needs 'steps'")
+                return go(n.args[0])
+            if n.func == "d":
+                raise ExprError("d(of, wrt) may only stand alone in a question's find")
+            return FUNCTIONS[n.func].build(*(go(a) for a in n.args))
+        raise TypeError(n)
+    return go(e)
+
+
+def constant(e: ex.Expr) -> sympy.Expr:
+    """The exact value of a given (numbers and functions only, no names)."""
+    def no_names(n):
+        raise ExprError(f"a given value may not refer to {ex.to_text(n)}")
+    v = build(e, no_names)
+    check_finite(v)
+    return v
+
+
+def check_finite(v: sympy.Expr) -> None:
+    if v.is_Rational or v.is_Float:
+        return
+    if v.has(sympy.zoo, sympy.nan, sympy.oo, sympy.I):
+        raise ExprError("the value is not a finite real number (division by zero or log of a "
+                        "non-positive number?)")
+
+
