@@ -197,26 +197,23 @@ def test_key_writes_the_committed_key_and_is_idempotent(tmp_path):
 
 
 def _wrong_tanh_and_w_h(monkeypatch):
-    """Inject wrong local derivatives: ∂/∂W_h scaled by 2 (scalar engine), tanh' doubled
-    (vector engine)."""
-    import sympy
+    """Inject wrong local derivatives into the one numeric core: the share of a product that
+    reaches W_h doubled (the scalar q1), and tanh's backward rule doubled (the vector RNN)."""
+    from derive.calculus import program
+    from derive.lang import expr as ex
 
-    from derive.calculus import graph, tensor
+    real = program._backward
 
-    real = graph.local_partials
+    def wrong(D, ins, a, out, g):
+        grads = real(D, ins, a, out, g)
+        node = ins.node
+        if isinstance(node, ex.Call) and node.func == "tanh" or \
+                isinstance(node, ex.Bin) and node.op == "*" and node.left == ex.Name("W_h"):
+            grads = [x.map(lambda v: D.mul(D.num(2), v)) if x is not None and k == 0 else x
+                     for k, x in enumerate(grads)]
+        return grads
 
-    def wrong(expr, wrt):
-        out = real(expr, wrt)
-        return {s: (2 * v if s.name == "W_h" else v) for s, v in out.items()}
-
-    monkeypatch.setattr(graph, "local_partials", wrong)
-    real_d = tensor.derivative
-
-    def wrong_d(name):
-        return 2 * real_d(name) if name == "tanh" else real_d(name)
-
-    monkeypatch.setattr(tensor, "derivative", wrong_d)
-    return sympy
+    monkeypatch.setattr(program, "_backward", wrong)
 
 
 @pytest.fixture

@@ -11,14 +11,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-import mpmath
 import sympy
 
 from ..lang import expr as ex
 from ..errors import ExprError
 from ..lang.loader import Equation, Problem
 from ..lang.to_sympy import build, split_name, sym
-from .numbers import MPMATH_FUNCS
 
 def local_partials(expr: sympy.Expr, wrt) -> dict:
     """Partial derivatives of ``expr`` by each symbol in ``wrt``.
@@ -72,18 +70,6 @@ class Template:
     self_slot: sympy.Symbol
     slot_order: tuple
     partials: dict = field(default_factory=dict)
-
-    def numeric(self, which) -> "object":
-        """A compiled mpmath function of (slots..., self slot) for the expression (``which`` is
-        None) or for the partial by slot ``which``; built once, from our own sympy tree."""
-        cache = self.__dict__.setdefault("_numeric", {})
-        fn = cache.get(which)
-        if fn is None:
-            expr = self.expr if which is None else self.partials[which]
-            args = list(self.slot_order) + [self.self_slot]
-            fn = cache[which] = sympy.lambdify(args, expr, modules=[MPMATH_FUNCS, "mpmath"],
-                                               dummify=True)
-        return fn
 
     def differentiate(self) -> None:
         raw = local_partials(self.expr, self.slot_order)

@@ -212,6 +212,13 @@ def _forward(D: Domain, ins: Instr, a: list) -> Tensor:
     raise TypeError(op)
 
 
+_PRIME_BY_OUTPUT = {
+    "tanh": lambda D, y: D.sub(D.num(1), D.mul(y, y)),
+    "sigmoid": lambda D, y: D.mul(y, D.sub(D.num(1), y)),
+    "exp": lambda D, y: y,
+}
+
+
 def _reduce(D: Domain, g: Tensor, shape) -> Tensor:
     """The adjoint of an operand that was broadcast from a scalar is the sum of entries."""
     if g.shape == shape:
@@ -248,6 +255,9 @@ def _backward(D: Domain, ins: Instr, a: list, out: Tensor, g: Tensor) -> list:
                     _reduce(D, elementwise(D, D.mul, g, A), B.shape)]
         return [matmul(D, g, B.transpose()), matmul(D, A.transpose(), g)]
     if op == "f":
+        by_out = _PRIME_BY_OUTPUT.get(ins.extra)
+        if by_out is not None:  # tanh' = 1 - h_t²: the output's own name, as by hand
+            return [elementwise(D, D.mul, g, out.map(lambda y: by_out(D, y)))]
         return [elementwise(D, D.mul, g, a[0].map(lambda x: D.func(ins.extra, x, prime=True)))]
     if op == "softmax":
         sg = D.dot(out.data, g.data)

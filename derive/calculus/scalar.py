@@ -8,21 +8,22 @@ differentiated once, as a template.
 
 from __future__ import annotations
 
-import heapq
 
 import mpmath
 
 import sympy
 
 from ..lang import expr as ex
-from ..errors import ExprError, SpecError
+from ..errors import ExprError
 from ..lang.to_sympy import build, split_name, sym
 from . import general
 from .graph import Graph, loss_symbol
-from .numbers import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, NOT_REAL, TOO_LARGE, is_numeric,
-                      settle, simplify, tree_size, to_mpf)
-from ..lang.loader import Problem, Question
-from ..ops import KINK_WORDS, RULE_OF_CLASS, relu
+from .tensor import scalar
+from .vector import VEval
+from .numbers import (DIGITS, is_numeric,
+                      settle, simplify, tree_size)
+from ..lang.loader import Question
+from ..ops import KINK_WORDS, RULE_OF_CLASS
 from ..solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum,
                        Note, One, Partial, Prod, QuestionSolution, Recurrence, Result, Rules,
@@ -43,153 +44,72 @@ def solve_graph(graph: Graph, gradients: bool = False) -> Solution:
 
     ``gradients``: also the gradient of the loss (the last plain quantity) by every node, for
     the graph figure."""
-    ev = Evaluator(graph)
-    questions = tuple(_solve_question(ev, q) for q in graph.problem.questions)
-    loss, grads = None, {}
-    if gradients:
-        loss = loss_symbol(graph)
-        if loss is not None and is_numeric(ev.values[loss]):
-            grads = {s: v for s, v in ev.backward(loss).items()
-                     if s in graph.nodes and is_numeric(v)}
+    with mpmath.workdps(DIGITS + 5):
+        ev = Evaluator(graph)
+        questions = tuple(_solve_question(ev, q) for q in graph.problem.questions)
+        loss, grads = None, {}
+        if gradients:
+            loss = loss_symbol(graph)
+            if loss is not None and is_numeric(ev.values[loss]):
+                grads = {s: v for s, v in ev.backward(loss).items()
+                         if s in graph.nodes and is_numeric(v)}
     return Solution(graph.problem, graph, ev.values, questions, loss=loss, gradients=grads)
 
 
-def _numeric(template, which, env: dict):
-    """The value by 50-digit mpmath when the inputs are numbers and one is already a float
-    (the exact path would only be converted back); None otherwise."""
-    if not env or not all(v.is_Number for v in env.values()) or \
-            not any(v.is_Float for v in env.values()):
-        return None
-    with mpmath.workdps(DIGITS + 5):
-        args = [to_mpf(env.get(slot, sympy.Integer(0)))
-                for slot in template.slot_order + (template.self_slot,)]
+class _Values(dict):
+    """symbol -> forward value as sympy, read from the numeric core on first use; a leaf with
+    no value is itself (a symbol)."""
+
+    def __init__(self, core: VEval) -> None:
+        super().__init__()
+        self.core = core
+
+    def __missing__(self, key):
         try:
-            r = template.numeric(which)(*args)
-        except (ZeroDivisionError, ValueError) as e:
-            raise ExprError(str(e) if "not defined" in str(e) else NOT_REAL) from None
-        if isinstance(r, mpmath.mpc) or not mpmath.isfinite(r):
-            raise ExprError(NOT_REAL)
-        if abs(r) > MAX_MAGNITUDE:
-            raise ExprError(TOO_LARGE)
-        return sympy.Float(mpmath.mpf(r), DIGITS)
+            t = self.core.value(key)
+        except (ExprError, ValueError, IndexError):
+            raise KeyError(key) from None
+        v = self.core.shown(t)
+        self[key] = v
+        return v
 
+    def __contains__(self, key) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        g = self.core.g
+        return key in g.nodes or key in g.given or key in g.leaves
 
-class _Symbolic(Exception):
-    pass
-
-
-def _check_domain(node, values: dict, T: int | None) -> None:
-    """Evaluate the equation as the author wrote it (not sympy's simplified form) in real
-    mpmath arithmetic, so that log(-2) or exp(log(x)) at x < 0 is an error even where sympy
-    would simplify it to something real."""
-    step = node.step
-
-    def value(sym_):
-        v = values.get(sym_, sym_)
-        if not isinstance(v, sympy.Basic) or not v.is_Number:
-            raise _Symbolic
-        return to_mpf(v)
-
-    def at(index, t):
-        return {"t": t, "T": T, "n": 0}[index.kind] + index.value if index.kind != "n" \
-            else index.value
-
-    def go(e, t):
-        if isinstance(e, ex.Num):
-            return to_mpf(e.value)
-        if isinstance(e, ex.Name):
-            return value(sym(e.name))
-        if isinstance(e, ex.Ref):
-            return value(sym(f"{e.name}[{at(e.index, t)}]"))
-        if isinstance(e, ex.Neg):
-            return -go(e.arg, t)
-        if isinstance(e, ex.Transpose):
-            return go(e.arg, t)
-        if isinstance(e, ex.Bin):
-            a, b = go(e.left, t), go(e.right, t)
-            if e.op == "/" and b == 0:
-                raise ExprError("division by zero")
-            if e.op == "**" and a < 0 and b != int(b):
-                raise ExprError(f"a negative number to a fractional power ({mpmath.nstr(a, 6)}"
-                                f"**{mpmath.nstr(b, 6)})")
-            if e.op == "**" and a == 0 and b < 0:
-                raise ExprError("division by zero (0 to a negative power)")
-            return {"+": a + b, "-": a - b, "*": a * b, "@": a * b}.get(e.op) if e.op in "+-*@" \
-                else (a / b if e.op == "/" else a ** b)
-        if isinstance(e, ex.Call):
-            if e.func == "sum" and ex.uses_t(e.args[0]) and t is None:
-                return mpmath.fsum(go(e.args[0], k) for k in range(1, (T or 0) + 1))
-            args = [go(a, t) for a in e.args]
-            f = MPMATH_FUNCS.get(e.func)
-            if f is not None:
-                return f(*args)
-            return args[0] * args[1] if e.func == "dot" else (
-                mpmath.mpf(1) if e.func in ("softmax", "hardmax") else args[0])
-        raise TypeError(e)
-
-    try:
-        with mpmath.workdps(30):
-            r = go(node.equation.expr, step)
-    except _Symbolic:
-        return
-    except (ValueError, ZeroDivisionError, OverflowError) as err:
-        msg = str(err)
-        raise ExprError(msg if "not defined" in msg else NOT_REAL) from None
-    if isinstance(r, mpmath.mpc):
-        raise ExprError(NOT_REAL)
+    def get(self, key, default=None):
+        return self[key] if key in self else default
 
 
 class Evaluator:
-    """Forward values and cached local partial values over one graph."""
+    """The scalar narrator's view of the numeric core: forward values, local partial values and
+    adjoints as sympy numbers (or expressions), every one computed by :class:`VEval`."""
 
-    def __init__(self, graph: Graph, override: dict | None = None) -> None:
+    def __init__(self, graph: Graph, override: frozenset = frozenset()) -> None:
         self.g = graph
-        self.values = self.forward(override or {})
+        self.core = VEval(graph, override)
+        self.values = _Values(self.core)
         self._partials: dict = {}
         self._horizon: dict = {}
-
-    def fail(self, err: ExprError, node) -> SpecError:
-        return self.g.problem.error(str(err), f"equations.{node.equation.key}")
-
-    def forward(self, override: dict) -> dict:
-        values: dict = dict(self.g.given)
-        for leaf in self.g.leaves:
-            values.setdefault(leaf, leaf)
-        for s, node in self.g.nodes.items():
-            if s in override:
-                values[s] = override[s]
-                continue
-            env = {slot: values[c] for slot, c in node.slots.items() if c != s}
-            try:
-                _check_domain(node, values, self.g.T)
-                fast = _numeric(node.template, None, env)
-                values[s] = fast if fast is not None else \
-                    settle(node.template.expr.xreplace(env), s)
-            except ExprError as e:
-                raise self.fail(e, node) from None
-        return values
 
     def partial_value(self, of, dep) -> sympy.Expr:
         key = (of, dep)
         v = self._partials.get(key)
         if v is None:
-            node = self.g.nodes.get(of)
-            try:
-                if node is not None:
-                    slot = node.slot_of(dep)
-                    pexpr = node.template.partials[slot]
-                    env = {fs: self.values[node.slots[fs]] for fs in pexpr.free_symbols}
-                    v = _numeric(node.template, slot, env)
-                    if v is None:
-                        v = settle(pexpr.xreplace(env))
-                else:
-                    v = settle(self.g.local_partial(of, dep).xreplace(self.values))
-            except ExprError as e:
-                if node is None:
-                    raise
-                raise self.fail(e, node) from None
+            if of in self.g.nodes:
+                t = self.core.partials(of).get(dep)
+                v = sympy.Integer(0) if t is None else self.core.shown(t)
+            else:
+                # a question's own expression, such as y[2] - yhat[2]: small, taken by sympy
+                v = settle(self.substitute(self.g.local_partial(of, dep)))
             self._partials[key] = v
         return v
+
+    def substitute(self, e: sympy.Expr) -> sympy.Expr:
+        """e with every quantity replaced by its forward value."""
+        return e.xreplace({s: self.values[s] for s in e.free_symbols if s in self.values})
 
     def deps(self, of) -> tuple:
         node = self.g.nodes.get(of)
@@ -220,43 +140,30 @@ class Evaluator:
     def backward(self, root, bound: int | None = None, edges: dict | None = None) -> dict:
         """Adjoints ∂root/∂s for every symbol s reached; nodes at steps <= bound get none
         (truncated BPTT).  ``edges`` (optional) collects each (dep, consumer) contribution."""
-        adj: dict = {}
-        heap: list = []
-        order = {s: n.order for s, n in self.g.nodes.items()}
-
-        def add(d, v, consumer):
-            if edges is not None:
-                edges[(d, consumer)] = v
-            if d in adj:
-                adj[d] = settle(adj[d] + v)
-            else:
-                adj[d] = v
-                if d in order:
-                    heapq.heappush(heap, (-order[d], d.name, d))
+        core = self.core
+        D = core.D
 
         def blocked(d):
-            if bound is None:
-                return False
             node = self.g.nodes.get(d)
-            return node is not None and node.step is not None and node.step <= bound
+            return bound is not None and node is not None and node.step is not None \
+                and node.step <= bound
 
         if root in self.g.nodes:
-            adj[root] = sympy.Integer(1)
-            heapq.heappush(heap, (-order[root], root.name, root))
+            seeds = {root: scalar(D.num(1))}
         else:
+            seeds = {}
             for d in self.deps(root):
                 if not blocked(d):
-                    add(d, self.partial_value(root, d), root)
-        while heap:
-            _, _, s = heapq.heappop(heap)
-            a = adj[s]
-            if a == 0:
-                continue
-            for d in self.g.nodes[s].deps:
-                if blocked(d):
-                    continue
-                add(d, settle(a * self.partial_value(s, d)), s)
-        return adj
+                    v = self.partial_value(root, d)
+                    seeds[d] = scalar(D.num(v))
+                    if edges is not None:
+                        edges[(d, root)] = v
+        raw: dict = {}
+        adj = core.backward(seeds, bound, raw)
+        if edges is not None:
+            for k, t in raw.items():
+                edges[k] = core.shown(t)
+        return {s: core.shown(t) for s, t in adj.items()}
 
 
 # ---- questions --------------------------------------------------------------------------------
@@ -313,7 +220,7 @@ def _value(ev: Evaluator, q: Question, target: sympy.Expr) -> QuestionSolution:
     fwd = _forward_step(ev, target.free_symbols, detailed=True)
     if fwd is not None:
         steps.append(fwd)
-    v = settle(target.xreplace(ev.values))
+    v = settle(ev.substitute(target))
     if not (target.is_Symbol and target in ev.g.nodes) or target in ev.g.given:
         steps.append(Evaluate(target))
     ans = _answer(simplify(v))
@@ -393,7 +300,7 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
         raise ExprError(f"{wrt.name} does not appear in any equation")
     # A symbolic answer by a quantity keeps that quantity as the variable.
     if wrt in g.nodes and not is_numeric(ev.values[wrt]):
-        ev = Evaluator(g, {wrt: wrt})
+        ev = Evaluator(g, frozenset({wrt}))
     lhs = Partial(of, wrt)
     terms, split = ((of,), False) if of == wrt else _root_terms(ev, of)
     K = q.truncate
@@ -457,17 +364,9 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
 
 def _kinks(ev: Evaluator, of) -> list:
     """A note for each function evaluated exactly at a point where it has no derivative."""
-    found = set()
-    kinked: dict = {}  # template -> its relu/abs applications (most templates have none)
-    for s in _ancestors(ev, {of} if of in ev.g.nodes else of.free_symbols):
-        node = ev.g.nodes[s]
-        fs = kinked.get(id(node.template))
-        if fs is None:
-            fs = kinked[id(node.template)] = tuple(node.template.expr.atoms(relu, sympy.Abs))
-        for f in fs:
-            if f.args[0].xreplace(node.slots).xreplace(ev.values) == 0:
-                found.add("relu" if isinstance(f, relu) else "abs")
-    return [Note(KINK_WORDS.format(f=f)) for f in sorted(found)]
+    anc = set(_ancestors(ev, {of} if of in ev.g.nodes else of.free_symbols))
+    found = sorted({f for s, f in ev.core.kinks if s in anc})
+    return [Note(KINK_WORDS.format(f=f)) for f in found]
 
 
 def _general_formula(ev: Evaluator, lhs: Partial, wrt):

@@ -39,8 +39,6 @@ def _mp(name: str, prime: bool):
 
 
 _DOMAIN_OF = {"log": (lambda x: x > 0, "log"), "sqrt": (lambda x: x >= 0, "sqrt")}
-NOT_REAL = ("the value is not a finite real number (division by zero, or log or sqrt of a "
-            "negative number?)")
 
 
 class Domain:
@@ -163,8 +161,92 @@ class _Fast(Domain):
         return sympy.Float(v, DIGITS)
 
 
+class _Mixed(Domain):
+    """Exact sympy numbers (and symbols) while a value is small; once :func:`settle` turns it
+    into a 50-digit float it is carried as an mpmath number, so long sequences never do sympy
+    arithmetic on floats.  ``to_sympy`` shows a carried float as a 50-digit sympy Float, the
+    same number ``settle`` would have kept."""
+
+    exact = True
+
+    def num(self, r):
+        if isinstance(r, mpmath.mpf):
+            return r
+        return sympy.Integer(r) if isinstance(r, int) else r
+
+    @staticmethod
+    def _settle(v):
+        v = settle(v)
+        return to_mpf(v) if v.is_Float else v
+
+    @staticmethod
+    def _lift(v):
+        """v as an mpmath number, or None when it holds a symbol."""
+        if isinstance(v, mpmath.mpf):
+            return v
+        if v.is_Rational or v.is_Float:
+            return to_mpf(v)
+        if v.free_symbols:
+            return None
+        return to_mpf(sympy.Float(v.evalf(DIGITS + 5), DIGITS + 5))
+
+    def _both(self, a, b, fast, exact):
+        if isinstance(a, mpmath.mpf) or isinstance(b, mpmath.mpf):
+            x, y = self._lift(a), self._lift(b)
+            if x is not None and y is not None:
+                return _bounded(fast(x, y))
+            a, b = self.to_sympy(a), self.to_sympy(b)
+        return self._settle(exact(a, b))
+
+    def add(self, a, b):
+        return self._both(a, b, lambda x, y: x + y, lambda x, y: x + y)
+
+    def mul(self, a, b):
+        return self._both(a, b, lambda x, y: x * y, lambda x, y: x * y)
+
+    def _div(self, a, b):
+        return self._both(a, b, lambda x, y: x / y, lambda x, y: x / y)
+
+    def _pow(self, a, p):
+        if isinstance(a, mpmath.mpf):
+            return _bounded(a ** (int(p) if p.is_Integer else to_mpf(p)))
+        return self._settle(a ** p)
+
+    def dot(self, xs, ys):
+        if any(isinstance(v, mpmath.mpf) for v in xs) or \
+                any(isinstance(v, mpmath.mpf) for v in ys):
+            lx, ly = [self._lift(v) for v in xs], [self._lift(v) for v in ys]
+            if None not in lx and None not in ly:
+                return _bounded(mpmath.fdot(lx, ly))
+            xs, ys = [self.to_sympy(v) for v in xs], [self.to_sympy(v) for v in ys]
+        return self._settle(sympy.Add(*[x * y for x, y in zip(xs, ys)]))
+
+    def func(self, name, x, prime=False):
+        if isinstance(x, mpmath.mpf):
+            return FAST.func(name, x, prime)
+        v = EXACT.func(name, x, prime)
+        return to_mpf(v) if v.is_Float else v
+
+    def sign(self, v):
+        if isinstance(v, mpmath.mpf):
+            return (v > 0) - (v < 0)
+        return EXACT.sign(v)
+
+    def to_sympy(self, v):
+        return sympy.Float(v, DIGITS) if isinstance(v, mpmath.mpf) else v
+
+
+def _bounded(r):
+    if not mpmath.isfinite(r):
+        raise ExprError(NOT_REAL)
+    if abs(r) > MAX_MAGNITUDE:
+        raise ExprError("the value is larger than 1e300")
+    return r
+
+
 EXACT = _Exact()
 FAST = _Fast()
+MIXED = _Mixed()
 
 
 def _short(x) -> str:
@@ -333,6 +415,10 @@ def total(D: Domain, a: Tensor):
 
 
 def softmax(D: Domain, a: Tensor) -> Tensor:
+    if isinstance(D, _Mixed):
+        exps = [D.func("exp", x) for x in a.data]
+        s = D.dot(exps, [D.num(1)] * len(exps))
+        return Tensor(a.rows, a.cols, [D.div(e, s) for e in exps])
     if D.exact:
         exps = [D.func("exp", x) for x in a.data]
         s = sympy.Add(*exps)

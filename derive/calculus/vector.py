@@ -19,14 +19,14 @@ from ..errors import ExprError
 from ..lang.to_sympy import sym
 from . import general
 from .graph import Graph, _toposort, loss_symbol
-from .numbers import DIGITS, simplify
+from .numbers import DIGITS, settle, simplify
 from ..lang.loader import Equation, Question
 from ..ops import HARDMAX_WORDS, KINK_WORDS
 from .program import Program, compile_expr
 from ..solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution,
                        Solution, VBackward, VChain,
                        VForward, VResult, VTable, MAX_MATRIX_SHOWN, shown_rows)
-from .tensor import (EXACT, FAST, Domain, LazyMatrix, Tensor, check_finite, elementwise,
+from .tensor import (FAST, MIXED, Domain, LazyMatrix, Tensor, check_finite, elementwise,
                      from_value, hardmax, scalar, shape_text, sum_tensors, value_shape,
                      zeros)
 
@@ -100,8 +100,12 @@ def key_sym(key) -> sympy.Symbol:
 class VEval:
     """Compiled programs, forward values and the backward pass of one vector problem."""
 
-    def __init__(self, g: Graph) -> None:
+    def __init__(self, g: Graph, override: frozenset = frozenset()) -> None:
+        """``override``: quantities whose forward value is their own symbol (a symbolic
+        answer by a quantity keeps that quantity as the variable)."""
         self.g = g
+        self.override = override
+        self._partials: dict = {}
         self.p = g.problem
         self.T = g.T
         self.node_shapes: dict = {}
@@ -236,8 +240,11 @@ class VEval:
                                "million (hidden size squared times steps, roughly)",
                                "equations")
         symbolic = any(s not in self.g.given for s in self.g.leaves)
-        if symbolic or cost <= EXACT_COST or (not transcendental and cost <= RATIONAL_COST):
-            return EXACT
+        scalars = all(ins.shape == (1, 1) for prog in self.programs.values()
+                      for ins in prog.instrs)
+        self.named = scalars
+        if scalars or symbolic or cost <= EXACT_COST or (not transcendental and cost <= RATIONAL_COST):
+            return MIXED
         return FAST
 
     # -- forward --------------------------------------------------------------------------------
@@ -277,7 +284,16 @@ class VEval:
                 if ins.op == "f" and ins.extra in ("relu", "abs") and \
                         any(x == 0 for x in regs[ins.args[0]].data):
                     self.kinks.append((s, ins.extra))
-            self.values[s] = regs[-1]
+            out = regs[-1]
+            if s in self.override:
+                out = scalar(s)
+            elif self.named and isinstance(out.data[0], sympy.Basic) \
+                    and out.data[0].free_symbols:
+                # a long symbolic value keeps the quantity's own name (h[3]), as by hand
+                out = scalar(settle(out.data[0], s))
+            if out is not regs[-1]:
+                regs = regs[:-1] + [out]
+            self.values[s] = out
             self.regs[s] = regs
 
     def shown(self, t: Tensor, full: bool = False):
@@ -318,6 +334,21 @@ class VEval:
         for d, terms in pending.items():
             adj[d] = sum_tensors(D, terms)
         return adj
+
+    def partials(self, s) -> dict:
+        """symbol -> the local partial ∂s/∂d (a Tensor) of a scalar node by each quantity it
+        reads directly, from its program's backward rules at its own step."""
+        out = self._partials.get(s)
+        if out is None:
+            node = self.g.nodes[s]
+            prog = self.programs[node.equation.key]
+            try:
+                out = {key_sym(k): v for k, v in
+                       prog.vjp(self.D, self.regs[s], scalar(self.D.num(1)), node.step).items()}
+            except ExprError as e:
+                raise self.p.error(str(e), f"equations.{node.equation.key}") from None
+            self._partials[s] = out
+        return out
 
     def seed(self, prog: Program, t, g: Tensor) -> dict:
         """Adjoints of the quantities a question's expression reads, given its adjoint g."""

@@ -17,8 +17,8 @@ from ..lang.to_sympy import split_name
 from ..ops import relu, sigmoid, step
 from ..lang import expr as ex
 from ..calculus import forms as fm
-from ..solution import (MAX_MATRIX_SHOWN, MAX_TABLE_ROWS, ROWS_AT_ENDS, Delta, One,
-                        Partial, Sum, shown_rows)
+from ..solution import (MAX_MATRIX_SHOWN, Delta, One,
+                        Partial, Sum)
 
 ROUND_DIGITS = 4
 

@@ -22,13 +22,13 @@ from ..calculus.forms import Plus
 from ..calculus.numbers import is_numeric, tree_size
 from ..lang.to_sympy import split_name, sym
 from ..ops import FUNCTIONS
-from .printing import (ROWS_AT_ENDS, DerivePrinter, ExprLatex, FormLatex, exact_text,
-                       format_number, matrix_latex, rounded, shown_rows, symbol_latex,
-                       tree_latex)
+from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
+                       matrix_latex, rounded, symbol_latex, tree_latex)
 from ..calculus.tensor import LazyMatrix
 from ..solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
+                       ROWS_AT_ENDS, shown_rows,
                        VBackward, VChain, VForward, VResult, VTable)
 
 def _templates_dir() -> Path:
