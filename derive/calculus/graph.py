@@ -9,7 +9,7 @@ linear in T.  Every ``name[t]`` equation is turned into one sympy *template* ove
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy
 
@@ -18,18 +18,29 @@ from ..errors import ExprError
 from ..lang.loader import Equation, Problem
 from ..lang.to_sympy import build, split_name, sym
 
-def local_partials(expr: sympy.Expr, wrt) -> dict:
-    """Partial derivatives of ``expr`` by each symbol in ``wrt``.
+class _Partials(dict):
+    """slot -> the template's partial by that slot, taken the first time it is asked for: only
+    the partials a solution shows are ever differentiated by sympy (the numbers come from the
+    numeric core), so a loss summed over T steps costs nothing per step here."""
 
-    Sums are split term by term first, so a sum of T terms costs O(T), not O(T^2).
-    """
-    terms = expr.args if expr.is_Add else (expr,)
-    by_sym: dict = {w: [] for w in wrt}
-    for term in terms:
-        for s in term.free_symbols:
-            if s in by_sym:
-                by_sym[s].append(term)
-    return {w: sympy.Add(*[sympy.diff(term, w) for term in ts]) for w, ts in by_sym.items()}
+    def __init__(self, template: "Template") -> None:
+        super().__init__()
+        self.template = template
+        self._terms: dict | None = None
+
+    def __missing__(self, slot):
+        tm = self.template
+        if self._terms is None:
+            self._terms = {w: [] for w in tm.slot_order}
+            for term in (tm.expr.args if tm.expr.is_Add else (tm.expr,)):
+                for s in term.free_symbols:
+                    if s in self._terms:
+                        self._terms[s].append(term)
+        raw = sympy.Add(*[sympy.diff(term, slot) for term in self._terms[slot]])
+        # Writing tanh(z)' as 1 - h_t**2 (not 1 - tanh(z)**2) is how textbooks name it.
+        back = {tm.expr: tm.self_slot} if not tm.expr.is_Atom else {}
+        v = self[slot] = sympy.factor_terms(raw.xreplace(back))
+        return v
 
 
 @dataclass
@@ -69,13 +80,11 @@ class Template:
     expr: sympy.Expr
     self_slot: sympy.Symbol
     slot_order: tuple
-    partials: dict = field(default_factory=dict)
 
-    def differentiate(self) -> None:
-        raw = local_partials(self.expr, self.slot_order)
-        # Writing tanh(z)' as 1 - h_t**2 (not 1 - tanh(z)**2) is how textbooks name it.
-        back = {self.expr: self.self_slot} if not self.expr.is_Atom else {}
-        self.partials = {s: sympy.factor_terms(raw[s].xreplace(back)) for s in self.slot_order}
+    @functools.cached_property
+    def partials(self) -> _Partials:
+        """slot -> ∂expr/∂slot in named quantities, at a general step."""
+        return _Partials(self)
 
 
 @dataclass
@@ -260,7 +269,6 @@ def unroll(problem: Problem) -> Graph:
         self_slot = sym(f"{eq.name}[t]") if eq.indexed else sym(eq.name)
         slot_order = tuple(sorted(tmpl_expr.free_symbols, key=lambda s: s.name))
         tmpl = Template(tmpl_expr, self_slot, slot_order)
-        tmpl.differentiate()
         templates[i] = tmpl
         if eq.indexed:
             for slot, off in r.slots.items():

@@ -83,6 +83,41 @@ class _Values(dict):
         return self[key] if key in self else default
 
 
+class _Shown(dict):
+    """A mapping onto the core's tensors that shows each as sympy when first read (a long
+    sequence's table prints 16 of its T rows)."""
+
+    def __init__(self, core: VEval, tensors: dict) -> None:
+        super().__init__()
+        self.core = core
+        self.tensors = tensors
+
+    def __missing__(self, key):
+        v = self[key] = self.core.shown(self.tensors[key])
+        return v
+
+    def __contains__(self, key) -> bool:
+        return key in self.tensors
+
+    def __iter__(self):
+        return iter(self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def get(self, key, default=None):
+        return self[key] if key in self.tensors else default
+
+    def keys(self):
+        return self.tensors.keys()
+
+    def items(self):
+        return ((k, self[k]) for k in self.tensors)
+
+    def values(self):
+        return (self[k] for k in self.tensors)
+
+
 class Evaluator:
     """The scalar narrator's view of the numeric core: forward values, local partial values and
     adjoints as sympy numbers (or expressions), every one computed by :class:`VEval`."""
@@ -137,9 +172,10 @@ class Evaluator:
         self._horizon[s] = h
         return h
 
-    def backward(self, root, bound: int | None = None, edges: dict | None = None) -> dict:
+    def backward(self, root, bound: int | None = None, edges: "_Shown | None" = None) -> dict:
         """Adjoints ∂root/∂s for every symbol s reached; nodes at steps <= bound get none
-        (truncated BPTT).  ``edges`` (optional) collects each (dep, consumer) contribution."""
+        (truncated BPTT).  ``edges`` (from :meth:`edges`, optional) collects each (dep,
+        consumer) contribution."""
         core = self.core
         D = core.D
 
@@ -154,16 +190,15 @@ class Evaluator:
             seeds = {}
             for d in self.deps(root):
                 if not blocked(d):
-                    v = self.partial_value(root, d)
-                    seeds[d] = scalar(D.num(v))
+                    seeds[d] = scalar(D.num(self.partial_value(root, d)))
                     if edges is not None:
-                        edges[(d, root)] = v
-        raw: dict = {}
-        adj = core.backward(seeds, bound, raw)
-        if edges is not None:
-            for k, t in raw.items():
-                edges[k] = core.shown(t)
-        return {s: core.shown(t) for s, t in adj.items()}
+                        edges.tensors[(d, root)] = seeds[d]
+        adj = core.backward(seeds, bound, edges.tensors if edges is not None else None)
+        return _Shown(core, adj)
+
+    def edges(self) -> "_Shown":
+        """An empty record of each (dep, consumer) contribution, for :meth:`backward`."""
+        return _Shown(self.core, {})
 
 
 # ---- questions --------------------------------------------------------------------------------
@@ -316,7 +351,7 @@ def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
         bounds[t] = (h - K) if (K is not None and h is not None) else None
 
     # The answer: one backward pass (one per loss term when truncated).
-    edges: dict = {}
+    edges = ev.edges()
     if K is None:
         adj = ev.backward(of, None, edges)
         answer = adj.get(wrt, sympy.Integer(0))

@@ -184,11 +184,7 @@ class _Mixed(Domain):
         """v as an mpmath number, or None when it holds a symbol."""
         if isinstance(v, mpmath.mpf):
             return v
-        if v.is_Rational or v.is_Float:
-            return to_mpf(v)
-        if v.free_symbols:
-            return None
-        return to_mpf(sympy.Float(v.evalf(DIGITS + 5), DIGITS + 5))
+        return _lifted(v, mpmath.mp.prec)
 
     def _both(self, a, b, fast, exact):
         if isinstance(a, mpmath.mpf) or isinstance(b, mpmath.mpf):
@@ -236,10 +232,25 @@ class _Mixed(Domain):
         return sympy.Float(v, DIGITS) if isinstance(v, mpmath.mpf) else v
 
 
+@functools.lru_cache(maxsize=4096)
+def _lifted(v, prec: int):
+    """An exact sympy number as an mpmath number at ``prec`` bits (the givens recur at every
+    step, so each is converted once), or None when it holds a symbol."""
+    if v.is_Rational or v.is_Float:
+        return to_mpf(v)
+    if v.free_symbols:
+        return None
+    return to_mpf(sympy.Float(v.evalf(DIGITS + 5), DIGITS + 5))
+
+
 def _bounded(r):
-    if not mpmath.isfinite(r):
-        raise ExprError(NOT_REAL)
-    if abs(r) > MAX_MAGNITUDE:
+    """r, when it is finite and at most 1e300 in size (read off its binary exponent)."""
+    _, man, exp, bc = r._mpf_
+    if not man:
+        if exp or bc:  # inf and nan are the mantissa-free values other than 0
+            raise ExprError(NOT_REAL)
+        return r
+    if exp + bc > 996 and abs(r) > MAX_MAGNITUDE:
         raise ExprError("the value is larger than 1e300")
     return r
 
