@@ -161,6 +161,9 @@ class _Fast(Domain):
         return sympy.Float(v, DIGITS)
 
 
+_MPF = mpmath.mpf
+
+
 class _Mixed(Domain):
     """Exact sympy numbers (and symbols) while a value is small; once :func:`settle` turns it
     into a 50-digit float it is carried as an mpmath number, so long sequences never do sympy
@@ -182,12 +185,15 @@ class _Mixed(Domain):
     @staticmethod
     def _lift(v):
         """v as an mpmath number, or None when it holds a symbol."""
-        if isinstance(v, mpmath.mpf):
+        if type(v) is _MPF:
             return v
         return _lifted(v, mpmath.mp.prec)
 
     def _both(self, a, b, fast, exact):
-        if isinstance(a, mpmath.mpf) or isinstance(b, mpmath.mpf):
+        ta, tb = type(a) is _MPF, type(b) is _MPF
+        if ta and tb:
+            return _bounded(fast(a, b))
+        if ta or tb:
             x, y = self._lift(a), self._lift(b)
             if x is not None and y is not None:
                 return _bounded(fast(x, y))
@@ -367,6 +373,8 @@ def matmul_shape(a, b, texts) -> tuple[int, int]:
 
 
 def elementwise(D: Domain, f, a: Tensor, b: Tensor) -> Tensor:
+    if a.rows == a.cols == b.rows == b.cols == 1:
+        return Tensor(1, 1, [f(a.data[0], b.data[0])])
     if a.shape == b.shape:
         return Tensor(a.rows, a.cols, [f(x, y) for x, y in zip(a.data, b.data)])
     if b.is_scalar:

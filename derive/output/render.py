@@ -655,8 +655,8 @@ def view(sol: Solution) -> dict:
             **_check_lines(sol.checks.get(q.id)),
         })
     given = []
-    for s, val in sorted(sol.graph.given.items(), key=lambda kv: _given_key(kv[0])):
-        given.append(f"{v.tex(s)} = {v.num(_as_matrix(val))}")
+    for s, val in _shown_givens(sol.graph.given):
+        given.append(r"\dots" if s is None else f"{v.tex(s)} = {v.num(_as_matrix(val))}")
     return {
         "title_md": md_text(pr.title), "title_tex": tex_text(pr.title),
         "source_md": md_text(pr.source), "source_tex": tex_text(pr.source),
@@ -719,6 +719,22 @@ def _short(v) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
     return f"{v:.10g}"
+
+
+def _shown_givens(given: dict) -> list:
+    """(symbol, value) of the givens in order; a sequence longer than a table's limit shows
+    both ends with (None, None) for the dots between, as the step tables do."""
+    by_base: dict = {}
+    for s in sorted(given, key=_given_key):
+        by_base.setdefault(_given_key(s)[0], []).append(s)
+    out = []
+    for syms in by_base.values():
+        shown = shown_rows(syms)
+        for k, s in enumerate(shown):
+            if k == ROWS_AT_ENDS and len(shown) < len(syms):
+                out.append((None, None))
+            out.append((s, given[s]))
+    return out
 
 
 def _given_key(s):
