@@ -199,9 +199,11 @@ def test_key_writes_the_committed_key_and_is_idempotent(tmp_path):
 def _wrong_tanh_and_w_h(monkeypatch):
     """Inject wrong local derivatives: ∂/∂W_h scaled by 2 (scalar engine), tanh' doubled
     (vector engine)."""
+    import mpmath
     import sympy
 
-    from derive.calculus import graph, tensor
+    from derive import ops
+    from derive.calculus import graph
 
     real = graph.local_partials
 
@@ -210,26 +212,14 @@ def _wrong_tanh_and_w_h(monkeypatch):
         return {s: (2 * v if s.name == "W_h" else v) for s, v in out.items()}
 
     monkeypatch.setattr(graph, "local_partials", wrong)
-    real_d = tensor.derivative
-
-    def wrong_d(name):
-        return 2 * real_d(name) if name == "tanh" else real_d(name)
-
-    monkeypatch.setattr(tensor, "derivative", wrong_d)
+    tanh = ops.FUNCTIONS["tanh"]
+    wrong_tanh = ops.elementwise("tanh", mpmath.tanh, tanh.rule, tanh.torch, exact=sympy.tanh,
+                                 derivative=lambda x: 2 * tanh.derivative.xreplace({ops.X: x}))
+    monkeypatch.setitem(ops.FUNCTIONS, "tanh", wrong_tanh)
     return sympy
 
 
-@pytest.fixture
-def fresh_derivatives():
-    """The 50-digit path caches compiled derivatives: start and end without them."""
-    from derive.calculus import tensor
-    tensor._mp.cache_clear()
-    yield
-    tensor._mp.cache_clear()
-
-
-def test_a_wrong_local_derivative_is_caught_by_the_cross_check(tmp_path, monkeypatch,
-                                                               fresh_derivatives):
+def test_a_wrong_local_derivative_is_caught_by_the_cross_check(tmp_path, monkeypatch):
     _wrong_tanh_and_w_h(monkeypatch)
     r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--out", str(tmp_path)])
     assert r.exit_code == 1

@@ -18,7 +18,7 @@ from ..lang import expr as ex
 from ..errors import ExprError
 from ..lang.loader import Equation, Problem
 from ..lang.to_sympy import build, split_name, sym
-from .numbers import MPMATH_FUNCS
+from ..ops import MPMATH
 
 def local_partials(expr: sympy.Expr, wrt) -> dict:
     """Partial derivatives of ``expr`` by each symbol in ``wrt``.
@@ -81,7 +81,7 @@ class Template:
         if fn is None:
             expr = self.expr if which is None else self.partials[which]
             args = list(self.slot_order) + [self.self_slot]
-            fn = cache[which] = sympy.lambdify(args, expr, modules=[MPMATH_FUNCS, "mpmath"],
+            fn = cache[which] = sympy.lambdify(args, expr, modules=[MPMATH, "mpmath"],
                                                dummify=True)
         return fn
 

@@ -19,10 +19,10 @@ from ..errors import ExprError, SpecError
 from ..lang.to_sympy import build, split_name, sym
 from . import general
 from .graph import Graph, loss_symbol
-from .numbers import (DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, NOT_REAL, TOO_LARGE, is_numeric,
+from .numbers import (DIGITS, MAX_MAGNITUDE, NOT_REAL, TOO_LARGE, is_numeric,
                       settle, simplify, tree_size, to_mpf)
 from ..lang.loader import Problem, Question
-from ..ops import KINK_WORDS, RULE_OF_CLASS, relu
+from ..ops import FUNCTIONS, KINK_WORDS, RULE_OF_CLASS, relu
 from ..solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum,
                        Note, One, Partial, Prod, QuestionSolution, Recurrence, Result, Rules,
@@ -119,12 +119,7 @@ def _check_domain(node, values: dict, T: int | None) -> None:
         if isinstance(e, ex.Call):
             if e.func == "sum" and ex.uses_t(e.args[0]) and t is None:
                 return mpmath.fsum(go(e.args[0], k) for k in range(1, (T or 0) + 1))
-            args = [go(a, t) for a in e.args]
-            f = MPMATH_FUNCS.get(e.func)
-            if f is not None:
-                return f(*args)
-            return args[0] * args[1] if e.func == "dot" else (
-                mpmath.mpf(1) if e.func in ("softmax", "hardmax") else args[0])
+            return FUNCTIONS[e.func].mp(*(go(a, t) for a in e.args))
         raise TypeError(e)
 
     try:
