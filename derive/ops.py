@@ -294,7 +294,8 @@ def elementwise(name: str, mp: Callable, rule: str, torch: Callable, *,
     :func:`function_class`).  ``mp`` is its mpmath value; f' is sympy's derivative of
     ``exact`` unless ``derivative`` is given with it, and its 50-digit form is compiled from
     that.  ``namespace``: mpmath functions of other names its sympy forms use (relu' is
-    step)."""
+    step).  The entry's ``forward`` and ``vjp`` evaluate through the entry itself, so a changed
+    entry is built here again rather than with ``dataclasses.replace``."""
     if exact is None:
         exact = function_class(name, value, derivative)
         d = sympy.diff(exact(X), X)
