@@ -258,7 +258,7 @@ def _torch_rnn(th, text_is_vector):
             hs.append(h)
             L = L + (h - ys[t]) ** 2
         L.backward()
-        return {"a": float(hs[3]), "b": float(w.grad), "c": float(u.grad), "d": float(hs[1].grad)}
+        return {"a": hs[3].item(), "b": w.grad.item(), "c": u.grad.item(), "d": hs[1].grad.item()}
     W, U = t64([[0.5, -0.25], [0.125, 0.75]]), t64([[1, 0.5], [-0.5, 1]])
     V = th.tensor([[1.0, -2.0]], dtype=th.float64)
     xs = [th.tensor([[1.0], [0.0]], dtype=th.float64), th.tensor([[-1.0], [2.0]], dtype=th.float64)]
@@ -294,3 +294,15 @@ def test_a_function_added_at_run_time_needs_only_the_table(softsign, torch, vect
     # the worked solution is written with the entry's own LaTeX
     md, tex = render.markdown(sol), render.latex(sol)
     assert r"\operatorname{softsign}" in md and r"\operatorname{softsign}" in tex
+
+
+def test_the_scalar_domain_check_evaluates_every_function_by_its_entry():
+    """abs(w) at w = -4 is 4 (the check once passed abs's argument through unchanged and
+    rejected sqrt(abs(w)) as sqrt of -4)."""
+    import derive
+    from derive.lang.loader import loads
+    from derive.output import render
+    text = ("title: abs\nequations:\n  y: sqrt(abs(w)) * 2\ngiven:\n  w: -4\n"
+            "questions:\n  - id: a\n    find: y\n  - id: b\n    find: d(y, w)\n")
+    a = render.answers(derive.solve(loads(text, "abs.yaml")))
+    assert a["a"]["exact"] == "4" and a["b"]["exact"] == "-1/2"
