@@ -216,17 +216,7 @@ def _wrong_tanh_and_w_h(monkeypatch):
     monkeypatch.setattr(program, "_backward", wrong)
 
 
-@pytest.fixture
-def fresh_derivatives():
-    """The 50-digit path caches compiled derivatives: start and end without them."""
-    from derive.calculus import tensor
-    tensor._mp.cache_clear()
-    yield
-    tensor._mp.cache_clear()
-
-
-def test_a_wrong_local_derivative_is_caught_by_the_cross_check(tmp_path, monkeypatch,
-                                                               fresh_derivatives):
+def test_a_wrong_local_derivative_is_caught_by_the_cross_check(tmp_path, monkeypatch):
     _wrong_tanh_and_w_h(monkeypatch)
     r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"), "--out", str(tmp_path)])
     assert r.exit_code == 1

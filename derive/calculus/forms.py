@@ -8,6 +8,7 @@ decide between ``⊙`` and a plain product, so the forms carry them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from ..lang import expr as ex
 from .program import Program
@@ -209,20 +210,8 @@ def _rule(ins, args, subs, g, own) -> list:
         return [_times(g, _times(Num(p), base))]
     if op == "matmul":
         return [mm(g, _tr(subs[1])), mm(_tr(subs[0]), g)]
-    if op == "f":
-        if ins.extra == "log":  # g ⊙ (1 ⊘ z) reads better as g ⊘ z
-            return [Quot(g, subs[0], is_scalar(g) and subs[0].scalar)]
-        out = Sub(own, subs[0].scalar) if own is not None else None
-        return [_times(g, Prime(ins.extra, subs[0], out, subs[0].scalar))]
-    if op == "softmax":
-        s = Sub(own if own is not None else ins.node, False)
-        return [mm(SoftJac(s), g, scalar=False)]
-    if op == "hardmax":
-        return [None]
-    if op == "sumall":
-        return [mm(g, Ones(), scalar=False) if not subs[0].scalar else g]
-    if op == "dot":
-        return [_times(g, subs[1]), _times(g, subs[0])]
+    if op == "call":  # a function: its table entry writes the form
+        return ins.extra.back_form(_KIT, ins.node, subs, g, own)
     if op == "sumt":
         return [g] * len(args)
     return [None] * len(args)
@@ -292,14 +281,11 @@ def jacobian_forms(prog: Program, target, own: object | None = None):
             if js[0] is not None:
                 return None  # by a matrix: a three-index array, not shown as a form
             jac[k] = plus(terms)
-        elif op == "f":
-            out = Sub(own, subs[0].scalar) if (own is not None and k == last) else None
-            jac[k] = mm(_diag_or(Prime(ins.extra, subs[0], out, subs[0].scalar)), js[0])
-        elif op == "softmax":
-            s = Sub(own if (own is not None and k == last) else ins.node, False)
-            jac[k] = mm(SoftJac(s), js[0], scalar=False)
-        elif op == "hardmax":
-            jac[k] = None
+        elif op == "call":
+            if ins.extra.jac_form is None:
+                return None  # no form for this function's Jacobian
+            jac[k] = ins.extra.jac_form(_KIT, ins.node, subs, js,
+                                        own if k == last else None)
         elif op == "pow":
             p = ins.extra
             base = subs[0] if p == 2 else Sub(ex.Bin("**", ins.node.left, ex.Num(p - 1)),
@@ -319,3 +305,8 @@ def _tr(sub: Sub):
 
 def _diag_or(f):
     return f if is_scalar(f) else Diag(f)
+
+
+#: The form builders a table entry (:mod:`derive.ops`) writes its forms with.
+_KIT = SimpleNamespace(Sub=Sub, Prime=Prime, SoftJac=SoftJac, Quot=Quot, Ones=Ones, mm=mm,
+                       times=_times, diag_or=_diag_or, is_scalar=is_scalar)

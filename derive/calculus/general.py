@@ -12,13 +12,12 @@ import mpmath
 import sympy
 
 from ..lang import expr as ex
+from ..ops import FUNCTIONS
 
 NEEDS = ("The general formula is written for a parameter of one recurrence "
                  "$h_t = f(h_{t-1}, \\dots)$; this question does not have that shape, so only "
                  "the worked derivation follows.")
 
-#: sup |f'| of the activations the bound knows.
-GAMMA = {"tanh": sympy.Integer(1), "sigmoid": sympy.Rational(1, 4), "relu": sympy.Integer(1)}
 
 
 def inline(problem, name: str) -> ex.Expr:
@@ -49,7 +48,7 @@ def recurrent_weight(name: str, e: ex.Expr) -> tuple[str | None, str | None]:
     """(activation, weight name) of ``h[t] = f(... W @ h[t-1] ...)`` (activation "identity"
     for a linear update), or (None, None) when the state's equation has another shape."""
     act = None
-    if isinstance(e, ex.Call) and e.func in GAMMA and len(e.args) == 1:
+    if isinstance(e, ex.Call) and _bounded(e.func) and len(e.args) == 1:
         act, e = e.func, e.args[0]
     prev = ex.Ref(name, ex.Index("t", -1))
     found = []
@@ -65,8 +64,15 @@ def recurrent_weight(name: str, e: ex.Expr) -> tuple[str | None, str | None]:
     return (act or "identity"), found[0]
 
 
+def _bounded(func: str) -> bool:
+    """An activation whose derivative the bound knows (its table entry has a γ)."""
+    op = FUNCTIONS.get(func)
+    return op is not None and op.gamma is not None
+
+
 def gamma(act: str) -> sympy.Expr:
-    return GAMMA.get(act, sympy.Integer(1))
+    """sup |f'| of an activation (1 for the identity)."""
+    return FUNCTIONS[act].gamma if _bounded(act) else sympy.Integer(1)
 
 
 def norm(value) -> sympy.Expr | None:

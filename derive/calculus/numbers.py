@@ -15,27 +15,6 @@ SIZE_CAP = 40
 DIGITS = 50
 
 
-def _real(f, name, domain=None):
-    """An mpmath function that refuses complex arguments and points outside its real domain,
-    so log(-2) is an error even where later arithmetic would make the result real again."""
-    def g(x):
-        if isinstance(x, mpmath.mpc) or (domain is not None and not domain(x)):
-            raise ValueError(f"{name} is not defined at {mpmath.nstr(x, 6)}")
-        return f(x)
-    return g
-
-
-MPMATH_FUNCS = {
-    "sigmoid": _real(lambda x: 1 / (1 + mpmath.exp(-x)), "sigmoid"),
-    "relu": _real(lambda x: x if x > 0 else mpmath.mpf(0), "relu"),
-    "step": _real(lambda x: mpmath.mpf(1) if x > 0 else mpmath.mpf(0), "relu'"),
-    "sign": _real(mpmath.sign, "sign"),
-    "Abs": _real(abs, "abs"),
-    "tanh": _real(mpmath.tanh, "tanh"),
-    "exp": _real(mpmath.exp, "exp"),
-    "log": _real(mpmath.log, "log", lambda x: x > 0),
-    "sqrt": _real(mpmath.sqrt, "sqrt", lambda x: x >= 0),
-}
 MAX_MAGNITUDE = mpmath.mpf(10) ** 300
 
 

@@ -12,15 +12,16 @@ from dataclasses import dataclass
 
 from ..lang import expr as ex
 from ..errors import ExprError
-from .tensor import (ELEMENTWISE, Domain, Tensor, broadcast_shape, elementwise, hardmax,
-                     matmul, matmul_shape, scalar, shape_text, softmax, total)
+from ..ops import FUNCTIONS
+from .tensor import (Domain, Tensor, broadcast_shape, elementwise, matmul, matmul_shape, scalar,
+                     total)
 
 
 @dataclass(frozen=True)
 class Instr:
     op: str
     args: tuple  # register numbers
-    extra: object  # leaf key, constant, function name or exponent
+    extra: object  # leaf key, constant, table entry (op "call") or exponent
     shape: tuple
     node: object  # the grammar node it came from (for words and forms)
 
@@ -148,24 +149,11 @@ def compile_expr(e: ex.Expr, shape_of, T: int | None, t: int | None = None,
                 shape = shp(terms[0])
                 return emit("sumt", terms, None, shape, n)
             args = [go(a, tb) for a in n.args]
-            if f in ELEMENTWISE:
-                return emit("f", args, f, shp(args[0]), n)
-            if f in ("softmax", "hardmax"):
-                r, c = shp(args[0])
-                if r != 1 and c != 1:
-                    raise ExprError(f"{f} takes a vector; {ex.to_text(n.args[0])} is "
-                                    f"{shape_text((r, c))}")
-                return emit(f, args, None, (r, c), n)
-            if f == "sum":
-                return emit("sumall", args, None, (1, 1), n)
-            if f == "dot":
-                sa, sb = shp(args[0]), shp(args[1])
-                if sa != sb and sorted(sa) != sorted(sb):
-                    raise ExprError(f"dot needs two vectors of one size: "
-                                    f"{ex.to_text(n.args[0])} is {shape_text(sa)}, "
-                                    f"{ex.to_text(n.args[1])} is {shape_text(sb)}")
-                return emit("dot", args, None, (1, 1), n)
-            raise ExprError("d(of, wrt) may only stand alone in a question's find")
+            op = FUNCTIONS.get(f)  # every function is one "call", run through its table entry
+            if op is None:
+                raise ExprError("d(of, wrt) may only stand alone in a question's find")
+            shape = op.shape(tuple(shp(a) for a in args), tuple(ex.to_text(a) for a in n.args))
+            return emit("call", args, op, shape, n)
         raise TypeError(n)
 
     go(e, t)
@@ -194,16 +182,8 @@ def _forward(D: Domain, ins: Instr, a: list) -> Tensor:
         return a[0].map(lambda x: D.power(x, ins.extra))
     if op == "matmul":
         return matmul(D, a[0], a[1])
-    if op == "f":
-        return a[0].map(lambda x: D.func(ins.extra, x))
-    if op == "softmax":
-        return softmax(D, a[0])
-    if op == "hardmax":
-        return hardmax(D, a[0])[0]
-    if op == "sumall":
-        return scalar(total(D, a[0]))
-    if op == "dot":
-        return scalar(D.dot(a[0].data, a[1].data))
+    if op == "call":
+        return ins.extra.forward(D, a)
     if op == "sumt":
         out = a[0]
         for x in a[1:]:
@@ -254,26 +234,8 @@ def _backward(D: Domain, ins: Instr, a: list, out: Tensor, g: Tensor) -> list:
             return [_reduce(D, elementwise(D, D.mul, g, B), A.shape),
                     _reduce(D, elementwise(D, D.mul, g, A), B.shape)]
         return [matmul(D, g, B.transpose()), matmul(D, A.transpose(), g)]
-    if op == "f":
-        by_out = _PRIME_BY_OUTPUT.get(ins.extra)
-        if by_out is not None:  # tanh' = 1 - h_t²: the output's own name, as by hand
-            return [elementwise(D, D.mul, g, out.map(lambda y: by_out(D, y)))]
-        return [elementwise(D, D.mul, g, a[0].map(lambda x: D.func(ins.extra, x, prime=True)))]
-    if op == "softmax":
-        sg = D.dot(out.data, g.data)
-        return [Tensor(out.rows, out.cols, [D.mul(s, D.sub(gi, sg))
-                                            for s, gi in zip(out.data, g.data)])]
-    if op == "hardmax":
-        return [None]  # piecewise constant: no gradient flows through it
-    if op == "sumall":
-        gs = g.data[0]
-        return [Tensor(a[0].rows, a[0].cols, [gs] * len(a[0].data))]
-    if op == "dot":
-        gs = g.data[0]
-        return [a[1].map(lambda y: D.mul(gs, y)) if a[1].shape == a[0].shape
-                else a[1].transpose().map(lambda y: D.mul(gs, y)),
-                a[0].map(lambda x: D.mul(gs, x)) if a[1].shape == a[0].shape
-                else a[0].transpose().map(lambda x: D.mul(gs, x))]
+    if op == "call":
+        return ins.extra.vjp(D, a, out, g)
     if op == "sumt":
         return [g] * len(a)
     raise TypeError(op)

@@ -3,9 +3,9 @@ with its vector-Jacobian product (the backward rule).
 
 A :class:`Tensor` is rows × cols (a vector is a column, n × 1; a scalar is 1 × 1).  Entries live
 in one :class:`Domain`: :data:`EXACT` (sympy numbers, kept exact while small, as the scalar
-engine does) or :data:`FAST` (mpmath numbers at 50 digits, for large problems).  Elementwise
-functions and their derivatives come from the registry in :mod:`derive.ops`, so the rule shown
-is the rule used.
+engine does) or :data:`FAST` (mpmath numbers at 50 digits, for large problems).  The grammar's
+functions (their values, derivatives and domains) are entries of the table in :mod:`derive.ops`,
+which a domain evaluates through :meth:`Domain.func`.
 """
 
 from __future__ import annotations
@@ -16,29 +16,8 @@ import mpmath
 import sympy
 
 from ..errors import ExprError
-from .numbers import DIGITS, MAX_MAGNITUDE, MPMATH_FUNCS, NOT_REAL, settle, to_mpf
-from ..ops import FUNCTIONS
-
-ELEMENTWISE = ("tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs")
-
-_X = sympy.Symbol("x", real=True)
-
-
-@functools.lru_cache(maxsize=None)
-def derivative(name: str) -> sympy.Expr:
-    """f'(x) of a registry function, from its own sympy rule."""
-    return sympy.diff(FUNCTIONS[name].build(_X), _X)
-
-
-@functools.lru_cache(maxsize=None)
-def _mp(name: str, prime: bool):
-    if not prime and name in MPMATH_FUNCS:
-        return MPMATH_FUNCS[name if name != "abs" else "Abs"]
-    expr = derivative(name) if prime else FUNCTIONS[name].build(_X)
-    return sympy.lambdify([_X], expr, modules=[MPMATH_FUNCS, "mpmath"])
-
-
-_DOMAIN_OF = {"log": (lambda x: x > 0, "log"), "sqrt": (lambda x: x >= 0, "sqrt")}
+from .numbers import DIGITS, MAX_MAGNITUDE, NOT_REAL, settle, to_mpf
+from ..ops import X, Op, shape_text  # noqa: F401  (shape_text: shapes named one way)
 
 
 class Domain:
@@ -50,7 +29,9 @@ class Domain:
     def add(self, a, b): raise NotImplementedError
     def mul(self, a, b): raise NotImplementedError
     def dot(self, xs, ys): raise NotImplementedError
-    def func(self, name, x, prime=False): raise NotImplementedError
+    def func(self, op: Op, x, prime=False):
+        """f(x), or f'(x) with ``prime``, of an elementwise table entry at one entry x."""
+        raise NotImplementedError
     def to_sympy(self, v) -> sympy.Expr: raise NotImplementedError
 
     def sub(self, a, b):
@@ -100,11 +81,11 @@ class _Exact(Domain):
     def dot(self, xs, ys):
         return self._settle(sympy.Add(*[x * y for x, y in zip(xs, ys)]))
 
-    def func(self, name, x, prime=False):
-        check = _DOMAIN_OF.get(name)
+    def func(self, op, x, prime=False):
+        check = op.domain
         if check is not None and x.is_number and not check[0](x):
             raise ExprError(f"{check[1]} is not defined at {_short(x)}")
-        v = derivative(name).xreplace({_X: x}) if prime else FUNCTIONS[name].build(x)
+        v = op.derivative.xreplace({X: x}) if prime else op.exact(x)
         return self._settle(v)
 
     def sign(self, v):
@@ -145,9 +126,9 @@ class _Fast(Domain):
     def dot(self, xs, ys):
         return mpmath.fdot(xs, ys)
 
-    def func(self, name, x, prime=False):
+    def func(self, op, x, prime=False):
         try:
-            r = _mp(name, prime)(x)
+            r = (op.mp_prime if prime else op.mp)(x)
         except (ValueError, ZeroDivisionError) as e:
             raise ExprError(str(e) if "not defined" in str(e) else NOT_REAL) from None
         if isinstance(r, mpmath.mpc) or not mpmath.isfinite(r):
@@ -223,10 +204,10 @@ class _Mixed(Domain):
             xs, ys = [self.to_sympy(v) for v in xs], [self.to_sympy(v) for v in ys]
         return self._settle(sympy.Add(*[x * y for x, y in zip(xs, ys)]))
 
-    def func(self, name, x, prime=False):
-        if isinstance(x, mpmath.mpf):
-            return FAST.func(name, x, prime)
-        v = EXACT.func(name, x, prime)
+    def func(self, op, x, prime=False):
+        if type(x) is _MPF:
+            return FAST.func(op, x, prime)
+        v = EXACT.func(op, x, prime)
         return to_mpf(v) if v.is_Float else v
 
     def sign(self, v):
@@ -307,12 +288,10 @@ class Tensor:
     def map(self, f) -> "Tensor":
         return Tensor(self.rows, self.cols, [f(x) for x in self.data])
 
-
-def shape_text(shape) -> str:
-    r, c = shape
-    if (r, c) == (1, 1):
-        return "scalar"
-    return f"{r}×{c}"
+    def like(self, data: list, shape: tuple | None = None) -> "Tensor":
+        """A plain tensor of this shape (or of ``shape``) with entries ``data``."""
+        r, c = shape or (self.rows, self.cols)
+        return Tensor(r, c, data)
 
 
 def scalar(v) -> Tensor:
@@ -431,35 +410,6 @@ def matmul(D: Domain, a: Tensor, b: Tensor) -> Tensor:
 def total(D: Domain, a: Tensor):
     """The sum of all entries."""
     return D.dot(a.data, [D.num(1)] * len(a.data))
-
-
-def softmax(D: Domain, a: Tensor) -> Tensor:
-    if isinstance(D, _Mixed):
-        exps = [D.func("exp", x) for x in a.data]
-        s = D.dot(exps, [D.num(1)] * len(exps))
-        return Tensor(a.rows, a.cols, [D.div(e, s) for e in exps])
-    if D.exact:
-        exps = [D.func("exp", x) for x in a.data]
-        s = sympy.Add(*exps)
-        return Tensor(a.rows, a.cols, [D._settle(e / s) for e in exps])
-    m = max(a.data)
-    exps = [mpmath.exp(x - m) for x in a.data]
-    s = mpmath.fsum(exps)
-    return Tensor(a.rows, a.cols, [e / s for e in exps])
-
-
-def hardmax(D: Domain, a: Tensor) -> tuple[Tensor, bool]:
-    """The one-hot vector at the first largest entry, and whether the largest is tied."""
-    best, tied = 0, False
-    for i in range(1, len(a.data)):
-        s = D.sign(D.sub(a.data[i], a.data[best]))
-        if s > 0:
-            best, tied = i, False
-        elif s == 0:
-            tied = True
-    one, zero = D.num(1), D.num(0)
-    return Tensor(a.rows, a.cols, [one if i == best else zero
-                                   for i in range(len(a.data))]), tied
 
 
 def check_finite(D: Domain, t: Tensor) -> None:

@@ -21,13 +21,13 @@ from . import general
 from .graph import Graph, _toposort, loss_symbol
 from .numbers import DIGITS, settle, simplify
 from ..lang.loader import Equation, Question
-from ..ops import HARDMAX_WORDS, KINK_WORDS
+from ..ops import HARDMAX_WORDS, KINK_WORDS, hardmax
 from .program import Program, compile_expr
 from ..solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution,
                        Solution, VBackward, VChain,
                        VForward, VResult, VTable, MAX_MATRIX_SHOWN, shown_rows)
 from .tensor import (FAST, MIXED, Domain, LazyMatrix, Tensor, check_finite, elementwise,
-                     from_value, hardmax, scalar, shape_text, sum_tensors, value_shape,
+                     from_value, scalar, shape_text, sum_tensors, value_shape,
                      zeros)
 
 #: Above this many entry operations (or this many with only rational arithmetic) the numbers
@@ -233,7 +233,7 @@ class VEval:
                 else:
                     cost += entries
                     products += entries
-                transcendental |= ins.op in ("f", "softmax")
+                transcendental |= ins.op == "call" and ins.extra.transcendental
         if products > MAX_PRODUCTS:
             raise self.p.error(f"the forward pass alone needs about {products / 1e6:.0f} million "
                                f"multiplications; derive's limit is {MAX_PRODUCTS // 10**6} "
@@ -279,11 +279,12 @@ class VEval:
             except ExprError as e:
                 raise self.p.error(str(e), f"equations.{node.equation.key}") from None
             for k, ins in enumerate(prog.instrs):
-                if ins.op == "hardmax" and hardmax(self.D, regs[ins.args[0]])[1]:
+                if ins.op == "call" and ins.extra.name == "hardmax" and \
+                        hardmax(self.D, regs[ins.args[0]])[1]:
                     self.ties.append(s)
-                if ins.op == "f" and ins.extra in ("relu", "abs") and \
+                if ins.op == "call" and ins.extra.kink and \
                         any(x == 0 for x in regs[ins.args[0]].data):
-                    self.kinks.append((s, ins.extra))
+                    self.kinks.append((s, ins.extra.name))
             out = regs[-1]
             if s in self.override:
                 out = scalar(s)
@@ -458,7 +459,7 @@ def _tie_notes(ev: VEval, roots, derivative: bool = False) -> list:
         notes.append(Note("hardmax has a tie for the largest entry at " + names + "; as the "
                           "problem format says, the first largest entry is taken."))
     if derivative:
-        if any(ins.op == "hardmax" for s in anc
+        if any(ins.op == "call" and ins.extra.name == "hardmax" for s in anc
                for ins in ev.programs[ev.g.nodes[s].equation.key].instrs):
             notes.append(Note(HARDMAX_WORDS))
         for f in sorted({f for s, f in ev.kinks if s in anc}):

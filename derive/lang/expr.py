@@ -25,7 +25,14 @@ MAX_LITERAL = 40
 MAX_EXPONENT = 1000
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-RESERVED = frozenset({"t", "T", "d"}) | frozenset(FUNCTIONS)
+class _Reserved:
+    """Names a quantity may not take: t, T, d and the functions of the table (as it is now)."""
+
+    def __contains__(self, name) -> bool:
+        return name in ("t", "T", "d") or name in FUNCTIONS
+
+
+RESERVED = _Reserved()
 
 
 # ---- the tree ---------------------------------------------------------------------------------

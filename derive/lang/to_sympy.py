@@ -62,7 +62,7 @@ def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
                 return go(n.args[0])
             if n.func == "d":
                 raise ExprError("d(of, wrt) may only stand alone in a question's find")
-            return FUNCTIONS[n.func].build(*(go(a) for a in n.args))
+            return FUNCTIONS[n.func].exact(*(go(a) for a in n.args))
         raise TypeError(n)
     return go(e)
 

@@ -14,7 +14,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 from ..lang.to_sympy import split_name
-from ..ops import relu, sigmoid, step
+from ..ops import FUNCTIONS
 from ..lang import expr as ex
 from ..calculus import forms as fm
 from ..solution import (MAX_MATRIX_SHOWN, Delta, One,
@@ -164,18 +164,7 @@ class DerivePrinter(LatexPrinter):
             tex += term_tex
         return tex
 
-    # -- our functions -----------------------------------------------------------------------
-    def _print_sigmoid(self, expr, exp=None):
-        s = rf"\sigma\left({self._print(expr.args[0])}\right)"
-        return s if exp is None else rf"\sigma^{{{exp}}}\left({self._print(expr.args[0])}\right)"
-
-    def _print_relu(self, expr, exp=None):
-        s = rf"\operatorname{{relu}}\left({self._print(expr.args[0])}\right)"
-        return s if exp is None else rf"{s}^{{{exp}}}"
-
-    def _print_step(self, expr, exp=None):
-        s = rf"\mathbb{{1}}\left[{self._print(expr.args[0])} > 0\right]"
-        return s if exp is None else rf"{s}^{{{exp}}}"
+    # our own functions (sigmoid, relu, ...) print themselves: derive.ops gives them _latex
 
     def _print_Float(self, expr):
         return rounded(expr)
@@ -238,16 +227,12 @@ def tree_latex(tree, leaf, mode: str) -> str:
 
 
 class ExactStr(StrPrinter):
-    """The exact answer as text sympy can parse back, in the problem's own names."""
+    """The exact answer as text sympy can parse back, in the problem's own names; our own
+    functions (derive.ops) say how they are written (``_exact_text``)."""
 
-    def _print_sigmoid(self, expr):
-        return f"1/(1 + exp(-({self._print(expr.args[0])})))"
-
-    def _print_relu(self, expr):
-        return f"Max({self._print(expr.args[0])}, 0)"
-
-    def _print_step(self, expr):
-        return f"Heaviside({self._print(expr.args[0])}, 0)"
+    def _print_Function(self, expr):
+        text = getattr(expr, "_exact_text", None)
+        return text(self) if text is not None else super()._print_Function(expr)
 
 
 def exact_text(v: sympy.Expr) -> str:
@@ -285,19 +270,10 @@ def matrix_latex(m, entry, compact: bool = False) -> str:
 
 
 __all__ = ["DerivePrinter", "format_number", "rounded", "symbol_latex", "tree_latex",
-           "exact_text", "sigmoid", "relu", "step"]
+           "exact_text"]
 
 
 # ---- grammar trees and matrix-calculus forms (vector problems) ---------------------------------
-
-_FUNC_TEX = {"tanh": r"\tanh", "sigmoid": r"\sigma", "relu": r"\operatorname{relu}",
-             "exp": r"\exp", "log": r"\log", "softmax": r"\operatorname{softmax}",
-             "hardmax": r"\operatorname{hardmax}"}
-#: f' written through the function's own output o (tanh' = 1 − o ⊙ o), as textbooks do.
-_PRIME_BY_OUTPUT = {"tanh": ("1 - {o} \\odot {o}", "1 - {o}^{{2}}"),
-                    "sigmoid": ("{o} \\odot \\left(1 - {o}\\right)", "{o} \\left(1 - {o}\\right)"),
-                    "exp": ("{o}", "{o}")}
-
 
 class ExprLatex:
     """A grammar tree as LaTeX, with shapes: ``*`` of two vectors is ⊙, ``@`` a plain product.
@@ -330,7 +306,8 @@ class ExprLatex:
         if isinstance(n, ex.Bin):
             return self.scalar(n.left) and self.scalar(n.right)
         if isinstance(n, ex.Call):
-            return n.func in ("sum", "dot") or all(self.scalar(a) for a in n.args)
+            op = FUNCTIONS.get(n.func)
+            return (op is not None and op.scalar_out) or all(self.scalar(a) for a in n.args)
         return True
 
     def index(self, idx) -> str:
@@ -384,24 +361,16 @@ class ExprLatex:
             return f"{self._wrap(e.left, 4)}^{{{self.doprint(e.right)}}}", 3
         if isinstance(e, ex.Call):
             f, args = e.func, e.args
-            if f == "sum":
-                if ex.uses_t(args[0]) and not self.in_step:
-                    return r"\sum_{t=1}^{T} " + self._wrap(args[0], 2), 2
-                if self.scalar(args[0]):
-                    return self._p(args[0])
-                return r"\textstyle\sum_i " + self._wrap(args[0], 4) + "_i", 2
-            if f == "dot":
-                return self._wrap(args[0], 3) + r" \cdot " + self._wrap(args[1], 3), 2
-            if f == "sqrt":
-                return rf"\sqrt{{{self.doprint(args[0])}}}", 4
-            if f == "abs":
-                return rf"\left|{self.doprint(args[0])}\right|", 4
-            return rf"{_FUNC_TEX[f]}\left({self.doprint(args[0])}\right)", 4
+            if f == "sum" and ex.uses_t(args[0]) and not self.in_step:
+                return r"\sum_{t=1}^{T} " + self._wrap(args[0], 2), 2  # the sum over steps
+            return FUNCTIONS[f].latex(self, args)  # its table entry prints a function
         raise TypeError(e)
 
     def _wrap(self, e, prec: int) -> str:
         s, p = self._p(e)
         return rf"\left({s}\right)" if p < prec else s
+
+    wrap = _wrap
 
 
 class FormLatex:
@@ -432,21 +401,11 @@ class FormLatex:
         if isinstance(f, fm.AtT):
             return FormLatex(self.e.at_last(), self.root)._p(f.form)
         if isinstance(f, fm.Prime):
-            by_out = _PRIME_BY_OUTPUT.get(f.func)
-            if f.out is not None and by_out is not None:
+            op = FUNCTIONS[f.func]
+            if f.out is not None and op.prime_by_output is not None:
                 o = self.e.doprint(f.out.node)
-                return by_out[1 if f.scalar else 0].format(o=o), 1
-            arg = self.e.doprint(f.arg.node)
-            if f.func == "relu":
-                return rf"\mathbb{{1}}\left[{arg} > 0\right]", 4
-            if f.func == "abs":
-                return rf"\operatorname{{sign}}\left({arg}\right)", 4
-            if f.func == "sqrt":
-                return rf"\frac{{1}}{{2\sqrt{{{arg}}}}}" if f.scalar else \
-                    rf"1 \oslash \left(2\sqrt{{{arg}}}\right)", 4
-            if f.func == "log":
-                return rf"\frac{{1}}{{{arg}}}" if f.scalar else rf"1 \oslash {arg}", 4
-            return rf"{_FUNC_TEX[f.func]}'\left({arg}\right)", 4
+                return op.prime_by_output[1 if f.scalar else 0].format(o=o), 1
+            return op.prime_latex(self.e.doprint(f.arg.node), f.scalar)
         if isinstance(f, fm.SoftJac):
             s = self.e.doprint(f.s.node)
             return rf"\left(\operatorname{{diag}}\left({s}\right) - {s}\, {s}^{{\top}}\right)", 4

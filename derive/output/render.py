@@ -418,8 +418,8 @@ class _View:
         if st.activation is not None:
             W = self.tex(sym(st.weight))
             gm = gamma(st.activation)
-            fname = {"identity": "the identity", "tanh": "$\\tanh$",
-                     "sigmoid": "$\\sigma$", "relu": "relu"}[st.activation]
+            fname = "the identity" if st.activation == "identity" else \
+                FUNCTIONS[st.activation].prose
             text = (f"Vanishing and exploding gradients: each factor is at most "
                     f"$\\gamma \\lVert {W} \\rVert$ in norm, where $\\gamma = "
                     f"{format_number(gm)}$ bounds the derivative of {fname}, so "
