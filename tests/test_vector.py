@@ -13,7 +13,7 @@ from derive.calculus.questions import solve
 from derive.errors import SpecError
 from derive.calculus.graph import sym, unroll
 from derive.lang.loader import loads
-from derive.calculus.vector import VEval
+from derive.calculus.core import Core
 
 from conftest import close, solve_text
 
@@ -315,7 +315,7 @@ def _text(p, W=None):
 
 
 def _loss(text):
-    ev = VEval(unroll(loads(text, "fd.yaml")))
+    ev = Core(unroll(loads(text, "fd.yaml")))
     v = ev.values[sym("L")].data[0]
     return mpmath.mpf(sympy.N(v, 60)._mpf_) if isinstance(v, sympy.Basic) else mpmath.mpf(v)
 

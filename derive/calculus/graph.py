@@ -54,7 +54,8 @@ class Node:
     order: int
     template: "Template"
     slots: dict  # slot symbol -> concrete symbol (indexed equations); identity for plain ones
-    deps: tuple = ()
+    deps: tuple = ()  # what its program reads (the numbers' truth)
+    shown_deps: tuple = ()  # what its sympy template reads (sympy may cancel a use)
 
     @property
     def expr(self) -> sympy.Expr:
@@ -99,15 +100,6 @@ class Graph:
     indexed_names: frozenset
     recurrent: frozenset  # the states: indexed quantities read at an earlier step (h[t-1])
 
-    @functools.cached_property
-    def consumers(self) -> dict:
-        """symbol -> tuple of node symbols using it directly, in topological order."""
-        out: dict = {}
-        for n in self.nodes.values():
-            for d in n.deps:
-                out.setdefault(d, []).append(n.symbol)
-        return {k: tuple(v) for k, v in out.items()}
-
     def ancestors(self, targets) -> tuple:
         """Nodes needed to compute the targets (themselves included), in topological order."""
         need = set()
@@ -126,10 +118,13 @@ class Graph:
         node = self.nodes.get(of)
         return node.partial(dep) if node is not None else sympy.diff(of, dep)
 
-    def resolve_find(self, e: ex.Expr, key: str) -> sympy.Expr:
-        """A question's expression over the graph's symbols (any quantity may be named)."""
-        return _Resolver(self.problem, self.T, None, self.nodes, self.indexed_names,
-                         self.plain_names, key, self.given_names).build(e)
+    def resolve_find(self, e: ex.Expr, key: str, t: int | None = None) -> sympy.Expr:
+        """A question's expression over the graph's symbols (any quantity may be named);
+        ``t`` binds the index of a loss term taken out of a sum over t."""
+        r = _Resolver(self.problem, self.T, None, self.nodes, self.indexed_names,
+                      self.plain_names, key, self.given_names)
+        r.t_value = t
+        return r.build(e)
 
     @property
     def plain_names(self) -> frozenset:
@@ -283,14 +278,14 @@ def unroll(problem: Problem) -> Graph:
                     else:
                         slots[s] = s
                 node = Node(sym(f"{eq.name}[{t}]"), eq.name, t, eq, order, tmpl, slots)
-                node.deps = tuple(slots[s] for s in slot_order)
+                node.deps = node.shown_deps = tuple(slots[s] for s in slot_order)
                 slots[self_slot] = node.symbol
                 nodes[node.symbol] = node
                 order += 1
         else:
             slots = {s: s for s in slot_order}
             node = Node(sym(eq.name), eq.name, None, eq, order, tmpl, slots)
-            node.deps = slot_order
+            node.deps = node.shown_deps = slot_order
             slots[self_slot] = node.symbol
             nodes[node.symbol] = node
             order += 1

@@ -1,19 +1,271 @@
-"""The one entry point of the calculus: a validated problem in, a :class:`Solution` out."""
+"""The one question handler: every question of every problem goes through here.
+
+It dispatches by question kind (conceptual, value, gradient, Jacobian), resolves ``wrt``,
+computes every number once on the numeric core (:class:`.core.Core`): the forward values,
+the backward pass, the loss split and truncation, and decides what is said the same way for
+all problems: the forward rows and when they become a table, the truncation note, the
+conventions at kinks and ties, the additive paths of gated updates and the general T-step
+formula.  Two narrators then write the steps from those numbers: :mod:`.scalar` (the chain
+rule path by path, or the δ recursion) and :mod:`.vector` (matrix forms).
+"""
 
 from __future__ import annotations
 
-from ..lang.loader import Problem
-from ..solution import Solution
-from . import scalar, vector
-from .graph import unroll
+from dataclasses import dataclass
+
+import mpmath
+import sympy
+
+from ..errors import ExprError
+from ..lang import expr as ex
+from ..lang.loader import Problem, Question
+from ..lang.to_sympy import sym
+from ..ops import FUNCTIONS
+from ..solution import Note, QuestionSolution, Solution
+from . import general, scalar, vector
+from .core import Core, key_sym
+from .graph import loss_symbol, unroll
+from .numbers import DIGITS
+from .program import Program, compile_expr
+from .tensor import Tensor, elementwise, scalar as scalar_tensor, zeros
+
+#: Forward values are listed one by one, with their numbers put in, unless there are more
+#: than FORWARD_LIST_ROWS of them, or more than FORWARD_SHORT_ROWS over more than
+#: FORWARD_LIST_T steps: then they are a table.
+FORWARD_LIST_T = 4
+FORWARD_SHORT_ROWS = 12
+FORWARD_LIST_ROWS = 16
+
+
+def truncation_words(K: int) -> str:
+    return (f"Truncated BPTT with $K = {K}$: each loss term is back-propagated through at "
+            f"most {K} step{'s' if K > 1 else ''} (its own step "
+            f"{'only' if K == 1 else 'and the ones before'}); paths through earlier states "
+            "are dropped.")
+
+
+@dataclass
+class Gradient:
+    """The numbers of ``d(of, wrt)`` for a scalar ``of``, computed once for either narrator.
+
+    ``adj`` (symbol -> Tensor) and ``edges`` ((dep, consumer) -> Tensor) come from the one
+    untruncated backward pass (None when truncated); ``seeds`` are the adjoints read off the
+    question's own expression; ``parts`` holds, when truncated, one (term, t, horizon,
+    Tensor or None) per additive loss term."""
+
+    of: ex.Expr
+    of_prog: Program
+    wrt: sympy.Symbol
+    shape: tuple
+    answer: Tensor
+    adj: dict | None
+    edges: dict | None
+    seeds: dict
+    parts: tuple | None
 
 
 def solve(problem: Problem, gradients: bool = False) -> Solution:
     """Solve every question of a validated problem (raises SpecError for numeric defects).
 
-    ``gradients``: also the gradient of the loss (the last plain quantity) by every node, for
-    the graph figure."""
+    ``gradients``: also the gradient of the loss (the last plain quantity) by every scalar
+    node, for the graph figure."""
     graph = unroll(problem)
-    if vector.is_vector_problem(graph):
-        return vector.solve(graph, gradients)
-    return scalar.solve_graph(graph, gradients)
+    with mpmath.workdps(DIGITS + 5):
+        core = Core(graph)
+        questions = tuple(_question(core, q) for q in problem.questions)
+        loss, grads = None, {}
+        if gradients:
+            loss = loss_symbol(graph)
+            if loss is not None and core.values[loss].is_scalar and \
+                    _numeric(core.values[loss].data[0]):
+                adj = core.backward({loss: scalar_tensor(core.D.num(1))})
+                grads = {s: core.shown(t) for s, t in adj.items()
+                         if s in graph.nodes and t.is_scalar and _numeric(t.data[0])}
+        narrator = scalar if core.scalars else vector
+        return narrator.solution(core, questions, loss, grads)
+
+
+def _numeric(v) -> bool:
+    return not isinstance(v, sympy.Basic) or not v.free_symbols
+
+
+def _question(core: Core, q: Question) -> QuestionSolution:
+    if q.find is None:
+        return QuestionSolution(q, None, (Note(q.answer),) if q.answer else (), None)
+    key = f"questions.{q.id}.find"
+    try:
+        if isinstance(q.find, ex.Call) and q.find.func == "d":
+            return _derivative(core, q, key)
+        return _value(core, q, key)
+    except ExprError as e:
+        raise core.p.error(str(e), key) from None
+
+
+# ---- what every solution opens with ------------------------------------------------------------
+
+def forward_rows(core: Core, roots) -> tuple[tuple, bool] | None:
+    """The quantities the question reads (in topological order) and whether they are shown
+    as a table (long sequences, many rows) rather than one by one."""
+    rows = core.g.ancestors(roots)
+    if not rows:
+        return None
+    n = len(rows)
+    return rows, n > FORWARD_LIST_ROWS or ((core.T or 0) > FORWARD_LIST_T and
+                                           n > FORWARD_SHORT_ROWS)
+
+
+def conventions(core: Core, roots, derivative: bool) -> list:
+    """Conventions at points where a function is not differentiable, stated, never silent."""
+    anc = set(core.g.ancestors(roots))
+    notes = []
+    tied = [s for s in core.ties if s in anc]
+    if tied:
+        notes.append(Note("hardmax has a tie for the largest entry at "
+                          + ", ".join(s.name for s in tied) + "; as the problem format says, "
+                          "the first largest entry is taken."))
+    if derivative:
+        words = {ins.extra.words for s in anc
+                 for ins in core.programs[core.g.nodes[s].equation.key].instrs
+                 if ins.op == "call" and ins.extra.words and not ins.extra.kink}
+        notes.extend(Note(w) for w in sorted(words))
+        for f in sorted({f for s, f in core.kinks if s in anc}):
+            notes.append(Note(FUNCTIONS[f].words))
+    return notes
+
+
+# ---- value questions ------------------------------------------------------------------------------
+
+def _value(core: Core, q: Question, key: str) -> QuestionSolution:
+    prog = core.compile_find(q.find, key)
+    regs = prog.run(core.D, None, core.leaf)
+    roots = [key_sym(k) for k in prog.leaf_keys(None)]
+    ans = core.answer(regs[-1])
+    narrator = scalar if core.scalars else vector
+    return narrator.value(core, q, key, forward_rows(core, roots),
+                          conventions(core, roots, False), ans)
+
+
+# ---- derivatives ------------------------------------------------------------------------------------
+
+def _wrt_symbol(core: Core, e: ex.Expr) -> sympy.Symbol:
+    if isinstance(e, ex.Name):
+        s = sym(e.name)
+    elif isinstance(e, ex.Ref) and e.index.kind != "t":
+        step = e.index.value if e.index.kind == "n" else (core.T or 0) + e.index.value
+        s = sym(f"{e.name}[{step}]")
+    else:
+        raise ExprError("d(of, wrt): wrt must be one quantity, a given or a parameter")
+    if s not in core.g.nodes and s not in core.g.given and s not in core.g.leaves:
+        raise ExprError(f"{s.name} does not appear in any equation")
+    return s
+
+
+def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
+    of_e, wrt_e = q.find.args
+    wrt = _wrt_symbol(core, wrt_e)
+    if wrt in core.g.nodes and core.scalars and not _numeric(core.values[wrt].data[0]):
+        # a symbolic answer by a quantity keeps that quantity as the variable
+        core = Core(core.g, frozenset({wrt}))
+    of_prog = core.compile_find(of_e, key)
+    of_val = of_prog.run(core.D, None, core.leaf)[-1]
+    wshape = core.value(wrt).shape
+    roots = [key_sym(k) for k in of_prog.leaf_keys(None)]
+    opening = [forward_rows(core, roots), conventions(core, roots, True)]
+    if not of_val.is_scalar:
+        if wshape != (1, 1) and wshape[1] != 1 and wshape[0] != 1:
+            raise ExprError("d(vector, matrix) would be an array with three indices; ask for "
+                            "the derivative of a scalar (a loss, or one entry through sum or "
+                            "dot)")
+        if of_val.rows != 1 and of_val.cols != 1 and wshape != (1, 1):
+            raise ExprError("d(matrix, ...) is only defined here by a scalar")
+        if q.truncate is not None:
+            raise ExprError("truncate goes with the derivative of a scalar loss")
+        return vector.jacobian(core, q, of_e, of_prog, of_val, wrt, wshape, opening)
+    grad = _gradient(core, key, of_e, of_prog, wrt, wshape, q.truncate)
+    ans = core.answer(grad.answer, wshape)
+    extra = []
+    if q.truncate is not None:
+        extra.append(Note(truncation_words(q.truncate)))
+    narrator = scalar if core.scalars else vector
+    target = narrator.target(core, of_e, wrt)
+    if q.form == "general":
+        extra.append(_general_formula(core, narrator, target, wrt))
+    steps = narrator.gradient(core, q, key, grad, target, ans, opening, extra,
+                              _additive_paths(core, narrator, roots, wrt))
+    return QuestionSolution(q, target, tuple(steps), ans)
+
+
+def _gradient(core: Core, key, of_e, of_prog, wrt, wshape, K) -> Gradient:
+    D = core.D
+    one = scalar_tensor(D.num(1))
+    if K is None:
+        seeds = core.seed(of_prog, None, one)
+        edges: dict = {}
+        adj = core.backward(dict(seeds), None, edges)
+        g = adj.get(wrt)
+        parts = None
+    else:
+        plain = {e.name: e.expr for e in core.p.equations if not e.indexed}
+        g, out, adj, edges, seeds = None, [], None, None, {}
+        for term, t, horizon in ex.loss_terms(of_e, plain, core.T):
+            prog = core.compile_find(term, key, t)
+            a = core.backward(dict(core.seed(prog, t, one)), horizon - K)
+            part = a.get(wrt)
+            out.append((term, t, horizon, part))
+            if part is not None:
+                g = part if g is None else elementwise(D, D.add, g, part)
+        parts = tuple(out)
+    if g is None:
+        g = zeros(wshape, D)
+    return Gradient(of_e, of_prog, wrt, wshape, g, adj, edges, seeds, parts)
+
+
+def reach(core: Core, wrt) -> set:
+    """wrt and every node that depends on it."""
+    out = {wrt}
+    for s, n in core.g.nodes.items():
+        if any(d in out for d in n.deps):
+            out.add(s)
+    return out
+
+
+def _additive_paths(core: Core, narrator, roots, wrt) -> list:
+    """An Additive step for each state whose update carries its previous value additively,
+    when the derivative runs back through that state across steps."""
+    g = core.g
+    if not core.T or core.T < 2:
+        return []
+    anc = set(g.ancestors(roots))
+    reached = reach(core, wrt)
+    out = []
+    for eq in core.p.equations:
+        if not eq.indexed or eq.name not in g.recurrent:
+            continue
+        if not any(g.nodes[s].name == eq.name and (g.nodes[s].step or 0) >= 2 and
+                   sym(f"{eq.name}[{g.nodes[s].step - 1}]") in reached
+                   for s in anc & reached if s in g.nodes):
+            continue
+        for term in ex.additive_terms(eq.expr, eq.name):
+            step = narrator.additive(core, eq, term)
+            if step is not None:
+                out.append(step)
+    return out
+
+
+def _general_formula(core: Core, narrator, target, wrt):
+    """The T-step formula for a parameter of the single recurrence, or a Note saying why not."""
+    states = [eq for eq in core.p.equations if eq.indexed and eq.name in core.g.recurrent]
+    if len(states) != 1:
+        return Note(general.NEEDS)
+    eq = states[0]
+    inlined = general.inline(core.p, eq.name)
+    prog = compile_expr(inlined, core.shape_of, core.T, in_step=True)
+    for ins in prog.instrs:
+        core.node_shapes[id(ins.node)] = ins.shape
+    leaves = {ins.extra for ins in prog.instrs if ins.op == "leaf"}
+    if ("t", eq.name, -1) not in leaves or ("p", wrt.name, None) not in leaves:
+        return Note(general.NEEDS)
+    act, weight = general.recurrent_weight(eq.name, inlined)
+    value = core.g.given.get(sym(weight)) if weight else None
+    return narrator.general(core, target, eq, inlined, prog, wrt, act, weight,
+                            general.norm(value))

@@ -1,66 +1,49 @@
-"""The engine: forward values, the backward recursion over local partials, and the derivation steps.
+"""The scalar narrator: the chain rule written out path by path (short sequences) or as the
+backward recursion δ_t with its table (long ones), from the numbers of the numeric core.
 
-``solve(problem)`` returns a :class:`~derive.solution.Solution`.  Every number shown in a step is
-read from the same caches (forward values, local partial values, adjoints) the answer is built from.
-Cost is linear in T: each node is visited once forward and once backward, and each equation is
-differentiated once, as a template.
+Every number shown is read from :class:`~derive.calculus.core.Core` (forward values, the
+local partials of each node's program, the adjoints of the one backward pass); sympy is used
+only for what is shown: each equation's template and its local partials at a general step.
 """
 
 from __future__ import annotations
 
-
-import mpmath
+import functools
 
 import sympy
 
-from ..lang import expr as ex
 from ..errors import ExprError
-from ..lang.to_sympy import build, split_name, sym
-from . import general
-from .graph import Graph, loss_symbol
-from .tensor import scalar
-from .vector import VEval
-from .numbers import (DIGITS, is_numeric,
-                      settle, simplify, tree_size)
+from ..lang import expr as ex
 from ..lang.loader import Question
-from ..ops import KINK_WORDS, RULE_OF_CLASS
+from ..lang.to_sympy import build, split_name, sym
+from ..ops import RULE_OF_CLASS
 from ..solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
-                       GeneralFormula, GradientSum,
-                       Note, One, Partial, Prod, QuestionSolution, Recurrence, Result, Rules,
-                       Solution, Split, StepTable, Sum, prod, total)
+                        GeneralFormula, GradientSum, Note, One, Partial, Prod,
+                        QuestionSolution, Recurrence, Result, Rules, Solution, Split,
+                        StepTable, Sum, prod, total)
+from . import general as gen
+from .core import Core
+from .numbers import is_numeric, settle
 
 EXPANDED_MAX_T = 4
 EXPANDED_MAX_FACTORS = 40
-FORWARD_DETAIL_MAX_T = 4
-SYMBOLIC_EXACT_CAP = 400
 
 
 class _TooLong(Exception):
     pass
 
 
-def solve_graph(graph: Graph, gradients: bool = False) -> Solution:
-    """Solve every question of a scalar problem (raises SpecError for numeric defects).
-
-    ``gradients``: also the gradient of the loss (the last plain quantity) by every node, for
-    the graph figure."""
-    with mpmath.workdps(DIGITS + 5):
-        ev = Evaluator(graph)
-        questions = tuple(_solve_question(ev, q) for q in graph.problem.questions)
-        loss, grads = None, {}
-        if gradients:
-            loss = loss_symbol(graph)
-            if loss is not None and is_numeric(ev.values[loss]):
-                grads = {s: v for s, v in ev.backward(loss).items()
-                         if s in graph.nodes and is_numeric(v)}
-    return Solution(graph.problem, graph, ev.values, questions, loss=loss, gradients=grads)
+def solution(core: Core, questions: tuple, loss, grads: dict) -> Solution:
+    """The Solution of a scalar problem."""
+    return Solution(core.p, core.g, Evaluator.of(core).values, questions, loss=loss,
+                    gradients=grads)
 
 
 class _Values(dict):
     """symbol -> forward value as sympy, read from the numeric core on first use; a leaf with
     no value is itself (a symbol)."""
 
-    def __init__(self, core: VEval) -> None:
+    def __init__(self, core: Core) -> None:
         super().__init__()
         self.core = core
 
@@ -87,7 +70,7 @@ class _Shown(dict):
     """A mapping onto the core's tensors that shows each as sympy when first read (a long
     sequence's table prints 16 of its T rows)."""
 
-    def __init__(self, core: VEval, tensors: dict) -> None:
+    def __init__(self, core: Core, tensors: dict) -> None:
         super().__init__()
         self.core = core
         self.tensors = tensors
@@ -120,14 +103,22 @@ class _Shown(dict):
 
 class Evaluator:
     """The scalar narrator's view of the numeric core: forward values, local partial values and
-    adjoints as sympy numbers (or expressions), every one computed by :class:`VEval`."""
+    adjoints as sympy numbers (or expressions), every one computed by :class:`Core`."""
 
-    def __init__(self, graph: Graph, override: frozenset = frozenset()) -> None:
-        self.g = graph
-        self.core = VEval(graph, override)
-        self.values = _Values(self.core)
+    def __init__(self, core: Core) -> None:
+        self.g = core.g
+        self.core = core
+        self.values = _Values(core)
         self._partials: dict = {}
         self._horizon: dict = {}
+
+    @staticmethod
+    def of(core: Core) -> "Evaluator":
+        """The one view of a core (its caches are shared by every question)."""
+        ev = core.views.get("scalar")
+        if ev is None:
+            ev = core.views["scalar"] = Evaluator(core)
+        return ev
 
     def partial_value(self, of, dep) -> sympy.Expr:
         key = (of, dep)
@@ -142,6 +133,15 @@ class Evaluator:
             self._partials[key] = v
         return v
 
+    @functools.cached_property
+    def consumers(self) -> dict:
+        """symbol -> the nodes whose template reads it directly, in topological order."""
+        out: dict = {}
+        for n in self.g.nodes.values():
+            for d in n.shown_deps:
+                out.setdefault(d, []).append(n.symbol)
+        return {k: tuple(v) for k, v in out.items()}
+
     def substitute(self, e: sympy.Expr) -> sympy.Expr:
         """e with every quantity replaced by its forward value."""
         return e.xreplace({s: self.values[s] for s in e.free_symbols if s in self.values})
@@ -149,7 +149,7 @@ class Evaluator:
     def deps(self, of) -> tuple:
         node = self.g.nodes.get(of)
         if node is not None:
-            return node.deps
+            return node.shown_deps
         return tuple(sorted(of.free_symbols, key=lambda s: s.name))
 
     def horizon(self, s) -> int | None:
@@ -166,100 +166,115 @@ class Evaluator:
         elif node.step is not None:
             h = node.step
         else:
-            hs = [self.horizon(d) for d in node.deps if d in self.g.nodes]
+            hs = [self.horizon(d) for d in node.shown_deps if d in self.g.nodes]
             hs = [x for x in hs if x is not None]
             h = max(hs) if hs else None
         self._horizon[s] = h
         return h
 
-    def backward(self, root, bound: int | None = None, edges: "_Shown | None" = None) -> dict:
-        """Adjoints ∂root/∂s for every symbol s reached; nodes at steps <= bound get none
-        (truncated BPTT).  ``edges`` (from :meth:`edges`, optional) collects each (dep,
-        consumer) contribution."""
-        core = self.core
-        D = core.D
 
-        def blocked(d):
-            node = self.g.nodes.get(d)
-            return bound is not None and node is not None and node.step is not None \
-                and node.step <= bound
+# ---- the narrator's hooks (called by the question handler) ------------------------------------
 
-        if root in self.g.nodes:
-            seeds = {root: scalar(D.num(1))}
-        else:
-            seeds = {}
-            for d in self.deps(root):
-                if not blocked(d):
-                    seeds[d] = scalar(D.num(self.partial_value(root, d)))
-                    if edges is not None:
-                        edges.tensors[(d, root)] = seeds[d]
-        adj = core.backward(seeds, bound, edges.tensors if edges is not None else None)
-        return _Shown(core, adj)
-
-    def edges(self) -> "_Shown":
-        """An empty record of each (dep, consumer) contribution, for :meth:`backward`."""
-        return _Shown(self.core, {})
+def _forward_step(ev: "Evaluator", fwd, detailed: bool) -> list:
+    if fwd is None:
+        return []
+    rows, table = fwd
+    if table:
+        nodes = ev.g.nodes
+        names = tuple(dict.fromkeys(nodes[s].name for s in rows if nodes[s].step))
+        steps = tuple(sorted({nodes[s].step for s in rows if nodes[s].step}))
+        plain = tuple(s for s in rows if nodes[s].step is None)
+        return [ForwardTable(names, steps, plain)]
+    return [ForwardValues(rows, detailed)]
 
 
-# ---- questions --------------------------------------------------------------------------------
-
-def _solve_question(ev: Evaluator, q: Question) -> QuestionSolution:
-    g = ev.g
-    key = f"questions.{q.id}.find"
-    if q.find is None:
-        return QuestionSolution(q, None, (Note(q.answer),) if q.answer else (), None)
-    try:
-        if isinstance(q.find, ex.Call) and q.find.func == "d":
-            of = g.resolve_find(q.find.args[0], key)
-            wrt = g.resolve_find(q.find.args[1], key)
-            if not isinstance(wrt, sympy.Symbol):
-                raise ExprError("d(of, wrt): wrt must be one quantity, a given or a parameter")
-            return _derivative(ev, q, of, wrt)
-        target = g.resolve_find(q.find, key)
-        return _value(ev, q, target)
-    except ExprError as e:
-        raise g.problem.error(str(e), key) from None
-
-
-def _answer(v: sympy.Expr) -> Answer:
-    value = None
-    exact = v
-    if is_numeric(v):
-        value = float(v)
-        if v.has(sympy.Float):
-            exact = None
-    else:
-        exact = v if tree_size(v) <= SYMBOLIC_EXACT_CAP else None
-    return Answer(v, exact, value)
-
-
-def _ancestors(ev: Evaluator, targets) -> tuple:
-    return ev.g.ancestors(targets)
-
-
-def _forward_step(ev: Evaluator, targets, detailed: bool):
-    rows = _ancestors(ev, targets)
-    if not rows:
-        return None
-    T = ev.g.T or 0
-    if T > FORWARD_DETAIL_MAX_T and len(rows) > 12:
-        names = tuple(dict.fromkeys(ev.g.nodes[s].name for s in rows if ev.g.nodes[s].step))
-        steps = tuple(sorted({ev.g.nodes[s].step for s in rows if ev.g.nodes[s].step}))
-        plain = tuple(s for s in rows if ev.g.nodes[s].step is None)
-        return ForwardTable(names, steps, plain)
-    return ForwardValues(rows, detailed)
-
-
-def _value(ev: Evaluator, q: Question, target: sympy.Expr) -> QuestionSolution:
-    steps = []
-    fwd = _forward_step(ev, target.free_symbols, detailed=True)
-    if fwd is not None:
-        steps.append(fwd)
-    v = settle(ev.substitute(target))
-    if not (target.is_Symbol and target in ev.g.nodes) or target in ev.g.given:
+def value(core: Core, q: Question, key: str, fwd, notes: list, ans: Answer) -> QuestionSolution:
+    ev = Evaluator.of(core)
+    target = core.g.resolve_find(q.find, key)
+    steps = _forward_step(ev, fwd, detailed=True)
+    if not (target.is_Symbol and target in core.g.nodes) or target in core.g.given:
         steps.append(Evaluate(target))
-    ans = _answer(simplify(v))
-    return QuestionSolution(q, target, tuple(steps), ans)
+    return QuestionSolution(q, target, tuple(steps + notes), ans)
+
+
+def target(core: Core, of_e: ex.Expr, wrt) -> Partial:
+    return Partial(core.g.resolve_find(of_e, ""), wrt)
+
+
+def gradient(core: Core, q: Question, key: str, grad, target: Partial, ans: Answer,
+             opening: list, extra: list, additive: list) -> list:
+    """The steps of d(of, wrt): expanded path by path, or the backward recursion."""
+    ev = Evaluator.of(core)
+    g = ev.g
+    lhs = target
+    of, wrt = target.of, target.wrt
+    fwd, notes = opening
+    steps = _forward_step(ev, fwd, detailed=False) + notes + extra
+    answer = ans.expr
+    terms, split = ((of,), False) if of == wrt else _root_terms(ev, of)
+    bounds = {t: None for t in terms}
+    if grad.parts is None:
+        adj = _Shown(core, grad.adj)
+        edges = _Shown(core, grad.edges)
+        if of not in g.nodes:
+            for d, v in grad.seeds.items():
+                edges.tensors[(d, of)] = v
+        parts = None
+    else:
+        adj = edges = None
+        if of != wrt:
+            terms = tuple(g.resolve_find(e, key, t) for e, t, _, _ in grad.parts)
+            split = split or len(terms) > 1
+            bounds = {term: h - q.truncate
+                      for term, (_, _, h, _) in zip(terms, grad.parts)}
+        parts = tuple(core.shown(p) if p is not None else sympy.Integer(0)
+                      for _, _, _, p in grad.parts)
+    use_recursive = False
+    if q.form != "expanded" and g.recurrent and g.T and g.T >= 3:
+        use_recursive = q.form == "recursive" or g.T > EXPANDED_MAX_T
+    trees = None
+    if not use_recursive:
+        reach = _reach(ev, wrt)
+        try:
+            trees = tuple(_paths(ev, t, wrt, reach, bounds[t]) for t in terms)
+        except _TooLong:
+            if g.recurrent and g.T and g.T >= 3:
+                use_recursive = True
+            else:
+                raise ExprError("the chain rule is too long to write out; "
+                                "ask for form: recursive") from None
+    if use_recursive:
+        steps.extend(_recursive_steps(ev, lhs, of, wrt, terms, (adj, edges, parts), answer))
+    else:
+        steps.extend(_expanded_steps(ev, lhs, terms, split, trees, answer))
+    return steps + additive
+
+
+def additive(core: Core, eq, term) -> Additive:
+    """The additive path of ``term`` with its coefficient, such as 1 - z_t."""
+    e = build(term, _general_symbol)
+    return Additive(eq.name, term, sympy.factor_terms(sympy.diff(e, sym(f"{eq.name}[t-1]"))))
+
+
+def _general_symbol(n):
+    return sym(n.name) if isinstance(n, ex.Name) else sym(f"{n.name}[{n.index.text()}]")
+
+
+def general(core: Core, target: Partial, eq, inlined, prog, wrt, act, weight, norm):
+    """The T-step formula with the local factors of the state's own equation."""
+    e = build(inlined, _general_symbol)
+    prev = sym(f"{eq.name}[t-1]")
+    if prev not in e.free_symbols or wrt not in e.free_symbols:
+        return Note(gen.NEEDS)
+    back = {e: sym(f"{eq.name}[t]")} if not e.is_Atom else {}
+
+    def partial(by, letter):
+        d = sympy.factor_terms(sympy.diff(e, by).xreplace(back))
+        return d.xreplace({s: sym(s.name.replace("[t", f"[{letter}"))
+                           for s in d.free_symbols if "[t" in s.name})
+
+    return GeneralFormula(target, eq.name, partial(prev, "j"), partial(wrt, "k"), act, weight,
+                          norm)
 
 
 def _root_terms(ev: Evaluator, of) -> tuple[tuple, bool]:
@@ -274,7 +289,7 @@ def _root_terms(ev: Evaluator, of) -> tuple[tuple, bool]:
 def _reach(ev: Evaluator, wrt) -> set:
     reach = {wrt}
     for s, n in ev.g.nodes.items():
-        if any(d in reach for d in n.deps):
+        if any(d in reach for d in n.shown_deps):
             reach.add(s)
     return reach
 
@@ -327,132 +342,6 @@ def evaluate_tree(ev: Evaluator, tree, deltas: dict | None = None) -> sympy.Expr
         return deltas[tree.of]
     vals = [evaluate_tree(ev, t, deltas) for t in tree.items]
     return sympy.Add(*vals) if isinstance(tree, Sum) else sympy.Mul(*vals)
-
-
-def _derivative(ev: Evaluator, q: Question, of, wrt) -> QuestionSolution:
-    g = ev.g
-    if not (wrt in g.nodes or wrt in g.leaves or wrt in g.given):
-        raise ExprError(f"{wrt.name} does not appear in any equation")
-    # A symbolic answer by a quantity keeps that quantity as the variable.
-    if wrt in g.nodes and not is_numeric(ev.values[wrt]):
-        ev = Evaluator(g, frozenset({wrt}))
-    lhs = Partial(of, wrt)
-    terms, split = ((of,), False) if of == wrt else _root_terms(ev, of)
-    K = q.truncate
-    if K is not None:
-        # Truncation acts on each additive loss term, named or not.
-        body = g.nodes[of].expr if of in g.nodes and g.nodes[of].step is None else of
-        if body.is_Add and not split and of != wrt:
-            terms = tuple(sorted(body.args, key=lambda a: (ev.horizon(a) or 0, str(a))))
-            split = True
-    bounds = {}
-    for t in terms:
-        h = ev.horizon(t)
-        bounds[t] = (h - K) if (K is not None and h is not None) else None
-
-    # The answer: one backward pass (one per loss term when truncated).
-    edges = ev.edges()
-    if K is None:
-        adj = ev.backward(of, None, edges)
-        answer = adj.get(wrt, sympy.Integer(0))
-        parts = None
-    else:
-        adj = None
-        parts = tuple(ev.backward(t, bounds[t]).get(wrt, sympy.Integer(0)) for t in terms)
-        answer = settle(sympy.Add(*parts))
-    answer = simplify(answer)
-
-    steps: list = []
-    fwd = _forward_step(ev, ({of} if of in g.nodes else of.free_symbols), detailed=False)
-    if fwd is not None:
-        steps.append(fwd)
-    if K is not None:
-        steps.append(Note(f"Truncated BPTT with $K = {K}$: each loss term is back-propagated "
-                          f"through at most {K} step{'s' if K > 1 else ''} (its own step "
-                          f"{'only' if K == 1 else 'and the ones before'}); paths through "
-                          "earlier states are dropped."))
-    if q.form == "general":
-        steps.append(_general_formula(ev, lhs, wrt))
-    form = q.form
-    use_recursive = False
-    if form != "expanded" and g.recurrent and g.T and g.T >= 3:
-        use_recursive = form == "recursive" or g.T > EXPANDED_MAX_T
-    trees = None
-    if not use_recursive:
-        reach = _reach(ev, wrt)
-        try:
-            trees = tuple(_paths(ev, t, wrt, reach, bounds[t]) for t in terms)
-        except _TooLong:
-            if g.recurrent and g.T and g.T >= 3:
-                use_recursive = True
-            else:
-                raise ExprError("the chain rule is too long to write out; "
-                                "ask for form: recursive") from None
-    if use_recursive:
-        steps.extend(_recursive_steps(ev, lhs, of, wrt, terms, (adj, edges, parts), answer))
-    else:
-        steps.extend(_expanded_steps(ev, lhs, terms, split, trees, answer))
-    steps.extend(_additive_paths(ev, of, wrt))
-    steps.extend(_kinks(ev, of))
-    return QuestionSolution(q, lhs, tuple(steps), _answer(answer))
-
-
-def _kinks(ev: Evaluator, of) -> list:
-    """A note for each function evaluated exactly at a point where it has no derivative."""
-    anc = set(_ancestors(ev, {of} if of in ev.g.nodes else of.free_symbols))
-    found = sorted({f for s, f in ev.core.kinks if s in anc})
-    return [Note(KINK_WORDS.format(f=f)) for f in found]
-
-
-def _general_formula(ev: Evaluator, lhs: Partial, wrt):
-    """The T-step formula for a parameter of the single recurrence, or a Note saying why not."""
-    g = ev.g
-    states = [eq for eq in g.problem.equations if eq.indexed and eq.name in g.recurrent]
-    if len(states) != 1:
-        return Note(general.NEEDS)
-    eq = states[0]
-    inlined = general.inline(g.problem, eq.name)
-    e = build(inlined, lambda n: sym(n.name) if isinstance(n, ex.Name)
-              else sym(f"{n.name}[{n.index.text()}]"))
-    prev = sym(f"{eq.name}[t-1]")
-    if prev not in e.free_symbols or wrt not in e.free_symbols:
-        return Note(general.NEEDS)
-    back = {e: sym(f"{eq.name}[t]")} if not e.is_Atom else {}
-
-    def partial(by, letter):
-        d = sympy.factor_terms(sympy.diff(e, by).xreplace(back))
-        return d.xreplace({s: sym(s.name.replace("[t", f"[{letter}"))
-                           for s in d.free_symbols if "[t" in s.name})
-
-    act, weight = general.recurrent_weight(eq.name, inlined)
-    value = g.given.get(sym(weight)) if weight else None
-    return GeneralFormula(lhs, eq.name, partial(prev, "j"), partial(wrt, "k"), act, weight,
-                          general.norm(value))
-
-
-def _additive_paths(ev: Evaluator, of, wrt) -> list:
-    """An Additive step for each state whose update carries its previous value additively,
-    when the derivative runs back through that state across steps."""
-    g = ev.g
-    if not g.T or g.T < 2:
-        return []
-    anc = set(_ancestors(ev, {of} if of in g.nodes else of.free_symbols))
-    reach = _reach(ev, wrt)
-    out = []
-    for eq in g.problem.equations:
-        if not eq.indexed or eq.name not in g.recurrent:
-            continue
-        crossing = [s for s in anc & reach if s in g.nodes and g.nodes[s].name == eq.name
-                    and g.nodes[s].step and g.nodes[s].step >= 2 and
-                    sym(f"{eq.name}[{g.nodes[s].step - 1}]") in reach]
-        if not crossing:
-            continue
-        for term in ex.additive_terms(eq.expr, eq.name):
-            e = build(term, lambda n: sym(n.name) if isinstance(n, ex.Name)
-                      else sym(f"{n.name}[{n.index.text()}]"))
-            coeff = sympy.factor_terms(sympy.diff(e, sym(f"{eq.name}[t-1]")))
-            out.append(Additive(eq.name, term, coeff))
-    return out
 
 
 def _functions_used(ev: Evaluator) -> tuple:
@@ -562,7 +451,7 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
     virtual = of not in g.nodes
 
     def consumers(s):
-        own = g.consumers.get(s, ())
+        own = ev.consumers.get(s, ())
         return own + (of,) if virtual and s in of.free_symbols else own
 
     to_root = set(root_set)

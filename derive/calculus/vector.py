@@ -1,41 +1,28 @@
-"""The engine for vectors and matrices: the same pipeline as the scalar engine, over tensors.
+"""The matrix narrator: the steps of a problem with vectors or matrices, in matrix form.
 
-Each equation is compiled once into a program with checked shapes; the forward pass runs it at
-every step; the backward pass runs its vector-Jacobian products in reverse topological order,
-so cost stays linear in T.  The steps shown (adjoint equations in matrix form, per-step
-tables, local Jacobians) come from the same programs and the same numbers as the answer.
+Every number comes from the numeric core (:mod:`.core`) through the question handler
+(:mod:`.questions`); this module writes the backward equations in matrix form from the same
+compiled programs (adjoint rows, W_hhᵀ diag(1 − h ⊙ h) δ), the per-step tables, the chain of
+local Jacobians and the additive paths of gated updates.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mpmath
 import sympy
 
-from ..lang import expr as ex
-from . import forms as fm
 from ..errors import ExprError
-from ..lang.to_sympy import sym
-from . import general
-from .graph import Graph, _toposort, loss_symbol
-from .numbers import DIGITS, settle, simplify
+from ..lang import expr as ex
 from ..lang.loader import Equation, Question
-from ..ops import HARDMAX_WORDS, KINK_WORDS, hardmax
-from .program import Program, compile_expr
+from ..lang.to_sympy import sym
 from ..solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution,
-                       Solution, VBackward, VChain,
-                       VForward, VResult, VTable, MAX_MATRIX_SHOWN, shown_rows)
-from .tensor import (FAST, MIXED, Domain, LazyMatrix, Tensor, check_finite, elementwise,
-                     from_value, scalar, shape_text, sum_tensors, value_shape,
-                     zeros)
+                        Solution, VBackward, VChain, VForward, VResult, VTable, shown_rows)
+from . import forms as fm
+from .core import Core, ShownValues, key_sym
+from .program import compile_expr
+from .tensor import Tensor, elementwise
 
-#: Above this many entry operations (or this many with only rational arithmetic) the numbers
-#: are carried as 50-digit floats rather than exact sympy numbers.
-EXACT_COST = 4000
-RATIONAL_COST = 40000
-MAX_PRODUCTS = 5_000_000
-DETAIL_MAX_T = 4
 CHAIN_MAX = 6
 MAX_TERMS_SHOWN = 12
 ROOT = "__root"  # the question's expression as a pseudo-equation (never printed)
@@ -51,466 +38,23 @@ class VectorInfo:
     exact: bool
 
 
-def is_vector_problem(graph: Graph) -> bool:
-    return any(isinstance(v, tuple) for v in graph.given.values())
-
-
-def solve(graph: Graph, gradients: bool = False) -> Solution:
-    """Solve a vector problem; ``gradients`` as in :func:`derive.engine.solve` (scalar nodes)."""
-    with mpmath.workdps(DIGITS + 5):
-        ev = VEval(graph)
-        questions = tuple(_question(ev, q) for q in graph.problem.questions)
-        loss, grads = None, {}
-        if gradients:
-            loss = loss_symbol(graph)
-            if loss is not None and ev.values[loss].is_scalar:
-                adj = ev.backward({loss: scalar(ev.D.num(1))})
-                grads = {s: ev.shown(t) for s, t in adj.items()
-                         if s in graph.nodes and t.is_scalar}
-    info = VectorInfo(ev.node_shapes, ev.quantity_shapes(), ev.D.exact)
-    return Solution(graph.problem, graph, _Shown(ev), questions, info, loss=loss,
+def solution(core: Core, questions: tuple, loss, grads: dict) -> Solution:
+    """The Solution of a problem with vectors or matrices, its values shown on first use."""
+    info = VectorInfo(core.node_shapes, core.quantity_shapes(), core.D.exact)
+    return Solution(core.p, core.g, ShownValues(core), questions, info, loss=loss,
                     gradients=grads)
 
 
-class _Shown(dict):
-    """symbol -> value as shown (a sympy number or matrix), converted on first use."""
-
-    def __init__(self, ev: "VEval") -> None:
-        super().__init__()
-        self.ev = ev
-
-    def __missing__(self, key):
-        t = self.ev.value(key)
-        v = self.ev.shown(t)
-        self[key] = v
-        return v
-
-    def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
+def _forward_step(fwd) -> list:
+    return [] if fwd is None else [VForward(*fwd)]
 
 
-def key_sym(key) -> sympy.Symbol:
-    name, step = key
-    return sym(name) if step is None else sym(f"{name}[{step}]")
+def value(core: Core, q: Question, key: str, fwd, notes: list, ans: Answer) -> QuestionSolution:
+    return QuestionSolution(q, q.find, tuple(_forward_step(fwd) + notes), ans)
 
 
-class VEval:
-    """Compiled programs, forward values and the backward pass of one vector problem."""
-
-    def __init__(self, g: Graph, override: frozenset = frozenset()) -> None:
-        """``override``: quantities whose forward value is their own symbol (a symbolic
-        answer by a quantity keeps that quantity as the variable)."""
-        self.g = g
-        self.override = override
-        self._partials: dict = {}
-        self.p = g.problem
-        self.T = g.T
-        self.node_shapes: dict = {}
-        self.shape_by_name: dict = {}
-        self.programs: dict = {}
-        self.general: dict = {}
-        self.leaf_cache: dict = {}
-        self.ties: list = []
-        self.kinks: list = []
-        self._compile()
-        self.D: Domain = self._domain()
-        self.values: dict = {}
-        self.regs: dict = {}
-        self._forward()
-
-    # -- shapes and programs ------------------------------------------------------------------
-    def _given_shape(self, name, step):
-        s = key_sym((name, step))
-        if s in self.g.given:
-            return value_shape(self.g.given[s])
-        return None
-
-    def _compile(self) -> None:
-        p = self.p
-        indexed = {eq.name for eq in p.equations if eq.indexed}
-        initial = {}
-        for gv in p.given:
-            if gv.name in indexed and gv.index is not None:
-                try:
-                    initial.setdefault(gv.name, (value_shape(gv.value), gv))
-                except ExprError as e:
-                    raise p.error(str(e), f"given.{gv.name}[{gv.index}]") from None
-        assumed: dict = {}
-        for gv in p.given:
-            try:
-                if gv.index is None and gv.name not in indexed and \
-                        isinstance(gv.value, tuple) and key_sym((gv.name, 1)) in self.g.given:
-                    shapes = {value_shape(v) for v in gv.value}
-                    if len(shapes) > 1:
-                        raise ExprError("every step needs a value of the same shape")
-                else:
-                    value_shape(gv.value)
-            except ExprError as e:
-                key = f"given.{gv.name}" + (f"[{gv.index}]" if gv.index is not None else "")
-                raise p.error(str(e), key) from None
-
-        def shape_of(extra):
-            kind, name, k = extra
-            if kind == "p":
-                if name in self.shape_by_name:
-                    return self.shape_by_name[name]
-                return self._given_shape(name, None) or (1, 1)
-            if name in indexed:
-                if name in self.shape_by_name:
-                    return self.shape_by_name[name]
-                shp = initial[name][0] if name in initial else (1, 1)
-                assumed.setdefault(name, shp)
-                return shp
-            step = k if kind == "n" else 1
-            return self._given_shape(name, step) or (1, 1)
-
-        self.shape_of = shape_of
-        for eq in p.equations:
-            key = f"equations.{eq.key}"
-            try:
-                prog = compile_expr(eq.expr, shape_of, self.T, in_step=eq.indexed)
-                sums: list = []
-                general = compile_expr(eq.expr, shape_of, self.T, sums=sums) \
-                    if not eq.indexed else prog
-            except ExprError as e:
-                raise p.error(str(e), key) from None
-            shape = prog.shape
-            if eq.indexed:
-                want = assumed.get(eq.name) or (initial[eq.name][0] if eq.name in initial
-                                                else None)
-                if want is not None and want != shape:
-                    src = initial.get(eq.name)
-                    where = f"{eq.name}[{src[1].index}]" if src else f"{eq.name}[t-1]"
-                    raise p.error(f"{eq.name}[t] is {shape_text(shape)} but {where} is "
-                                  f"{shape_text(want)}", key)
-            self.shape_by_name[eq.name] = shape
-            self.programs[eq.key] = prog
-            self.general[eq.key] = (general, tuple(sums))
-            for prg in (prog, general) + tuple(sums):
-                for ins in prg.instrs:
-                    self.node_shapes[id(ins.node)] = ins.shape
-        # dependencies from the programs (sympy's scalar view may have simplified some away)
-        for s, node in self.g.nodes.items():
-            prog = self.programs[node.equation.key]
-            node.deps = tuple(dict.fromkeys(key_sym(k) for k in prog.leaf_keys(node.step)))
-        self.g.nodes = _toposort(self.p, self.g.nodes)
-        for position, node in enumerate(self.g.nodes.values()):
-            node.order = position
-        self.order = tuple(self.g.nodes)
-
-    def quantity_shapes(self) -> tuple:
-        out = []
-        for eq in self.p.equations:
-            out.append((f"{eq.name}[t]" if eq.indexed else eq.name, self.shape_by_name[eq.name]))
-        seen = set()
-        for gv in self.p.given:
-            if gv.name in seen:
-                continue
-            seen.add(gv.name)
-            if gv.index is not None:
-                out.append((f"{gv.name}[{gv.index}]", value_shape(gv.value)))
-            elif key_sym((gv.name, 1)) in self.g.given and gv.name not in self.shape_by_name \
-                    and isinstance(gv.value, tuple):
-                out.append((f"{gv.name}[t]", value_shape(gv.value[0])))
-            else:
-                out.append((gv.name, value_shape(gv.value)))
-        return tuple(out)
-
-    def _domain(self) -> Domain:
-        """Exact sympy numbers while the problem is small, else 50-digit floats; refuses a
-        problem whose forward pass alone needs more than MAX_PRODUCTS multiplications."""
-        cost, products, transcendental = 0, 0, False
-        for node in self.g.nodes.values():
-            prog = self.programs[node.equation.key]
-            for ins in prog.instrs:
-                entries = ins.shape[0] * ins.shape[1]
-                if ins.op == "matmul":
-                    cost += entries * 8
-                    products += entries * prog.instrs[ins.args[0]].shape[1]
-                else:
-                    cost += entries
-                    products += entries
-                transcendental |= ins.op == "call" and ins.extra.transcendental
-        if products > MAX_PRODUCTS:
-            raise self.p.error(f"the forward pass alone needs about {products / 1e6:.0f} million "
-                               f"multiplications; derive's limit is {MAX_PRODUCTS // 10**6} "
-                               "million (hidden size squared times steps, roughly)",
-                               "equations")
-        symbolic = any(s not in self.g.given for s in self.g.leaves)
-        scalars = all(ins.shape == (1, 1) for prog in self.programs.values()
-                      for ins in prog.instrs)
-        self.named = scalars
-        if scalars or symbolic or cost <= EXACT_COST or (not transcendental and cost <= RATIONAL_COST):
-            return MIXED
-        return FAST
-
-    # -- forward --------------------------------------------------------------------------------
-    def leaf(self, key) -> Tensor:
-        s = key_sym(key)
-        v = self.values.get(s)
-        if v is not None:
-            return v
-        t = self.leaf_cache.get(s)
-        if t is None:
-            if s in self.g.given:
-                t = from_value(self.g.given[s], self.D)
-            elif self.D.exact:
-                t = scalar(s)
-            else:
-                raise ExprError(f"{s.name} has no value")
-            self.leaf_cache[s] = t
-        return t
-
-    def value(self, s) -> Tensor:
-        if s in self.values:
-            return self.values[s]
-        return self.leaf((s.name, None) if "[" not in s.name else
-                         (s.name.split("[")[0], int(s.name[:-1].split("[")[1])))
-
-    def _forward(self) -> None:
-        for s, node in self.g.nodes.items():
-            prog = self.programs[node.equation.key]
-            try:
-                regs = prog.run(self.D, node.step, self.leaf)
-                check_finite(self.D, regs[-1])
-            except ExprError as e:
-                raise self.p.error(str(e), f"equations.{node.equation.key}") from None
-            for k, ins in enumerate(prog.instrs):
-                if ins.op == "call" and ins.extra.name == "hardmax" and \
-                        hardmax(self.D, regs[ins.args[0]])[1]:
-                    self.ties.append(s)
-                if ins.op == "call" and ins.extra.kink and \
-                        any(x == 0 for x in regs[ins.args[0]].data):
-                    self.kinks.append((s, ins.extra.name))
-            out = regs[-1]
-            if s in self.override:
-                out = scalar(s)
-            elif self.named and isinstance(out.data[0], sympy.Basic) \
-                    and out.data[0].free_symbols:
-                # a long symbolic value keeps the quantity's own name (h[3]), as by hand
-                out = scalar(settle(out.data[0], s))
-            if out is not regs[-1]:
-                regs = regs[:-1] + [out]
-            self.values[s] = out
-            self.regs[s] = regs
-
-    def shown(self, t: Tensor, full: bool = False):
-        """A tensor as sympy: a number, or an immutable matrix (a LazyMatrix when it is too
-        large to print whole, unless ``full``)."""
-        conv = self.D.to_sympy
-        if t.is_scalar:
-            return conv(t.data[0])
-        if not full and (t.rows > MAX_MATRIX_SHOWN or t.cols > MAX_MATRIX_SHOWN):
-            return LazyMatrix(t, conv)
-        return sympy.ImmutableMatrix(t.rows, t.cols, [conv(x) for x in t.data])
-
-    # -- backward -------------------------------------------------------------------------------
-    def backward(self, adj: dict, bound: int | None = None, edges: dict | None = None) -> dict:
-        """Adjoints from seeds ``adj`` (symbol -> Tensor, modified in place) through every node
-        in reverse topological order; nodes at steps <= bound get none (truncated BPTT)."""
-        D = self.D
-        nodes = self.g.nodes
-        # leaves (parameters, inputs) collect their terms and are summed once at the end
-        pending: dict = {d: [v] for d, v in adj.items() if d not in nodes}
-        for s in reversed(self.order):
-            a = adj.get(s)
-            if a is None:
-                continue
-            node = nodes[s]
-            prog = self.programs[node.equation.key]
-            for key, c in prog.vjp(D, self.regs[s], a, node.step).items():
-                d = key_sym(key)
-                dn = nodes.get(d)
-                if dn is None:
-                    pending.setdefault(d, []).append(c)
-                elif bound is not None and dn.step is not None and dn.step <= bound:
-                    continue
-                else:
-                    adj[d] = c if d not in adj else elementwise(D, D.add, adj[d], c)
-                if edges is not None:
-                    edges[(d, s)] = c
-        for d, terms in pending.items():
-            adj[d] = sum_tensors(D, terms)
-        return adj
-
-    def partials(self, s) -> dict:
-        """symbol -> the local partial ∂s/∂d (a Tensor) of a scalar node by each quantity it
-        reads directly, from its program's backward rules at its own step."""
-        out = self._partials.get(s)
-        if out is None:
-            node = self.g.nodes[s]
-            prog = self.programs[node.equation.key]
-            try:
-                out = {key_sym(k): v for k, v in
-                       prog.vjp(self.D, self.regs[s], scalar(self.D.num(1)), node.step).items()}
-            except ExprError as e:
-                raise self.p.error(str(e), f"equations.{node.equation.key}") from None
-            self._partials[s] = out
-        return out
-
-    def seed(self, prog: Program, t, g: Tensor) -> dict:
-        """Adjoints of the quantities a question's expression reads, given its adjoint g."""
-        regs = prog.run(self.D, t, self.leaf)
-        return {key_sym(k): v for k, v in prog.vjp(self.D, regs, g, t).items()}
-
-    def compile_find(self, e: ex.Expr, key: str, t: int | None = None,
-                     sums: list | None = None) -> Program:
-        def shape_of(extra):
-            kind, name, k = extra
-            s = key_sym((name, None if kind == "p" else k))
-            if s in self.g.nodes:
-                return self.values[s].shape
-            if s in self.g.given:
-                return value_shape(self.g.given[s])
-            if kind == "p" and name in self.shape_by_name:
-                return self.shape_by_name[name]
-            known = {n.name for eq in self.p.equations for n in ex.walk(eq.expr)
-                     if isinstance(n, (ex.Name, ex.Ref))}
-            if name not in known and name not in self.shape_by_name:
-                raise ExprError(f"unknown name {name}")
-            if kind != "p" and name in self.shape_by_name:
-                if k < 1 or (self.T is not None and k > self.T):
-                    raise ExprError(f"{name}[{k}] is outside the steps 1..{self.T}")
-            return (1, 1)
-        try:
-            prog = compile_expr(e, shape_of, self.T, t, sums=sums)
-        except ExprError as err:
-            raise self.p.error(str(err), key) from None
-        for ins in prog.instrs:
-            self.node_shapes[id(ins.node)] = ins.shape
-        return prog
-
-
-# ---- questions ----------------------------------------------------------------------------------
-
-def _question(ev: VEval, q: Question) -> QuestionSolution:
-    if q.find is None:
-        return QuestionSolution(q, None, (Note(q.answer),) if q.answer else (), None)
-    key = f"questions.{q.id}.find"
-    try:
-        if isinstance(q.find, ex.Call) and q.find.func == "d":
-            return _derivative(ev, q, key)
-        return _value(ev, q, key)
-    except ExprError as e:
-        raise ev.p.error(str(e), key) from None
-
-
-def _answer(ev: VEval, t: Tensor, shape=None) -> Answer:
-    shape = shape or t.shape
-    t = Tensor(shape[0], shape[1], t.data)
-    if not ev.D.exact:
-        fl = [float(x) for x in t.data]
-        value = fl[0] if t.is_scalar else fl if t.cols == 1 else \
-            [fl[i * t.cols:(i + 1) * t.cols] for i in range(t.rows)]
-        return Answer(ev.shown(t), None, value)
-    v = ev.shown(t, full=True)
-    v = v.applyfunc(simplify) if isinstance(v, sympy.MatrixBase) else simplify(v)
-    entries = [v] if not isinstance(v, sympy.MatrixBase) else list(v)
-    numeric = all(x.is_number for x in entries)
-    exact = v if all(not x.has(sympy.Float) for x in entries) else None
-    value = None
-    if numeric:
-        fl = [float(x) for x in entries]
-        if t.is_scalar:
-            value = fl[0]
-        elif t.cols == 1:
-            value = fl
-        else:
-            value = [fl[i * t.cols:(i + 1) * t.cols] for i in range(t.rows)]
-    return Answer(v, exact, value)
-
-
-def _ancestors(ev: VEval, roots) -> tuple:
-    return ev.g.ancestors(roots)
-
-
-def _forward_step(ev: VEval, roots) -> VForward | None:
-    rows = _ancestors(ev, roots)
-    if not rows:
-        return None
-    table = (ev.T or 0) > DETAIL_MAX_T or len(rows) > 16
-    return VForward(rows, table)
-
-
-def _value(ev: VEval, q: Question, key: str) -> QuestionSolution:
-    prog = ev.compile_find(q.find, key)
-    regs = prog.run(ev.D, None, ev.leaf)
-    roots = [key_sym(k) for k in prog.leaf_keys(None)]
-    steps = []
-    fwd = _forward_step(ev, roots)
-    if fwd is not None:
-        steps.append(fwd)
-    target = q.find
-    ans = _answer(ev, regs[-1])
-    steps.extend(_tie_notes(ev, roots))
-    return QuestionSolution(q, target, tuple(steps), ans)
-
-
-def _tie_notes(ev: VEval, roots, derivative: bool = False) -> list:
-    """Conventions at points where a function is not differentiable, stated, never silent."""
-    anc = set(_ancestors(ev, roots))
-    notes = []
-    tied = [s for s in ev.ties if s in anc]
-    if tied:
-        names = ", ".join(s.name for s in tied)
-        notes.append(Note("hardmax has a tie for the largest entry at " + names + "; as the "
-                          "problem format says, the first largest entry is taken."))
-    if derivative:
-        if any(ins.op == "call" and ins.extra.name == "hardmax" for s in anc
-               for ins in ev.programs[ev.g.nodes[s].equation.key].instrs):
-            notes.append(Note(HARDMAX_WORDS))
-        for f in sorted({f for s, f in ev.kinks if s in anc}):
-            notes.append(Note(KINK_WORDS.format(f=f)))
-    return notes
-
-
-def _opening(ev: VEval, of_prog: Program) -> tuple[list, list]:
-    """The first steps of a derivative (forward values, conventions) and the quantities the
-    differentiated expression reads."""
-    roots = [key_sym(k) for k in of_prog.leaf_keys(None)]
-    steps: list = []
-    fwd = _forward_step(ev, roots)
-    if fwd is not None:
-        steps.append(fwd)
-    steps.extend(_tie_notes(ev, roots, derivative=True))
-    return steps, roots
-
-
-def _wrt_symbol(ev: VEval, e: ex.Expr) -> sympy.Symbol:
-    if isinstance(e, ex.Name):
-        s = sym(e.name)
-    elif isinstance(e, ex.Ref):
-        step = e.index.value if e.index.kind == "n" else (ev.T or 0) + e.index.value
-        if e.index.kind == "t":
-            raise ExprError("wrt must be one quantity, a given or a parameter")
-        s = sym(f"{e.name}[{step}]")
-    else:
-        raise ExprError("d(of, wrt): wrt must be one quantity, a given or a parameter")
-    if s not in ev.g.nodes and s not in ev.g.given and s not in ev.g.leaves:
-        raise ExprError(f"{s.name} does not appear in any equation")
-    return s
-
-
-def _derivative(ev: VEval, q: Question, key: str) -> QuestionSolution:
-    of_e, wrt_e = q.find.args
-    wrt = _wrt_symbol(ev, wrt_e)
-    of_prog = ev.compile_find(of_e, key)
-    of_val = of_prog.run(ev.D, None, ev.leaf)[-1]
-    wshape = ev.value(wrt).shape
-    target = Partial(_of_symbol(of_e), wrt)
-    if of_val.is_scalar:
-        return _gradient(ev, q, key, of_e, of_prog, wrt, wshape, target)
-    if wshape != (1, 1) and wshape[1] != 1 and wshape[0] != 1:
-        raise ExprError("d(vector, matrix) would be an array with three indices; ask for "
-                        "the derivative of a scalar (a loss, or one entry through sum or dot)")
-    if of_val.rows != 1 and of_val.cols != 1 and wshape != (1, 1):
-        raise ExprError("d(matrix, ...) is only defined here by a scalar")
-    if q.truncate is not None:
-        raise ExprError("truncate goes with the derivative of a scalar loss")
-    return _jacobian(ev, q, of_e, of_prog, of_val, wrt, wshape, target)
+def target(core: Core, of_e: ex.Expr, wrt) -> Partial:
+    return Partial(_of_symbol(of_e), wrt)
 
 
 def _of_symbol(e: ex.Expr):
@@ -521,52 +65,42 @@ def _of_symbol(e: ex.Expr):
     return e  # an expression: printed as written
 
 
-def _grad(ev: VEval, of_prog: Program, t=None, bound=None, edges=None) -> tuple[dict, dict]:
-    """(adjoints of everything reached, the seeds read off the question's expression)."""
-    seeds = ev.seed(of_prog, t, scalar(ev.D.num(1)))
-    adj = ev.backward(dict(seeds), bound, edges)
-    return adj, seeds
+def gradient(core: Core, q: Question, key: str, grad, target: Partial, ans: Answer,
+             opening: list, extra: list, additive: list) -> list:
+    """The steps of the gradient of a scalar by a quantity, in matrix form."""
+    fwd, notes = opening
+    steps = _forward_step(fwd) + notes + extra
+    if grad.parts is None:
+        steps.extend(_backward_steps(core, grad, target, ans, additive))
+    else:
+        terms = tuple(core.shown(p) if p is not None else sympy.Integer(0)
+                      for _, _, _, p in grad.parts)
+        steps.append(VResult(target, terms, ans.expr, "terms"))
+    return steps
 
 
-def _gradient(ev, q, key, of_e, of_prog, wrt, wshape, target) -> QuestionSolution:
-    D = ev.D
-    edges: dict = {}
-    if q.truncate is None:
-        adj, seeds = _grad(ev, of_prog, edges=edges)
-        g = adj.get(wrt)
-        per_term = None
-    else:
-        plain = {e.name: e.expr for e in ev.p.equations if not e.indexed}
-        g, per_term, adj = None, [], {}
-        for term, t, horizon in ex.loss_terms(of_e, plain, ev.T):
-            prog = ev.compile_find(term, key, t)
-            a, _ = _grad(ev, prog, t=t, bound=horizon - q.truncate)
-            part = a.get(wrt)
-            per_term.append((t, part))
-            if part is not None:
-                g = part if g is None else elementwise(D, D.add, g, part)
-        seeds = {}
-    if g is None:
-        g = zeros(wshape, D)
-    ans = _answer(ev, g, wshape)
-    steps, roots = _opening(ev, of_prog)
-    if q.form == "general":
-        steps.append(_general_formula(ev, target, wrt))
-    if q.truncate is None:
-        steps.extend(_backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans))
-    else:
-        steps.append(Note(f"Truncated BPTT with $K = {q.truncate}$: each loss term is "
-                          f"back-propagated through at most {q.truncate} step"
-                          f"{'s' if q.truncate > 1 else ''} (its own step counts as one)."))
-        terms = tuple((t, ev.shown(p) if p is not None else sympy.Integer(0))
-                      for t, p in per_term)
-        steps.append(VResult(target, tuple(v for _, v in terms), ans.expr, "terms"))
-    return QuestionSolution(q, target, tuple(steps), ans)
+def additive(core: Core, eq, term) -> Additive | None:
+    """The additive path of ``term`` (a share of eq's update that carries h[t-1]) with its
+    Jacobian as a form, such as diag(f_t)."""
+    prog = compile_expr(term, core.shape_of, core.T, in_step=True)
+    for ins in prog.instrs:
+        core.node_shapes[id(ins.node)] = ins.shape
+    form = fm.jacobian_forms(prog, ("t", eq.name, -1))
+    return Additive(eq.name, term, form) if form is not None else None
+
+
+def general(core: Core, target: Partial, eq, inlined, prog, wrt, act, weight, norm):
+    local = fm.jacobian_forms(prog, ("t", eq.name, -1), _own(eq))
+    return GeneralFormula(target, eq.name, local, None, act, weight, norm)
 
 
 # ---- the backward steps --------------------------------------------------------------------------
 
-def _reach(ev: VEval, wrt) -> set:
+def _ancestors(ev: Core, roots) -> tuple:
+    return ev.g.ancestors(roots)
+
+
+def _reach(ev: Core, wrt) -> set:
     """wrt and every node that depends on it."""
     reach = {wrt}
     for s in ev.order:
@@ -575,7 +109,7 @@ def _reach(ev: VEval, wrt) -> set:
     return reach
 
 
-def _relevant(ev: VEval, roots, wrt) -> tuple:
+def _relevant(ev: Core, roots, wrt) -> tuple:
     """Equation names on a path from the question's quantities down to wrt, loss side first."""
     anc = set(_ancestors(ev, roots))
     reach = _reach(ev, wrt)
@@ -583,7 +117,7 @@ def _relevant(ev: VEval, roots, wrt) -> tuple:
     return tuple(eq for eq in reversed(ev.p.equations) if eq.key in names)
 
 
-def _consumers(ev: VEval, eqs, name: str):
+def _consumers(ev: Core, eqs, name: str):
     """(consumer equation, leaf extra) for each use of ``name`` in the given equations."""
     out = []
     for eq in eqs:
@@ -605,7 +139,7 @@ def _own(eq):
     return ex.Ref(eq.name, ex.Index("t", 0)) if eq.indexed else ex.Name(eq.name)
 
 
-def _term_form(ev: VEval, eq, extra, sum_i, root_eq=None, ones=()):
+def _term_form(ev: Core, eq, extra, sum_i, root_eq=None, ones=()):
     """The form of one use's share of an adjoint; ``ones`` are quantities whose adjoint is 1
     (the root, and L_t when L = Σ_t L_t)."""
     prog, sums = ev.general[eq.key]
@@ -620,7 +154,7 @@ def _term_form(ev: VEval, eq, extra, sum_i, root_eq=None, ones=()):
     return fm.vjp_forms(sums[sum_i], gs, {extra}, None).get(extra)
 
 
-def _adjoint_rows(ev: VEval, relevant, root_eq, wrt, adj) -> list:
+def _adjoint_rows(ev: Core, relevant, root_eq, wrt, adj) -> list:
     """(lhs, rhs, when) rows of the backward equations, loss side first."""
     rows = []
     users = tuple(relevant)
@@ -685,7 +219,7 @@ def _cross_entropy_target(e: ex.Expr, s_name: str):
     return None
 
 
-def _softmax_ce(ev: VEval, eq, users, adj):
+def _softmax_ce(ev: Core, eq, users, adj):
     """The row ∂L/∂o_t = ŷ_t − y_t when o feeds only ŷ = softmax(o) and ŷ only the
     cross-entropy −Σ y log ŷ with targets summing to 1 — checked against the numbers."""
     if not eq.indexed:
@@ -717,7 +251,7 @@ def _softmax_ce(ev: VEval, eq, users, adj):
     return (None, form, "softmax-ce")
 
 
-def _param_form(ev: VEval, relevant, wrt, root_eq):
+def _param_form(ev: Core, relevant, wrt, root_eq):
     """∂root/∂wrt for a parameter: the terms of each equation that reads it."""
     name = wrt.name
     per_step, plain = [], []
@@ -729,8 +263,10 @@ def _param_form(ev: VEval, relevant, wrt, root_eq):
     return fm.plus(per_step), fm.plus(plain)
 
 
-def _backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans) -> list:
+def _backward_steps(ev, grad, target, ans, additive: list) -> list:
     D = ev.D
+    of_e, of_prog, wrt = grad.of, grad.of_prog, grad.wrt
+    adj, seeds, edges = grad.adj, grad.seeds, grad.edges
     roots = [key_sym(k) for k in of_prog.leaf_keys(None)]
     relevant = _relevant(ev, roots, wrt)
     root_eq = None
@@ -761,7 +297,7 @@ def _backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans) -> l
                 terms.append(fm.Shift(f, -extra[2], fm.is_scalar(f)))
         param = (fm.plus(terms), None, step)
     steps.append(VBackward(target, tuple(rows), param, root_eq.name if root_eq else None))
-    steps.extend(_additive_paths(ev, roots, wrt))
+    steps.extend(additive)
     # per-step numbers
     states = [eq for eq in relevant if eq.indexed]
     T = ev.T or 0
@@ -809,8 +345,11 @@ def _backward_steps(ev, of_e, of_prog, wrt, adj, seeds, edges, target, ans) -> l
 
 # ---- Jacobians ------------------------------------------------------------------------------
 
-def _jacobian(ev, q, of_e, of_prog, of_val, wrt, wshape, target) -> QuestionSolution:
+def jacobian(ev, q, of_e, of_prog, of_val, wrt, wshape, opening) -> QuestionSolution:
+    """∂of/∂wrt for a vector ``of``: row i from one backward pass each, shown as the chain of
+    local Jacobians when a state's own equation is the only way between the two."""
     D = ev.D
+    target = Partial(_of_symbol(of_e), wrt)
     n_out = len(of_val.data)
     n_in = wshape[0] * wshape[1]
     rows = []
@@ -823,8 +362,9 @@ def _jacobian(ev, q, of_e, of_prog, of_val, wrt, wshape, target) -> QuestionSolu
         rows.append(g.data if g is not None else [D.num(0)] * n_in)
     shape = (n_out, n_in) if wshape != (1, 1) else of_val.shape
     jac = Tensor(shape[0], shape[1], [x for r in rows for x in r])
-    ans = _answer(ev, jac)
-    steps, roots = _opening(ev, of_prog)
+    ans = ev.answer(jac)
+    fwd, notes = opening
+    steps = _forward_step(fwd) + notes
     chain = _state_chain(ev, target.of, wrt, ans.expr)
     if chain is not None:
         prod = chain.factors[0][2]
@@ -850,7 +390,7 @@ def _close(a, b) -> bool:
                for x, y in zip(a, b))
 
 
-def _state_chain(ev: VEval, of, wrt, answer) -> VChain | None:
+def _state_chain(ev: Core, of, wrt, answer) -> VChain | None:
     """∂h_a/∂h_b as the product of local Jacobians ∂h_t/∂h_{t-1}, when h's own equation is the
     only way from one step to the next."""
     if not isinstance(of, sympy.Symbol) or of not in ev.g.nodes or wrt not in ev.g.nodes:
@@ -888,47 +428,3 @@ def _state_chain(ev: VEval, of, wrt, answer) -> VChain | None:
         factors.append((t, form, ev.shown(m) if not m.is_scalar else
                         sympy.ImmutableMatrix([[ev.shown(m)]])))
     return VChain(Partial(of, wrt), eq.name, tuple(factors), answer)
-
-
-def _additive_paths(ev: VEval, roots, wrt) -> list:
-    """An Additive step for each state whose update carries its previous value additively,
-    when the derivative runs back through that state across steps."""
-    if not ev.T or ev.T < 2:
-        return []
-    anc = set(_ancestors(ev, roots))
-    reach = _reach(ev, wrt)
-    out = []
-    for eq in ev.p.equations:
-        if not eq.indexed or eq.name not in ev.g.recurrent:
-            continue
-        if not any(ev.g.nodes[s].name == eq.name and (ev.g.nodes[s].step or 0) >= 2 and
-                   sym(f"{eq.name}[{ev.g.nodes[s].step - 1}]") in reach
-                   for s in anc & reach if s in ev.g.nodes):
-            continue
-        for term in ex.additive_terms(eq.expr, eq.name):
-            prog = compile_expr(term, ev.shape_of, ev.T, in_step=True)
-            for ins in prog.instrs:
-                ev.node_shapes[id(ins.node)] = ins.shape
-            form = fm.jacobian_forms(prog, ("t", eq.name, -1))
-            if form is not None:
-                out.append(Additive(eq.name, term, form))
-    return out
-
-
-def _general_formula(ev: VEval, lhs: Partial, wrt):
-    """The T-step formula for a parameter of the single recurrence, or a Note saying why not."""
-    states = [eq for eq in ev.p.equations if eq.indexed and eq.name in ev.g.recurrent]
-    if len(states) != 1:
-        return Note(general.NEEDS)
-    eq = states[0]
-    inlined = general.inline(ev.p, eq.name)
-    prog = compile_expr(inlined, ev.shape_of, ev.T, in_step=True)
-    for ins in prog.instrs:
-        ev.node_shapes[id(ins.node)] = ins.shape
-    leaves = {ins.extra for ins in prog.instrs if ins.op == "leaf"}
-    if ("t", eq.name, -1) not in leaves or ("p", wrt.name, None) not in leaves:
-        return Note(general.NEEDS)
-    local = fm.jacobian_forms(prog, ("t", eq.name, -1), _own(eq))
-    act, weight = general.recurrent_weight(eq.name, inlined)
-    value = ev.g.given.get(sym(weight)) if weight else None
-    return GeneralFormula(lhs, eq.name, local, None, act, weight, general.norm(value))

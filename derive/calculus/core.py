@@ -1,0 +1,370 @@
+"""The one numeric core: every problem, scalar or not, compiled once per equation into a
+straight-line program (:mod:`.program`) and run forward at every step and backward
+(vector-Jacobian products, reverse topological order, linear in T) over one number domain:
+exact while small, 50 digits past that (:data:`.tensor.MIXED`), or 50-digit floats from the
+start for large vector problems (:data:`.tensor.FAST`).  A scalar is the 1×1 case.
+
+Both narrators (:mod:`.scalar`, :mod:`.vector`) read every number they show from here.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from ..errors import ExprError
+from ..lang import expr as ex
+from ..lang.to_sympy import sym
+from ..solution import MAX_MATRIX_SHOWN, Answer
+from .graph import Graph, _toposort
+from .numbers import settle, simplify, tree_size
+from .program import Program, compile_expr
+from .tensor import (FAST, MIXED, Domain, LazyMatrix, Tensor, check_finite, elementwise,
+                     from_value, scalar, shape_text, sum_tensors, value_shape)
+from ..ops import hardmax
+
+#: Above this many entry operations (or this many with only rational arithmetic) the numbers
+#: are carried as 50-digit floats rather than exact sympy numbers.
+EXACT_COST = 4000
+RATIONAL_COST = 40000
+MAX_PRODUCTS = 5_000_000
+#: A symbolic answer larger than this many tree nodes has no exact text in the JSON.
+SYMBOLIC_EXACT_CAP = 400
+
+
+class ShownValues(dict):
+    """symbol -> value as shown (a sympy number or matrix), converted on first use."""
+
+    def __init__(self, ev: "Core") -> None:
+        super().__init__()
+        self.ev = ev
+
+    def __missing__(self, key):
+        t = self.ev.value(key)
+        v = self.ev.shown(t)
+        self[key] = v
+        return v
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def key_sym(key) -> sympy.Symbol:
+    name, step = key
+    return sym(name) if step is None else sym(f"{name}[{step}]")
+
+
+class Core:
+    """Compiled programs, forward values and the backward pass of one vector problem."""
+
+    def __init__(self, g: Graph, override: frozenset = frozenset()) -> None:
+        """``override``: quantities whose forward value is their own symbol (a symbolic
+        answer by a quantity keeps that quantity as the variable)."""
+        self.g = g
+        self.override = override
+        self.views: dict = {}  # narrators' caches over this core
+        self._partials: dict = {}
+        self.p = g.problem
+        self.T = g.T
+        self.node_shapes: dict = {}
+        self.shape_by_name: dict = {}
+        self.programs: dict = {}
+        self.general: dict = {}
+        self.leaf_cache: dict = {}
+        self.ties: list = []
+        self.kinks: list = []
+        self._compile()
+        self.D: Domain = self._domain()
+        self.values: dict = {}
+        self.regs: dict = {}
+        self._forward()
+
+    # -- shapes and programs ------------------------------------------------------------------
+    def _given_shape(self, name, step):
+        s = key_sym((name, step))
+        if s in self.g.given:
+            return value_shape(self.g.given[s])
+        return None
+
+    def _compile(self) -> None:
+        p = self.p
+        indexed = {eq.name for eq in p.equations if eq.indexed}
+        initial = {}
+        for gv in p.given:
+            if gv.name in indexed and gv.index is not None:
+                try:
+                    initial.setdefault(gv.name, (value_shape(gv.value), gv))
+                except ExprError as e:
+                    raise p.error(str(e), f"given.{gv.name}[{gv.index}]") from None
+        assumed: dict = {}
+        for gv in p.given:
+            try:
+                if gv.index is None and gv.name not in indexed and \
+                        isinstance(gv.value, tuple) and key_sym((gv.name, 1)) in self.g.given:
+                    shapes = {value_shape(v) for v in gv.value}
+                    if len(shapes) > 1:
+                        raise ExprError("every step needs a value of the same shape")
+                else:
+                    value_shape(gv.value)
+            except ExprError as e:
+                key = f"given.{gv.name}" + (f"[{gv.index}]" if gv.index is not None else "")
+                raise p.error(str(e), key) from None
+
+        def shape_of(extra):
+            kind, name, k = extra
+            if kind == "p":
+                if name in self.shape_by_name:
+                    return self.shape_by_name[name]
+                return self._given_shape(name, None) or (1, 1)
+            if name in indexed:
+                if name in self.shape_by_name:
+                    return self.shape_by_name[name]
+                shp = initial[name][0] if name in initial else (1, 1)
+                assumed.setdefault(name, shp)
+                return shp
+            step = k if kind == "n" else 1
+            return self._given_shape(name, step) or (1, 1)
+
+        self.shape_of = shape_of
+        for eq in p.equations:
+            key = f"equations.{eq.key}"
+            try:
+                prog = compile_expr(eq.expr, shape_of, self.T, in_step=eq.indexed)
+                sums: list = []
+                general = compile_expr(eq.expr, shape_of, self.T, sums=sums) \
+                    if not eq.indexed else prog
+            except ExprError as e:
+                raise p.error(str(e), key) from None
+            shape = prog.shape
+            if eq.indexed:
+                want = assumed.get(eq.name) or (initial[eq.name][0] if eq.name in initial
+                                                else None)
+                if want is not None and want != shape:
+                    src = initial.get(eq.name)
+                    where = f"{eq.name}[{src[1].index}]" if src else f"{eq.name}[t-1]"
+                    raise p.error(f"{eq.name}[t] is {shape_text(shape)} but {where} is "
+                                  f"{shape_text(want)}", key)
+            self.shape_by_name[eq.name] = shape
+            self.programs[eq.key] = prog
+            self.general[eq.key] = (general, tuple(sums))
+            for prg in (prog, general) + tuple(sums):
+                for ins in prg.instrs:
+                    self.node_shapes[id(ins.node)] = ins.shape
+        # dependencies from the programs (sympy's scalar view may have simplified some away)
+        for s, node in self.g.nodes.items():
+            prog = self.programs[node.equation.key]
+            node.deps = tuple(dict.fromkeys(key_sym(k) for k in prog.leaf_keys(node.step)))
+        self.g.nodes = _toposort(self.p, self.g.nodes)
+        for position, node in enumerate(self.g.nodes.values()):
+            node.order = position
+        self.order = tuple(self.g.nodes)
+
+    def quantity_shapes(self) -> tuple:
+        out = []
+        for eq in self.p.equations:
+            out.append((f"{eq.name}[t]" if eq.indexed else eq.name, self.shape_by_name[eq.name]))
+        seen = set()
+        for gv in self.p.given:
+            if gv.name in seen:
+                continue
+            seen.add(gv.name)
+            if gv.index is not None:
+                out.append((f"{gv.name}[{gv.index}]", value_shape(gv.value)))
+            elif key_sym((gv.name, 1)) in self.g.given and gv.name not in self.shape_by_name \
+                    and isinstance(gv.value, tuple):
+                out.append((f"{gv.name}[t]", value_shape(gv.value[0])))
+            else:
+                out.append((gv.name, value_shape(gv.value)))
+        return tuple(out)
+
+    def _domain(self) -> Domain:
+        """Exact sympy numbers while the problem is small, else 50-digit floats; refuses a
+        problem whose forward pass alone needs more than MAX_PRODUCTS multiplications."""
+        cost, products, transcendental = 0, 0, False
+        for node in self.g.nodes.values():
+            prog = self.programs[node.equation.key]
+            for ins in prog.instrs:
+                entries = ins.shape[0] * ins.shape[1]
+                if ins.op == "matmul":
+                    cost += entries * 8
+                    products += entries * prog.instrs[ins.args[0]].shape[1]
+                else:
+                    cost += entries
+                    products += entries
+                transcendental |= ins.op == "call" and ins.extra.transcendental
+        if products > MAX_PRODUCTS:
+            raise self.p.error(f"the forward pass alone needs about {products / 1e6:.0f} million "
+                               f"multiplications; derive's limit is {MAX_PRODUCTS // 10**6} "
+                               "million (hidden size squared times steps, roughly)",
+                               "equations")
+        symbolic = any(s not in self.g.given for s in self.g.leaves)
+        scalars = all(ins.shape == (1, 1) for prog in self.programs.values()
+                      for ins in prog.instrs)
+        self.scalars = scalars
+        if scalars or symbolic or cost <= EXACT_COST or (not transcendental and cost <= RATIONAL_COST):
+            return MIXED
+        return FAST
+
+    # -- forward --------------------------------------------------------------------------------
+    def leaf(self, key) -> Tensor:
+        s = key_sym(key)
+        v = self.values.get(s)
+        if v is not None:
+            return v
+        t = self.leaf_cache.get(s)
+        if t is None:
+            if s in self.g.given:
+                t = from_value(self.g.given[s], self.D)
+            elif self.D.exact:
+                t = scalar(s)
+            else:
+                raise ExprError(f"{s.name} has no value")
+            self.leaf_cache[s] = t
+        return t
+
+    def value(self, s) -> Tensor:
+        if s in self.values:
+            return self.values[s]
+        return self.leaf((s.name, None) if "[" not in s.name else
+                         (s.name.split("[")[0], int(s.name[:-1].split("[")[1])))
+
+    def _forward(self) -> None:
+        for s, node in self.g.nodes.items():
+            prog = self.programs[node.equation.key]
+            try:
+                regs = prog.run(self.D, node.step, self.leaf)
+                check_finite(self.D, regs[-1])
+            except ExprError as e:
+                raise self.p.error(str(e), f"equations.{node.equation.key}") from None
+            for k, ins in enumerate(prog.instrs):
+                if ins.op == "call" and ins.extra.name == "hardmax" and \
+                        hardmax(self.D, regs[ins.args[0]])[1]:
+                    self.ties.append(s)
+                if ins.op == "call" and ins.extra.kink and \
+                        any(x == 0 for x in regs[ins.args[0]].data):
+                    self.kinks.append((s, ins.extra.name))
+            out = regs[-1]
+            if s in self.override:
+                out = scalar(s)
+            elif self.scalars and isinstance(out.data[0], sympy.Basic) \
+                    and out.data[0].free_symbols:
+                # a long symbolic value keeps the quantity's own name (h[3]), as by hand
+                out = scalar(settle(out.data[0], s))
+            if out is not regs[-1]:
+                regs = regs[:-1] + [out]
+            self.values[s] = out
+            self.regs[s] = regs
+
+    def shown(self, t: Tensor, full: bool = False):
+        """A tensor as sympy: a number, or an immutable matrix (a LazyMatrix when it is too
+        large to print whole, unless ``full``)."""
+        conv = self.D.to_sympy
+        if t.is_scalar:
+            return conv(t.data[0])
+        if not full and (t.rows > MAX_MATRIX_SHOWN or t.cols > MAX_MATRIX_SHOWN):
+            return LazyMatrix(t, conv)
+        return sympy.ImmutableMatrix(t.rows, t.cols, [conv(x) for x in t.data])
+
+    # -- backward -------------------------------------------------------------------------------
+    def backward(self, adj: dict, bound: int | None = None, edges: dict | None = None) -> dict:
+        """Adjoints from seeds ``adj`` (symbol -> Tensor, modified in place) through every node
+        in reverse topological order; nodes at steps <= bound get none (truncated BPTT)."""
+        D = self.D
+        nodes = self.g.nodes
+        # leaves (parameters, inputs) collect their terms and are summed once at the end
+        pending: dict = {d: [v] for d, v in adj.items() if d not in nodes}
+        for s in reversed(self.order):
+            a = adj.get(s)
+            if a is None:
+                continue
+            node = nodes[s]
+            prog = self.programs[node.equation.key]
+            for key, c in prog.vjp(D, self.regs[s], a, node.step).items():
+                d = key_sym(key)
+                dn = nodes.get(d)
+                if dn is None:
+                    pending.setdefault(d, []).append(c)
+                elif bound is not None and dn.step is not None and dn.step <= bound:
+                    continue
+                else:
+                    adj[d] = c if d not in adj else elementwise(D, D.add, adj[d], c)
+                if edges is not None:
+                    edges[(d, s)] = c
+        for d, terms in pending.items():
+            adj[d] = sum_tensors(D, terms)
+        return adj
+
+    def partials(self, s) -> dict:
+        """symbol -> the local partial ∂s/∂d (a Tensor) of a scalar node by each quantity it
+        reads directly, from its program's backward rules at its own step."""
+        out = self._partials.get(s)
+        if out is None:
+            node = self.g.nodes[s]
+            prog = self.programs[node.equation.key]
+            try:
+                out = {key_sym(k): v for k, v in
+                       prog.vjp(self.D, self.regs[s], scalar(self.D.num(1)), node.step).items()}
+            except ExprError as e:
+                raise self.p.error(str(e), f"equations.{node.equation.key}") from None
+            self._partials[s] = out
+        return out
+
+    def seed(self, prog: Program, t, g: Tensor) -> dict:
+        """Adjoints of the quantities a question's expression reads, given its adjoint g."""
+        regs = prog.run(self.D, t, self.leaf)
+        return {key_sym(k): v for k, v in prog.vjp(self.D, regs, g, t).items()}
+
+    def compile_find(self, e: ex.Expr, key: str, t: int | None = None,
+                     sums: list | None = None) -> Program:
+        def shape_of(extra):
+            kind, name, k = extra
+            s = key_sym((name, None if kind == "p" else k))
+            if s in self.g.nodes:
+                return self.values[s].shape
+            if s in self.g.given:
+                return value_shape(self.g.given[s])
+            if kind == "p" and name in self.shape_by_name:
+                return self.shape_by_name[name]
+            known = {n.name for eq in self.p.equations for n in ex.walk(eq.expr)
+                     if isinstance(n, (ex.Name, ex.Ref))}
+            if name not in known and name not in self.shape_by_name:
+                raise ExprError(f"unknown name {name}")
+            if kind != "p" and name in self.shape_by_name:
+                if k < 1 or (self.T is not None and k > self.T):
+                    raise ExprError(f"{name}[{k}] is outside the steps 1..{self.T}")
+            return (1, 1)
+        try:
+            prog = compile_expr(e, shape_of, self.T, t, sums=sums)
+        except ExprError as err:
+            raise self.p.error(str(err), key) from None
+        for ins in prog.instrs:
+            self.node_shapes[id(ins.node)] = ins.shape
+        return prog
+
+    def answer(self, t: Tensor, shape=None) -> Answer:
+        """The answer as shown (sympy), its exact form when it has one, and its float value."""
+        shape = shape or t.shape
+        t = Tensor(shape[0], shape[1], t.data)
+        if not self.D.exact:
+            fl = [float(x) for x in t.data]
+            return Answer(self.shown(t), None, _nest(fl, t))
+        v = self.shown(t, full=True)
+        v = v.applyfunc(simplify) if isinstance(v, sympy.MatrixBase) else simplify(v)
+        entries = [v] if not isinstance(v, sympy.MatrixBase) else list(v)
+        numeric = all(x.is_number for x in entries)
+        exact = v if all(not x.has(sympy.Float) for x in entries) else None
+        if exact is not None and not numeric and \
+                any(tree_size(x) > SYMBOLIC_EXACT_CAP for x in entries):
+            exact = None
+        value = _nest([float(x) for x in entries], t) if numeric else None
+        return Answer(v, exact, value)
+
+
+def _nest(fl: list, t: Tensor):
+    if t.is_scalar:
+        return fl[0]
+    if t.cols == 1:
+        return fl
+    return [fl[i * t.cols:(i + 1) * t.cols] for i in range(t.rows)]
