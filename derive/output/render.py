@@ -20,6 +20,7 @@ from . import layout
 from ..calculus.general import gamma
 from ..calculus.forms import Plus
 from ..calculus.numbers import is_numeric, tree_size
+from ..lang import expr as ex
 from ..lang.to_sympy import split_name, sym
 from ..ops import FUNCTIONS
 from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
@@ -662,8 +663,8 @@ def view(sol: Solution) -> dict:
         "source_md": md_text(pr.source), "source_tex": tex_text(pr.source),
         "statement_md": md_text(pr.statement), "statement_tex": tex_text(pr.statement),
         "equations": [(v.tex(_lhs_symbol(eq)),
-                       v.ex(in_step=eq.indexed).doprint(eq.expr) if sol.vector
-                       else v.tex(_eq_expr(sol, eq)))
+                       v.ex(in_step=eq.indexed).doprint(eq.expr)
+                       if sol.vector or _sums_over_t(eq, pr.steps) else v.tex(_eq_expr(sol, eq)))
                       for eq in pr.equations],
         "shapes": _shapes_line(v, sol.vector),
         "figure_tex": figure.tikz(fig) if fig is not None else "",
@@ -744,6 +745,18 @@ def _given_key(s):
 
 def _lhs_symbol(eq):
     return sym(f"{eq.name}[t]") if eq.indexed else sym(eq.name)
+
+
+#: A sum over t of quantities is written out term by term up to this many steps.
+SHORT_SUM_T = 4
+
+
+def _sums_over_t(eq, T) -> bool:
+    """A plain equation with a sum over t, written with its Σ as the author did rather than
+    unrolled into T terms (L = L_1 + L_2 reads well only for a sum of few quantities)."""
+    return not eq.indexed and any(
+        isinstance(n, ex.Call) and n.func == "sum" and ex.uses_t(n.args[0]) and
+        (not isinstance(n.args[0], ex.Ref) or (T or 0) > SHORT_SUM_T) for n in ex.walk(eq.expr))
 
 
 def _eq_expr(sol, eq):
