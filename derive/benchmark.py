@@ -15,6 +15,8 @@ machine's load touches both alike:
   in process, ``derive.solve``) against the same forward and backward pass in PyTorch autograd
   (float64), written by hand (target within 10 times).
 
+derive's bytecode is compiled first, as an installed package has it.
+
 Then the other figures: what the PyTorch cross-check adds to a cold run, ``derive check
 problems/``, the in-process growth of the scalar RNN with T, the slowest rejection of a hostile
 file, and the small vector RNN (hidden 8, T = 50) solved and rendered.
@@ -253,8 +255,14 @@ def others(tmp: Path) -> None:
 
 
 def main() -> None:
-    print(f"python {sys.version.split()[0]}; fastest of alternating runs; caps at {CAP:.0f} s",
-          flush=True)
+    import compileall
+    import os
+    # An installed package has its bytecode; with PYTHONDONTWRITEBYTECODE set (or a read-only
+    # tree) an editable checkout would compile derive's sources in every cold run instead.
+    compileall.compile_dir(str(ROOT / "derive"), quiet=1)
+    print(f"python {sys.version.split()[0]}; fastest of alternating runs; caps at {CAP:.0f} s; "
+          f"derive's bytecode compiled first (PYTHONDONTWRITEBYTECODE="
+          f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})", flush=True)
     with tempfile.TemporaryDirectory() as d:
         headline(Path(d))
         print("-- other figures", flush=True)
