@@ -355,3 +355,7 @@ def _cut(s: str, w: int) -> str:
 def main() -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
     app()
+
+
+if __name__ == "__main__":  # python -m derive.cli (e.g. with -X importtime)
+    main()

@@ -7,6 +7,7 @@ prints as its number, in parentheses where a product needs them (``2(4 - 5)(2)(1
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy
@@ -69,15 +70,20 @@ def rounded(v: sympy.Expr) -> str:
     return s
 
 
+@functools.lru_cache(maxsize=4096)  # render time: sympy's latex() of a bare name is slow
+def _name_latex(base: str) -> str:
+    return sympy.latex(sympy.Symbol(base))
+
+
 def symbol_latex(name: str, names: dict) -> str:
     """LaTeX of a quantity name such as ``yhat[t-1]`` (``names``: the problem's display names)."""
     base, idx = split_name(sympy.Symbol(name)) if "[" in name else (name, None)
     tex = names.get(base)
     if tex is None:
         if base.endswith("hat") and len(base) > 3:
-            tex = r"\hat{%s}" % sympy.latex(sympy.Symbol(base[:-3]))
+            tex = r"\hat{%s}" % _name_latex(base[:-3])
         else:
-            tex = sympy.latex(sympy.Symbol(base))
+            tex = _name_latex(base)
     if idx is None:
         return tex
     idx = idx.replace("-", " - ").replace("+", " + ")

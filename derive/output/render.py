@@ -11,7 +11,6 @@ from pathlib import Path
 
 import jinja2
 import sympy
-from pylatexenc.latex2text import LatexNodes2Text
 from pylatexenc.latexencode import unicode_to_latex
 
 from . import figure
@@ -115,9 +114,16 @@ def _no_html(s: str) -> str:
     return s.replace("<", "&lt;").replace(">", "&gt;")
 
 
+@functools.lru_cache(maxsize=None)
+def _latex2text():
+    """One converter for every call (building one costs more than converting a formula)."""
+    from pylatexenc.latex2text import LatexNodes2Text  # start-up time: only the terminal needs it
+    return LatexNodes2Text(math_mode="text")
+
+
 def plain(latex: str) -> str:
     """LaTeX math as plain Unicode text for the terminal."""
-    s = LatexNodes2Text(math_mode="text").latex_to_text(latex)
+    s = _latex2text().latex_to_text(latex)
     return re.sub(r"\s+", " ", s).strip()
 
 
