@@ -9,6 +9,8 @@ Both narrators (:mod:`.scalar`, :mod:`.vector`) read every number they show from
 
 from __future__ import annotations
 
+import functools
+
 import sympy
 
 from ..errors import ExprError
@@ -51,7 +53,9 @@ class ShownValues(dict):
             return default
 
 
+@functools.lru_cache(maxsize=None)
 def key_sym(key) -> sympy.Symbol:
+    """The symbol of a program leaf's (name, step): ``h[3]`` or ``W``."""
     name, step = key
     return sym(name) if step is None else sym(f"{name}[{step}]")
 

@@ -134,6 +134,20 @@ class Evaluator:
         return v
 
     @functools.cached_property
+    def indexed_bases(self) -> dict:
+        """name -> the leaves of that name read at fixed steps (x -> {x[1], ...}), for every
+        name used with a step index."""
+        out: dict = {}
+        leaves = frozenset(self.g.leaves)
+        for s in list(self.g.nodes) + list(self.g.leaves) + list(self.g.given):
+            base, idx = split_name(s)
+            if idx is not None and idx.lstrip("-").isdigit():
+                out.setdefault(base, set())
+                if s in leaves:
+                    out[base].add(s)
+        return out
+
+    @functools.cached_property
     def consumers(self) -> dict:
         """symbol -> the nodes whose template reads it directly, in topological order."""
         out: dict = {}
@@ -427,13 +441,14 @@ def _agree(a, b) -> None:
 
 def _general(ev: Evaluator, t0: int, label: str = "t") -> dict:
     """Renames every quantity at step t0 + k to the general ``name[t+k]`` (or T+k)."""
+    g = ev.g
+    known = ev.indexed_bases
     out = {}
-    for s in list(ev.g.nodes) + list(ev.g.leaves) + list(ev.g.given):
-        base, idx = split_name(s)
-        if idx is None or not idx.lstrip("-").isdigit() or abs(int(idx) - t0) > 3:
-            continue
-        k = int(idx) - t0
-        out[s] = sym(f"{base}[{label}{'' if k == 0 else f'{k:+d}'}]")
+    for base in known:
+        for k in range(-3, 4):
+            s = sym(f"{base}[{t0 + k}]")
+            if s in g.nodes or s in g.given or s in known[base]:
+                out[s] = sym(f"{base}[{label}{'' if k == 0 else f'{k:+d}'}]")
     return out
 
 

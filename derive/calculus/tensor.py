@@ -10,7 +10,6 @@ which a domain evaluates through :meth:`Domain.func`.
 
 from __future__ import annotations
 
-import functools
 
 import mpmath
 import sympy
@@ -168,27 +167,47 @@ class _Mixed(Domain):
         """v as an mpmath number, or None when it holds a symbol."""
         if type(v) is _MPF:
             return v
-        return _lifted(v, mpmath.mp.prec)
+        prec = mpmath.mp.prec
+        cache = _LIFTED.get(prec)
+        if cache is None:
+            cache = _LIFTED[prec] = {}
+        r = cache.get(v, _MISSING)
+        if r is _MISSING:
+            r = cache[v] = _lifted(v)
+        return r
 
-    def _both(self, a, b, fast, exact):
-        ta, tb = type(a) is _MPF, type(b) is _MPF
-        if ta and tb:
-            return _bounded(fast(a, b))
-        if ta or tb:
-            x, y = self._lift(a), self._lift(b)
-            if x is not None and y is not None:
-                return _bounded(fast(x, y))
-            a, b = self.to_sympy(a), self.to_sympy(b)
-        return self._settle(exact(a, b))
+    def _exact_or_lifted(self, a, b, fast, exact):
+        x, y = self._lift(a), self._lift(b)
+        if x is not None and y is not None:
+            return _bounded(fast(x, y))
+        return self._settle(exact(self.to_sympy(a), self.to_sympy(b)))
 
+    # The hot path of long sequences: both operands already 50-digit floats.
     def add(self, a, b):
-        return self._both(a, b, lambda x, y: x + y, lambda x, y: x + y)
+        if type(a) is _MPF and type(b) is _MPF:
+            return _bounded(a + b)
+        if type(a) is _MPF or type(b) is _MPF:
+            return self._exact_or_lifted(a, b, _ADD, _ADD)
+        return self._settle(a + b)
+
+    def sub(self, a, b):
+        if type(a) is _MPF and type(b) is _MPF:
+            return _bounded(a - b)
+        if type(a) is _MPF or type(b) is _MPF:
+            return self._exact_or_lifted(a, b, _SUB, _SUB)
+        return self._settle(a - b)
 
     def mul(self, a, b):
-        return self._both(a, b, lambda x, y: x * y, lambda x, y: x * y)
+        if type(a) is _MPF and type(b) is _MPF:
+            return _bounded(a * b)
+        if type(a) is _MPF or type(b) is _MPF:
+            return self._exact_or_lifted(a, b, _MUL, _MUL)
+        return self._settle(a * b)
 
     def _div(self, a, b):
-        return self._both(a, b, lambda x, y: x / y, lambda x, y: x / y)
+        if type(a) is _MPF or type(b) is _MPF:
+            return self._exact_or_lifted(a, b, _DIV, _DIV)
+        return self._settle(a / b)
 
     def _pow(self, a, p):
         if isinstance(a, mpmath.mpf):
@@ -219,10 +238,29 @@ class _Mixed(Domain):
         return sympy.Float(v, DIGITS) if isinstance(v, mpmath.mpf) else v
 
 
-@functools.lru_cache(maxsize=4096)
-def _lifted(v, prec: int):
-    """An exact sympy number as an mpmath number at ``prec`` bits (the givens recur at every
-    step, so each is converted once), or None when it holds a symbol."""
+_LIFTED: dict = {}  # precision -> exact sympy number -> mpmath number (givens recur each step)
+_MISSING = object()
+
+
+def _ADD(x, y):
+    return x + y
+
+
+def _SUB(x, y):
+    return x - y
+
+
+def _MUL(x, y):
+    return x * y
+
+
+def _DIV(x, y):
+    return x / y
+
+
+def _lifted(v):
+    """An exact sympy number as an mpmath number at the working precision, or None when it
+    holds a symbol."""
     if v.is_Rational or v.is_Float:
         return to_mpf(v)
     if v.free_symbols:

@@ -19,7 +19,7 @@ from .to_sympy import constant
 MAX_BYTES = 1_000_000
 TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symbols", "questions")
 QUESTION_KEYS = ("id", "text", "find", "truncate", "answer", "form")
-MAX_STEPS = 5000
+MAX_STEPS = 20000
 
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:str")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?")
