@@ -6,11 +6,11 @@ import pytest
 import sympy
 from typer.testing import CliRunner
 
-from derive.calculus.numbers import TOO_LARGE, settle
+from derive.calculus.numbers import TOO_LARGE, settle, simplify
 from derive.cli import app
 from derive.errors import ExprError
 
-from conftest import ROOT
+from conftest import ROOT, answers_of, close
 
 HUGE = sympy.Integer(99999999999999999999)
 
@@ -101,3 +101,28 @@ def test_huge_given_in_a_large_vector_problem_is_refused(tmp_path):
                     f"  W: [{rows}]\nquestions:\n  - find: L\n")
     assert _refused(path, tmp_path) == \
         f"error: {path}: equations.h[t] (line 4): the value is larger than 1e300\n"
+
+
+def test_simplify_leaves_exp_of_fine_rationals_alone():
+    # factor would see exp(1/100000)**204000: this ran for minutes (attention with q[2] = 1e-5)
+    v = sympy.exp(sympy.Rational(51, 25)) / (sympy.exp(sympy.Rational(-1, 100000)) +
+                                             sympy.exp(sympy.Rational(199999, 100000)))
+    with hang_guard():
+        assert simplify(v) is v
+    small = sympy.exp(3) / (sympy.exp(1) + sympy.exp(2))
+    assert simplify(small) == sympy.exp(2) / (sympy.E + 1)
+
+
+def test_attention_with_a_tiny_query_entry_solves_with_softmax_values(tmp_path):
+    text = (ROOT / "problems/attention.yaml").read_text().replace("q: [1, 2, -1]",
+                                                                  "q: [1, 1e-5, -1]")
+    with hang_guard():
+        a = answers_of(text)
+    e = mpmath.mpf("1e-5")
+    s = [-e, 1 + e, 2 - e, 2 + 2 * e]  # K @ q
+    total = mpmath.fsum(mpmath.exp(x) for x in s)
+    p = [mpmath.exp(x) / total for x in s]
+    v = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [6, 1, 2]]
+    want = [float(mpmath.fsum(p[i] * v[i][j] for i in range(4))) for j in range(3)]
+    assert close(a["3-1c"]["value"], want)
+    assert a["3-1a"]["exact"] == "[-1/100000, 100001/100000, 199999/100000, 100001/50000]"

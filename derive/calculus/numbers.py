@@ -177,11 +177,28 @@ def is_numeric(v) -> bool:
     return isinstance(v, sympy.Basic) and not v.free_symbols
 
 
+#: factor, cancel and expand see exp(3) and exp(1/100000) as powers of one generator,
+#: exp(1/100000)**300000, and their time grows with that degree.
+MAX_EXP_DEGREE = 100
+
+
+def _exp_degree(v: sympy.Expr) -> int:
+    """The largest power of exp(1/q) (q the common denominator of the rational factors in exp's
+    arguments) that a polynomial view of v has."""
+    coeffs = [e.args[0].as_coeff_Mul()[0] for e in v.atoms(sympy.exp)]
+    coeffs = [c for c in coeffs if c.is_Rational]
+    if not coeffs:
+        return 0
+    q = sympy.ilcm(*(int(c.q) for c in coeffs)) if len(coeffs) > 1 else int(coeffs[0].q)
+    return max(abs(int(c.p)) * (q // int(c.q)) for c in coeffs)
+
+
 def simplify(v: sympy.Expr) -> sympy.Expr:
     """An exact answer in its shortest form (factored, cancelled, expanded or over one
     denominator); numbers, floats and large trees are left as they are."""
     if v.is_Rational or v.has(sympy.Float) or tree_size(v) > 200 or not isinstance(
-            v, sympy.Expr) or (not v.free_symbols and not v.has(sympy.exp)):
+            v, sympy.Expr) or (not v.free_symbols and not v.has(sympy.exp)) or \
+            _exp_degree(v) > MAX_EXP_DEGREE:
         return v
     cands = [v]
     for f in (sympy.factor, sympy.cancel, sympy.expand):
