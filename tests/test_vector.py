@@ -15,7 +15,7 @@ from derive.calculus.graph import sym, unroll
 from derive.lang.loader import loads
 from derive.calculus.vector import VEval
 
-from conftest import close, solve_text
+from conftest import answers_of, close, solve_text
 
 SOFTMAX_RNN = """
 title: softmax RNN, four classes
@@ -370,3 +370,31 @@ questions:
     assert a["a"]["value"] is None
     assert a["a"]["exact"] == "(-1 + exp(beta))/(1 + exp(beta))"  # tanh(beta/2)
     assert a["b"]["exact"] == "2*exp(beta)/(1 + exp(beta))**2"
+
+
+def test_symbolic_softmax_rnn_shows_yhat_minus_y_and_its_jacobian():
+    # found by the fuzz test (softmax_rnn.yaml without W_xh): both checks converted symbols to float
+    a = answers_of("""title: symbolic input weight
+steps: 2
+equations:
+  h[t]: tanh(W_hh @ h[t-1] + w * x[t])
+  o[t]: W_hy @ h[t]
+  yhat[t]: softmax(o[t])
+  L[t]: -sum(y[t] * log(yhat[t]))
+  L: sum(L[t])
+given:
+  h[0]: [0, 0]
+  x: [[1, 0], [0, 1]]
+  y: [[1, 0], [0, 1]]
+  W_hh: [[0.5, 0], [0, 0.5]]
+  W_hy: [[1, 0], [0, 1]]
+questions:
+  - find: d(L, o[2])
+  - find: d(h[2], h[1])
+""")
+    # o[2] = h[2] = [tanh(tanh(w)/2), tanh(w)] and y[2] = [0, 1]: yhat[2] - y[2]
+    assert a["a"]["exact"] == ("[exp(tanh(tanh(w)/2))/(exp(tanh(w)) + exp(tanh(tanh(w)/2))), "
+                               "-exp(tanh(tanh(w)/2))/(exp(tanh(w)) + exp(tanh(tanh(w)/2)))]")
+    # diag(1 - h[2]**2) W_hh
+    assert a["b"]["exact"] == "[[1/2 - tanh(tanh(w)/2)**2/2, 0], [0, 1/2 - tanh(w)**2/2]]"
+    assert a["a"]["value"] is None and a["b"]["value"] is None
