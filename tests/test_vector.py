@@ -4,7 +4,7 @@ PyTorch float64 values, finite differences, shapes of answers, shape errors, con
 import mpmath
 import pytest
 import sympy
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from derive.check import crosscheck
 
@@ -323,7 +323,13 @@ def _loss(text):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(vector_problems())
 def test_random_vector_problems_agree_with_finite_differences(p):
-    got = render.answers(solve_text(_text(p)))["a"]["value"]
+    try:
+        got = render.answers(solve_text(_text(p)))["a"]["value"]
+    except SpecError as e:
+        # exp(exp(exp(7/8))) / 8 = 7500 fed to softmax: exp(7500) is past 1e300, which derive
+        # refuses as documented (on 511027f as well); such a draw has nothing to compare
+        assert str(e).endswith("the value is larger than 1e300"), str(e)
+        assume(False)
     n = p["n"]
     eps = mpmath.mpf(10) ** -12
     with mpmath.workdps(60):
