@@ -55,3 +55,14 @@ def test_plain_numbers_in_lists_are_exact():
                  (sympy.Integer(2), sympy.Rational(-1, 2)))
     x = next(g for g in p.given if g.name == "x").value
     assert x == (sympy.Rational(1, 3), sympy.Integer(2))
+
+
+@pytest.mark.parametrize("char,line", [("\x00", 3), ("\x1b", 1), ("\x07", 4)])
+def test_a_control_character_is_one_line_naming_its_line(char, line):
+    # found by the fuzz test: yaml's ReaderError spans two lines
+    lines = ["title: t", "equations:", "  y: 2*x", "questions:", "  - find: y"]
+    lines[line - 1] += char
+    with pytest.raises(SpecError) as err:
+        loads("\n".join(lines) + "\n", "c.yaml")
+    assert str(err.value) == (f"c.yaml (line {line}): character {ord(char):#06x} is not "
+                              "allowed in YAML (control characters are not allowed)")

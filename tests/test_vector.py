@@ -4,7 +4,7 @@ PyTorch float64 values, finite differences, shapes of answers, shape errors, con
 import mpmath
 import pytest
 import sympy
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from derive.check import crosscheck
 
@@ -15,7 +15,7 @@ from derive.calculus.graph import sym, unroll
 from derive.lang.loader import loads
 from derive.calculus.core import Core
 
-from conftest import close, solve_text
+from conftest import answers_of, close, solve_text
 
 SOFTMAX_RNN = """
 title: softmax RNN, four classes
@@ -323,7 +323,13 @@ def _loss(text):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(vector_problems())
 def test_random_vector_problems_agree_with_finite_differences(p):
-    got = render.answers(solve_text(_text(p)))["a"]["value"]
+    try:
+        got = render.answers(solve_text(_text(p)))["a"]["value"]
+    except SpecError as e:
+        # exp(exp(exp(7/8))) / 8 = 7500 fed to softmax: exp(7500) is past 1e300, which derive
+        # refuses as documented (on 511027f as well); such a draw has nothing to compare
+        assert str(e).endswith("the value is larger than 1e300"), str(e)
+        assume(False)
     n = p["n"]
     eps = mpmath.mpf(10) ** -12
     with mpmath.workdps(60):
@@ -370,3 +376,31 @@ questions:
     assert a["a"]["value"] is None
     assert a["a"]["exact"] == "(-1 + exp(beta))/(1 + exp(beta))"  # tanh(beta/2)
     assert a["b"]["exact"] == "2*exp(beta)/(1 + exp(beta))**2"
+
+
+def test_symbolic_softmax_rnn_shows_yhat_minus_y_and_its_jacobian():
+    # found by the fuzz test (softmax_rnn.yaml without W_xh): both checks converted symbols to float
+    a = answers_of("""title: symbolic input weight
+steps: 2
+equations:
+  h[t]: tanh(W_hh @ h[t-1] + w * x[t])
+  o[t]: W_hy @ h[t]
+  yhat[t]: softmax(o[t])
+  L[t]: -sum(y[t] * log(yhat[t]))
+  L: sum(L[t])
+given:
+  h[0]: [0, 0]
+  x: [[1, 0], [0, 1]]
+  y: [[1, 0], [0, 1]]
+  W_hh: [[0.5, 0], [0, 0.5]]
+  W_hy: [[1, 0], [0, 1]]
+questions:
+  - find: d(L, o[2])
+  - find: d(h[2], h[1])
+""")
+    # o[2] = h[2] = [tanh(tanh(w)/2), tanh(w)] and y[2] = [0, 1]: yhat[2] - y[2]
+    assert a["a"]["exact"] == ("[exp(tanh(tanh(w)/2))/(exp(tanh(w)) + exp(tanh(tanh(w)/2))), "
+                               "-exp(tanh(tanh(w)/2))/(exp(tanh(w)) + exp(tanh(tanh(w)/2)))]")
+    # diag(1 - h[2]**2) W_hh
+    assert a["b"]["exact"] == "[[1/2 - tanh(tanh(w)/2)**2/2, 0], [0, 1/2 - tanh(w)**2/2]]"
+    assert a["a"]["value"] is None and a["b"]["value"] is None

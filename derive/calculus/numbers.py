@@ -3,11 +3,14 @@ that, never larger than 1e300, always real.  ``settle`` is the one place that de
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import mpmath
 import sympy
 
 from ..errors import ExprError
 from ..lang.to_sympy import check_finite
+from ..ops import relu, sigmoid, step
 
 #: Above this many tree nodes an exact value is carried as a 50-digit float (numbers) or as the
 #: quantity's own name (symbols), so values never grow with T.
@@ -43,6 +46,8 @@ def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:
     if v.is_Symbol:
         return v
     check_finite(v)
+    if not v.free_symbols and _beyond_max(v):
+        raise ExprError(TOO_LARGE)
     if v.free_symbols:
         # A symbolic forward value is written out while it reads well; past that the
         # quantity keeps its own name (h[3]), as a hand-written solution does.
@@ -53,7 +58,10 @@ def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:
     # sympy's evaluation of nested transcendental constants is slow and its closed form unread.
     if not v.has(sympy.Float) and tree_size(v) <= SIZE_CAP and _nesting(v) <= 1:
         return v
-    approx = v.evalf(DIGITS)
+    try:
+        approx = v.evalf(DIGITS)
+    except OverflowError:  # mpmath at an argument such as exp(1e20): a value past 1e300 inside
+        raise ExprError(TOO_LARGE) from None
     if not approx.is_Float:
         raise ExprError(NOT_REAL)
     return settle(sympy.Float(approx, DIGITS))
@@ -62,6 +70,78 @@ def settle(v: sympy.Expr, name: sympy.Symbol | None = None) -> sympy.Expr:
 NOT_REAL = ("the value is not a finite real number (division by zero, or log or sqrt of a "
              "negative number?)")
 TOO_LARGE = "the value is larger than 1e300"
+
+
+#: Past this, exp's argument reduction would need more bits than memory holds (exp(1e20) has
+#: a 1e20-bit exponent), while the magnitude is already settled: e**(2**20) is far past 1e300.
+_HUGE_ARG = mpmath.mpf(2) ** 20
+
+
+def _exp(x):
+    if x > _HUGE_ARG:
+        return mpmath.inf
+    return mpmath.mpf(0) if x < -_HUGE_ARG else mpmath.exp(x)
+
+
+def _tanh(x):
+    return mpmath.sign(x) if abs(x) > _HUGE_ARG else mpmath.tanh(x)
+
+
+def _sigmoid(x):
+    return 1 / (1 + _exp(-x))
+
+
+_BOUND_FUNCS = {
+    sympy.exp: _exp, sympy.tanh: _tanh, sigmoid: _sigmoid, sympy.log: mpmath.log,
+    sympy.Abs: abs, sympy.sign: mpmath.sign, relu: lambda x: max(x, mpmath.mpf(0)),
+    step: lambda x: mpmath.mpf(1) if x > 0 else mpmath.mpf(0),
+}
+
+
+def _approx(e: sympy.Basic):
+    """e in mpmath at the working precision, with exp and tanh of astronomically large
+    arguments taken at their limits so that nothing here can take long; None when e holds
+    something this does not know."""
+    if e.is_Rational:
+        return mpmath.mpf(int(e.p)) / int(e.q)
+    if e.is_Float:
+        return mpmath.mpf(e._mpf_)
+    if e.is_NumberSymbol:
+        return mpmath.mpf(e.evalf(30)._mpf_)
+    args = [_approx(a) for a in e.args]
+    if any(a is None for a in args):
+        return None
+    if e.is_Add:
+        return mpmath.fsum(args)
+    if e.is_Mul:
+        return mpmath.fprod(args)
+    if e.is_Pow:
+        base, p = args
+        if base == 0:
+            return mpmath.inf if p < 0 else mpmath.mpf(0 if p > 0 else 1)
+        return base ** p
+    f = _BOUND_FUNCS.get(e.func)
+    return f(*args) if f is not None and len(args) == 1 else None
+
+
+@lru_cache(maxsize=4096)
+def _beyond_max(v: sympy.Expr) -> bool:
+    """Whether the exact number v is larger than 1e300, decided in microseconds.  Sympy's
+    evalf of exp(99999999999999999999 exp(99999999999999999999)) runs for minutes; a 64-bit
+    bound decides such values at once.  A bound past 1e300 is confirmed at 1100 bits, so
+    that a cancellation to 0 at 64 bits (1/(tanh(50) - 1)) is not taken for a huge value:
+    what still cancels at 1100 bits has a reciprocal past 1e300 anyway."""
+    for prec in (64, 1100):
+        try:
+            with mpmath.workprec(prec):
+                r = _approx(v)
+                if r is None or isinstance(r, mpmath.mpc):
+                    return False
+                if mpmath.isfinite(r) and abs(r) <= MAX_MAGNITUDE:
+                    return False
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            return False
+    return True
 
 
 def _nesting(e: sympy.Basic) -> int:
@@ -76,11 +156,28 @@ def is_numeric(v) -> bool:
     return isinstance(v, sympy.Basic) and not v.free_symbols
 
 
+#: factor, cancel and expand see exp(3) and exp(1/100000) as powers of one generator,
+#: exp(1/100000)**300000, and their time grows with that degree.
+MAX_EXP_DEGREE = 100
+
+
+def _exp_degree(v: sympy.Expr) -> int:
+    """The largest power of exp(1/q) (q the common denominator of the rational factors in exp's
+    arguments) that a polynomial view of v has."""
+    coeffs = [e.args[0].as_coeff_Mul()[0] for e in v.atoms(sympy.exp)]
+    coeffs = [c for c in coeffs if c.is_Rational]
+    if not coeffs:
+        return 0
+    q = sympy.ilcm(*(int(c.q) for c in coeffs)) if len(coeffs) > 1 else int(coeffs[0].q)
+    return max(abs(int(c.p)) * (q // int(c.q)) for c in coeffs)
+
+
 def simplify(v: sympy.Expr) -> sympy.Expr:
     """An exact answer in its shortest form (factored, cancelled, expanded or over one
     denominator); numbers, floats and large trees are left as they are."""
     if v.is_Rational or v.has(sympy.Float) or tree_size(v) > 200 or not isinstance(
-            v, sympy.Expr) or (not v.free_symbols and not v.has(sympy.exp)):
+            v, sympy.Expr) or (not v.free_symbols and not v.has(sympy.exp)) or \
+            _exp_degree(v) > MAX_EXP_DEGREE:
         return v
     cands = [v]
     for f in (sympy.factor, sympy.cancel, sympy.expand):

@@ -108,6 +108,8 @@ class _Fast(Domain):
             raise ExprError("symbolic values need the exact engine")
         if r.is_Rational or r.is_Float:
             return to_mpf(r)
+        # settle refuses a given past 1e300 before evalf would spend minutes on it
+        settle(r)
         return to_mpf(sympy.Float(r.evalf(DIGITS + 5), DIGITS + 5))
 
     def add(self, a, b):

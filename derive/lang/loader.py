@@ -118,8 +118,13 @@ def loads(text: str, file: str = "<problem>") -> Problem:
         line = mark.line + 1 if mark else None
         raise SpecError(f"YAML syntax error: {e.problem or e.context}", file=file,
                         line=line) from None
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, max(e.position, 0)) + 1
+        raise SpecError(f"character {e.character:#06x} is not allowed in YAML ({e.reason})",
+                        file=file, line=line) from None
     except yaml.YAMLError as e:
-        raise SpecError(f"YAML error: {e}", file=file) from None
+        # the error's text can span lines; the message is one
+        raise SpecError(f"YAML error: {' '.join(str(e).split())}", file=file) from None
     except RecursionError:
         raise SpecError("YAML is nested too deeply", file=file) from None
     return _Builder(file).problem(root)
