@@ -9,6 +9,7 @@ only for what is shown: each equation's template and its local partials at a gen
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import sympy
 
@@ -24,6 +25,7 @@ from ..solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, 
 from . import general as gen
 from .core import Core
 from .numbers import is_numeric, settle
+from .tensor import elementwise
 
 EXPANDED_MAX_T = 4
 EXPANDED_MAX_FACTORS = 40
@@ -502,15 +504,15 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
     steps.append(_rules(ev, [d[1] for d in deltas] + [d[3] for d in deltas]))
     steps.append(Recurrence(tuple(deltas), T, gen, last))
 
-    rec_values = {s: adj.get(s, sympy.Integer(0)) for s in recurrent_nodes}
+    rec_values = _Deltas(adj)
     columns = []
     for name in sorted({n.name for n in g.nodes.values() if n.step is not None},
                        key=lambda n: next(x.order for x in g.nodes.values() if x.name == n)):
-        columns.append(("value", name, tuple(ev.values[sym(f"{name}[{t}]")]
-                                             for t in range(1, T + 1))))
+        columns.append(("value", name, _Column(
+            T, lambda t, name=name: ev.values[sym(f"{name}[{t}]")])))
     for name in rec_names:
-        columns.append(("delta", name, tuple(rec_values[sym(f"{name}[{t}]")]
-                                             for t in range(1, T + 1))))
+        columns.append(("delta", name, _Column(
+            T, lambda t, name=name: rec_values[sym(f"{name}[{t}]")])))
 
     numeric = is_numeric(answer)
     if wrt in recurrent_nodes:
@@ -522,17 +524,29 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
     users = [c for c in consumers(wrt) if c in to_root]
     indexed_users = [c for c in users if g.nodes[c].step is not None]
     plain_users = [c for c in users if g.nodes[c].step is None]
-    per_step = {}
+    users_at: dict = {}
     for c in indexed_users:
-        st = g.nodes[c].step
-        per_step[st] = settle(per_step.get(st, sympy.Integer(0)) + edges.get((wrt, c), 0))
+        users_at.setdefault(g.nodes[c].step, []).append(c)
+
+    def step_term(t):
+        """The step-t term of the sum: every use of wrt at step t, added in the core."""
+        cs = users_at.get(t)
+        if not cs:
+            return sympy.Integer(0)
+        core, D = ev.core, ev.core.D
+        acc = None
+        for c in cs:
+            x = edges.tensors.get((wrt, c))
+            if x is not None:
+                acc = x if acc is None else elementwise(D, D.add, acc, x)
+        return sympy.Integer(0) if acc is None else core.shown(acc)
     general_wrt = split_name(wrt)[1] is None
     if general_wrt:
         at_t0 = [c for c in indexed_users if g.nodes[c].step == t0]
         tree = total([prod(adj_tree(c), Partial(c, wrt)) for c in at_t0])
         ptree = total([prod(adj_tree(c), Partial(c, wrt)) for c in plain_users])
         steps.append(GradientSum(lhs, tree, gen, ptree))
-        contrib = tuple(per_step.get(t, sympy.Integer(0)) for t in range(1, T + 1))
+        contrib = _Column(T, step_term)
         columns.append(("contrib", lhs, contrib))
         if numeric:  # a table of long symbolic entries helps nobody; the recursion says it
             steps.append(StepTable(tuple(columns), tuple(range(1, T + 1))))
@@ -549,6 +563,40 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
             steps.append(Chain(lhs, tree, "values", rec_values))
         steps.append(Result(lhs, (), answer))
     return steps
+
+
+class _Column(Sequence):
+    """One table column over steps 1..T, shown as sympy only for the rows a table prints (a
+    long sequence's table shows 16 of its T rows)."""
+
+    def __init__(self, T: int, at) -> None:
+        self.T, self.at, self.cache = T, at, {}
+
+    def __len__(self) -> int:
+        return self.T
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(self.T)))
+        if not -self.T <= i < self.T:
+            raise IndexError(i)
+        i %= self.T
+        v = self.cache.get(i)
+        if v is None:
+            v = self.cache[i] = self.at(i + 1)
+        return v
+
+
+class _Deltas(dict):
+    """symbol -> δ as shown (0 where the backward pass never reached it)."""
+
+    def __init__(self, adj) -> None:
+        super().__init__()
+        self.adj = adj
+
+    def __missing__(self, key):
+        v = self[key] = self.adj.get(key, sympy.Integer(0))
+        return v
 
 
 def _truncated_table(lhs, contrib, answer) -> list:
