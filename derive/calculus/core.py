@@ -157,9 +157,11 @@ class Core:
                 for ins in prg.instrs:
                     self.node_shapes[id(ins.node)] = ins.shape
         # dependencies from the programs (sympy's scalar view may have simplified some away)
+        self.leaf_syms: dict = {}  # node -> the symbol of each leaf of its program, in order
         for s, node in self.g.nodes.items():
             prog = self.programs[node.equation.key]
-            node.deps = tuple(dict.fromkeys(key_sym(k) for k in prog.leaf_keys(node.step)))
+            syms = self.leaf_syms[s] = tuple(key_sym(k) for k in prog.leaf_keys(node.step))
+            node.deps = tuple(dict.fromkeys(syms))
         self.g.nodes = _toposort(self.p, self.g.nodes)
         for position, node in enumerate(self.g.nodes.values()):
             node.order = position
@@ -213,7 +215,10 @@ class Core:
 
     # -- forward --------------------------------------------------------------------------------
     def leaf(self, key) -> Tensor:
-        s = key_sym(key)
+        return self.leaf_of(key_sym(key))
+
+    def leaf_of(self, s) -> Tensor:
+        """The value of a quantity a program reads: a node's, a given's, or a free symbol."""
         v = self.values.get(s)
         if v is not None:
             return v
@@ -238,7 +243,7 @@ class Core:
         for s, node in self.g.nodes.items():
             prog = self.programs[node.equation.key]
             try:
-                regs = prog.run(self.D, node.step, self.leaf)
+                regs = prog.run_leaves(self.D, [self.leaf_of(d) for d in self.leaf_syms[s]])
                 check_finite(self.D, regs[-1])
             except ExprError as e:
                 raise self.p.error(str(e), f"equations.{node.equation.key}") from None
@@ -285,8 +290,7 @@ class Core:
                 continue
             node = nodes[s]
             prog = self.programs[node.equation.key]
-            for key, c in prog.vjp(D, self.regs[s], a, node.step).items():
-                d = key_sym(key)
+            for d, c in prog.vjp_leaves(D, self.regs[s], a, self.leaf_syms[s]).items():
                 dn = nodes.get(d)
                 if dn is None:
                     pending.setdefault(d, []).append(c)
@@ -308,8 +312,8 @@ class Core:
             node = self.g.nodes[s]
             prog = self.programs[node.equation.key]
             try:
-                out = {key_sym(k): v for k, v in
-                       prog.vjp(self.D, self.regs[s], scalar(self.D.num(1)), node.step).items()}
+                out = prog.vjp_leaves(self.D, self.regs[s], scalar(self.D.num(1)),
+                                      self.leaf_syms[s])
             except ExprError as e:
                 raise self.p.error(str(e), f"equations.{node.equation.key}") from None
             self._partials[s] = out

@@ -31,6 +31,7 @@ class Program:
 
     def __init__(self, instrs: list) -> None:
         self.instrs = tuple(instrs)
+        self._leaf_extras = tuple(i.extra for i in self.instrs if i.op == "leaf")
 
     @property
     def shape(self) -> tuple:
@@ -38,35 +39,52 @@ class Program:
 
     def leaf_keys(self, t: int | None) -> list:
         """(name, step) of each leaf at step t, in instruction order (repeats kept)."""
-        return [resolve(i.extra, t) for i in self.instrs if i.op == "leaf"]
+        return [resolve(e, t) for e in self._leaf_extras]
 
     def run(self, D: Domain, t: int | None, get) -> list:
         """Register values at step t; ``get(key)`` gives a leaf's Tensor."""
+        return self.run_leaves(D, [get(k) for k in self.leaf_keys(t)])
+
+    def run_leaves(self, D: Domain, leaves: list) -> list:
+        """Register values, given each leaf's Tensor in leaf order."""
         regs: list = []
+        it = iter(leaves)
         for ins in self.instrs:
-            a = [regs[k] for k in ins.args]
-            regs.append(get(resolve(ins.extra, t)) if ins.op == "leaf" else _forward(D, ins, a))
+            op = ins.op
+            if op == "leaf":
+                regs.append(next(it))
+            else:
+                regs.append(_FORWARD[op](D, ins, [regs[k] for k in ins.args]))
         return regs
 
     def vjp(self, D: Domain, regs: list, g: Tensor, t: int | None) -> dict:
         """key -> adjoint contribution of this program's leaves, given the adjoint g of the
         result (summed over repeated uses of a leaf)."""
-        adj: list = [None] * len(self.instrs)
+        return self.vjp_leaves(D, regs, g, self.leaf_keys(t))
+
+    def vjp_leaves(self, D: Domain, regs: list, g: Tensor, labels) -> dict:
+        """label -> adjoint contribution, where ``labels`` names each leaf in leaf order
+        (repeated labels are summed)."""
+        instrs = self.instrs
+        adj: list = [None] * len(instrs)
         adj[-1] = g
         out: dict = {}
-        for k in range(len(self.instrs) - 1, -1, -1):
+        leaf_at = len(labels)
+        for k in range(len(instrs) - 1, -1, -1):
+            ins = instrs[k]
+            op = ins.op
+            if op == "leaf":
+                leaf_at -= 1
+                gk = adj[k]
+                if gk is not None:
+                    key = labels[leaf_at]
+                    out[key] = gk if key not in out else elementwise(D, D.add, out[key], gk)
+                continue
             gk = adj[k]
-            if gk is None:
+            if gk is None or op == "num":
                 continue
-            ins = self.instrs[k]
-            if ins.op == "num":
-                continue
-            if ins.op == "leaf":
-                key = resolve(ins.extra, t)
-                out[key] = gk if key not in out else elementwise(D, D.add, out[key], gk)
-                continue
-            for r, ga in zip(ins.args, _backward(D, ins, [regs[j] for j in ins.args],
-                                                 regs[k], gk)):
+            args = ins.args
+            for r, ga in zip(args, _backward(D, ins, [regs[j] for j in args], regs[k], gk)):
                 if ga is None:
                     continue
                 adj[r] = ga if adj[r] is None else elementwise(D, D.add, adj[r], ga)
@@ -162,41 +180,31 @@ def compile_expr(e: ex.Expr, shape_of, T: int | None, t: int | None = None,
 
 # ---- forward and backward rules ------------------------------------------------------------
 
-def _forward(D: Domain, ins: Instr, a: list) -> Tensor:
-    op = ins.op
-    if op == "num":
-        return scalar(D.num(ins.extra))
-    if op == "neg":
-        return a[0].map(D.neg)
-    if op == "T":
-        return a[0].transpose()
-    if op == "+":
-        return elementwise(D, D.add, a[0], a[1])
-    if op == "-":
-        return elementwise(D, D.sub, a[0], a[1])
-    if op == "*":
-        return elementwise(D, D.mul, a[0], a[1])
-    if op == "/":
-        return elementwise(D, D.div, a[0], a[1])
-    if op == "pow":
-        return a[0].map(lambda x: D.power(x, ins.extra))
-    if op == "matmul":
-        return matmul(D, a[0], a[1])
-    if op == "call":
-        return ins.extra.forward(D, a)
-    if op == "sumt":
-        out = a[0]
-        for x in a[1:]:
-            out = elementwise(D, D.add, out, x)
-        return out
-    raise TypeError(op)
+def _sumt(D: Domain, ins: Instr, a: list) -> Tensor:
+    out = a[0]
+    for x in a[1:]:
+        out = elementwise(D, D.add, out, x)
+    return out
 
 
-_PRIME_BY_OUTPUT = {
-    "tanh": lambda D, y: D.sub(D.num(1), D.mul(y, y)),
-    "sigmoid": lambda D, y: D.mul(y, D.sub(D.num(1), y)),
-    "exp": lambda D, y: y,
+#: op -> forward rule (D, instruction, operand tensors) -> result tensor.
+_FORWARD = {
+    "num": lambda D, ins, a: scalar(D.num(ins.extra)),
+    "neg": lambda D, ins, a: a[0].map(D.neg),
+    "T": lambda D, ins, a: a[0].transpose(),
+    "+": lambda D, ins, a: elementwise(D, D.add, a[0], a[1]),
+    "-": lambda D, ins, a: elementwise(D, D.sub, a[0], a[1]),
+    "*": lambda D, ins, a: elementwise(D, D.mul, a[0], a[1]),
+    "/": lambda D, ins, a: elementwise(D, D.div, a[0], a[1]),
+    "pow": lambda D, ins, a: a[0].map(lambda x: D.power(x, ins.extra)),
+    "matmul": lambda D, ins, a: matmul(D, a[0], a[1]),
+    "call": lambda D, ins, a: ins.extra.forward(D, a),
+    "sumt": _sumt,
 }
+
+
+def _forward(D: Domain, ins: Instr, a: list) -> Tensor:
+    return _FORWARD[ins.op](D, ins, a)
 
 
 def _reduce(D: Domain, g: Tensor, shape) -> Tensor:

@@ -296,9 +296,15 @@ def general(core: Core, target: Partial, eq, inlined, prog, wrt, act, weight, no
 def _root_terms(ev: Evaluator, of) -> tuple[tuple, bool]:
     """The loss terms: L = L_1 + ... + L_T is split into its terms when each is a quantity."""
     nodes = ev.g.nodes
-    expr = nodes[of].expr if of in nodes and nodes[of].step is None else of
-    if expr.is_Add and all(a in nodes for a in expr.args):
-        return tuple(sorted(expr.args, key=lambda s: nodes[s].order)), True
+    node = nodes.get(of)
+    if node is not None and node.step is None:
+        # read off the template: its slots stand for the quantities (no T-term substitution)
+        tmpl = node.template.expr
+        args = tuple(node.slots.get(a) for a in tmpl.args) if tmpl.is_Add else ()
+    else:
+        args = of.args if of.is_Add else ()
+    if args and all(a in nodes for a in args):
+        return tuple(sorted(args, key=lambda s: nodes[s].order)), True
     return (of,), False
 
 
