@@ -100,6 +100,15 @@ class Graph:
     indexed_names: frozenset
     recurrent: frozenset  # the states: indexed quantities read at an earlier step (h[t-1])
 
+    def reach(self, wrt, shown: bool = False) -> set:
+        """wrt and every node that depends on it (through what the programs read, or with
+        ``shown`` through what the sympy templates read)."""
+        out = {wrt}
+        for s, n in self.nodes.items():
+            if any(d in out for d in (n.shown_deps if shown else n.deps)):
+                out.add(s)
+        return out
+
     def ancestors(self, targets) -> tuple:
         """Nodes needed to compute the targets (themselves included), in topological order."""
         need = set()

@@ -220,15 +220,6 @@ def _gradient(core: Core, key, of_e, of_prog, wrt, wshape, K) -> Gradient:
     return Gradient(of_e, of_prog, wrt, wshape, g, adj, edges, seeds, parts)
 
 
-def reach(core: Core, wrt) -> set:
-    """wrt and every node that depends on it."""
-    out = {wrt}
-    for s, n in core.g.nodes.items():
-        if any(d in out for d in n.deps):
-            out.add(s)
-    return out
-
-
 def _additive_paths(core: Core, narrator, roots, wrt) -> list:
     """An Additive step for each state whose update carries its previous value additively,
     when the derivative runs back through that state across steps."""
@@ -236,7 +227,7 @@ def _additive_paths(core: Core, narrator, roots, wrt) -> list:
     if not core.T or core.T < 2:
         return []
     anc = set(g.ancestors(roots))
-    reached = reach(core, wrt)
+    reached = g.reach(wrt)
     out = []
     for eq in core.p.equations:
         if not eq.indexed or eq.name not in g.recurrent:

@@ -250,7 +250,7 @@ def gradient(core: Core, q: Question, key: str, grad, target: Partial, ans: Answ
         use_recursive = q.form == "recursive" or g.T > EXPANDED_MAX_T
     trees = None
     if not use_recursive:
-        reach = _reach(ev, wrt)
+        reach = ev.g.reach(wrt, shown=True)
         try:
             trees = tuple(_paths(ev, t, wrt, reach, bounds[t]) for t in terms)
         except _TooLong:
@@ -306,14 +306,6 @@ def _root_terms(ev: Evaluator, of) -> tuple[tuple, bool]:
     if args and all(a in nodes for a in args):
         return tuple(sorted(args, key=lambda s: nodes[s].order)), True
     return (of,), False
-
-
-def _reach(ev: Evaluator, wrt) -> set:
-    reach = {wrt}
-    for s, n in ev.g.nodes.items():
-        if any(d in reach for d in n.shown_deps):
-            reach.add(s)
-    return reach
 
 
 def _dep_order(ev: Evaluator, deps) -> tuple:

@@ -100,19 +100,10 @@ def _ancestors(ev: Core, roots) -> tuple:
     return ev.g.ancestors(roots)
 
 
-def _reach(ev: Core, wrt) -> set:
-    """wrt and every node that depends on it."""
-    reach = {wrt}
-    for s in ev.order:
-        if any(d in reach for d in ev.g.nodes[s].deps):
-            reach.add(s)
-    return reach
-
-
 def _relevant(ev: Core, roots, wrt) -> tuple:
     """Equation names on a path from the question's quantities down to wrt, loss side first."""
     anc = set(_ancestors(ev, roots))
-    reach = _reach(ev, wrt)
+    reach = ev.g.reach(wrt)
     names = {ev.g.nodes[s].equation.key for s in anc & reach}
     return tuple(eq for eq in reversed(ev.p.equations) if eq.key in names)
 
