@@ -173,9 +173,15 @@ class _Mixed(Domain):
         cache = _LIFTED.get(prec)
         if cache is None:
             cache = _LIFTED[prec] = {}
-        r = cache.get(v, _MISSING)
-        if r is _MISSING:
-            r = cache[v] = _lifted(v)
+        # keyed by identity (hashing a sympy number costs more than the arithmetic); the
+        # entry holds the number itself, so its id cannot be reused while it is cached
+        e = cache.get(id(v))
+        if e is not None and e[0] is v:
+            return e[1]
+        if len(cache) > 100000:
+            cache.clear()
+        r = _lifted(v)
+        cache[id(v)] = (v, r)
         return r
 
     def _exact_or_lifted(self, a, b, fast, exact):
@@ -240,8 +246,7 @@ class _Mixed(Domain):
         return sympy.Float(v, DIGITS) if isinstance(v, mpmath.mpf) else v
 
 
-_LIFTED: dict = {}  # precision -> exact sympy number -> mpmath number (givens recur each step)
-_MISSING = object()
+_LIFTED: dict = {}  # precision -> id -> (exact sympy number, mpmath number): givens recur
 
 
 def _ADD(x, y):
