@@ -111,6 +111,13 @@ class Graph:
 
     def ancestors(self, targets) -> tuple:
         """Nodes needed to compute the targets (themselves included), in topological order."""
+        key = (frozenset(targets), id(self.nodes))  # the core may put the nodes in new order
+        memo = self.__dict__.setdefault("_ancestors_memo", {})
+        if key not in memo:
+            memo[key] = self._ancestors(targets)
+        return memo[key]
+
+    def _ancestors(self, targets) -> tuple:
         need = set()
         stack = [t for t in targets if t in self.nodes]
         while stack:

@@ -234,8 +234,10 @@ def _backward(D: Domain, ins: Instr, a: list, out: Tensor, g: Tensor) -> list:
         return [_reduce(D, ga, a[0].shape), _reduce(D, gb, a[1].shape)]
     if op == "pow":
         p = ins.extra
-        return [elementwise(D, D.mul, g, a[0].map(
-            lambda x: D.mul(D.num(p), D.power(x, p - 1)) if p != 1 else D.num(1)))]
+        if p == 1:
+            return [g]
+        coeff, lower = D.num(p), p - 1
+        return [elementwise(D, D.mul, g, a[0].map(lambda x: D.mul(coeff, D.power(x, lower))))]
     if op == "matmul":
         A, B = a
         if A.is_scalar or B.is_scalar:

@@ -140,8 +140,11 @@ class Evaluator:
         """name -> the leaves of that name read at fixed steps (x -> {x[1], ...}), for every
         name used with a step index."""
         out: dict = {}
+        for n in self.g.nodes.values():
+            if n.step is not None:
+                out.setdefault(n.name, set())
         leaves = frozenset(self.g.leaves)
-        for s in list(self.g.nodes) + list(self.g.leaves) + list(self.g.given):
+        for s in list(self.g.leaves) + list(self.g.given):
             base, idx = split_name(s)
             if idx is not None and idx.lstrip("-").isdigit():
                 out.setdefault(base, set())

@@ -144,6 +144,8 @@ class _Fast(Domain):
 
 
 _MPF = mpmath.mpf
+_ONE = sympy.Integer(1)
+_INTS: dict = {}  # the small integers rules use (1, -1, 2), made once
 
 
 class _Mixed(Domain):
@@ -155,9 +157,12 @@ class _Mixed(Domain):
     exact = True
 
     def num(self, r):
-        if isinstance(r, mpmath.mpf):
-            return r
-        return sympy.Integer(r) if isinstance(r, int) else r
+        if type(r) is int:
+            v = _INTS.get(r)
+            if v is None:
+                v = _INTS[r] = sympy.Integer(r)
+            return v
+        return r
 
     @staticmethod
     def _settle(v):
@@ -223,6 +228,8 @@ class _Mixed(Domain):
         return self._settle(a ** p)
 
     def dot(self, xs, ys):
+        if all(y is _ONE for y in ys) and all(type(v) is _MPF for v in xs):
+            return _bounded(mpmath.fsum(xs))  # a sum of many steps' terms
         if any(isinstance(v, mpmath.mpf) for v in xs) or \
                 any(isinstance(v, mpmath.mpf) for v in ys):
             lx, ly = [self._lift(v) for v in xs], [self._lift(v) for v in ys]
