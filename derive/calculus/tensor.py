@@ -338,6 +338,8 @@ class Tensor:
                                              for i in range(self.rows)])
 
     def map(self, f) -> "Tensor":
+        if self.rows == 1 == self.cols:
+            return Tensor(1, 1, [f(self.data[0])])
         return Tensor(self.rows, self.cols, [f(x) for x in self.data])
 
     def like(self, data: list, shape: tuple | None = None) -> "Tensor":
