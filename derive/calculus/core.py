@@ -282,6 +282,9 @@ class Core:
         in reverse topological order; nodes at steps <= bound get none (truncated BPTT)."""
         D = self.D
         nodes = self.g.nodes
+        if bound is not None:  # a seed at a truncated step is as constant as any node there
+            for d in [d for d in adj if d in nodes and (nodes[d].step or bound + 1) <= bound]:
+                del adj[d]
         # leaves (parameters, inputs) collect their terms and are summed once at the end
         pending: dict = {d: [v] for d, v in adj.items() if d not in nodes}
         for s in reversed(self.order):

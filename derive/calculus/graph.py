@@ -30,6 +30,9 @@ class _Partials(dict):
 
     def __missing__(self, slot):
         tm = self.template
+        if tm.sums is not None:
+            v = self[slot] = tm.sums.partial(slot)
+            return v
         if self._terms is None:
             self._terms = {w: [] for w in tm.slot_order}
             for term in (tm.expr.args if tm.expr.is_Add else (tm.expr,)):
@@ -74,18 +77,46 @@ class Node:
         return self.template.partials[self.slot_of(dep)].xreplace(self.slots)
 
 
-@dataclass
 class Template:
-    """An equation as one sympy expression over slot symbols, with its partials by each slot."""
+    """An equation as one sympy expression over slot symbols, with its partials by each slot.
 
-    expr: sympy.Expr
-    self_slot: sympy.Symbol
-    slot_order: tuple
+    A plain equation that sums an expression over t (``L: sum((v*h[t] - y[t])**2)``) keeps
+    ``sums`` instead of T terms of sympy: its expression is built only if something asks for
+    it, and the partial by one slot is taken from the terms that hold that slot."""
+
+    def __init__(self, expr, self_slot, slot_order, sums: "LazySums | None" = None) -> None:
+        self._expr, self.self_slot, self.slot_order, self.sums = expr, self_slot, slot_order, sums
+
+    @property
+    def expr(self) -> sympy.Expr:
+        if self._expr is None:
+            self._expr = self.sums.build()
+        return self._expr
 
     @functools.cached_property
     def partials(self) -> _Partials:
         """slot -> ∂expr/∂slot in named quantities, at a general step."""
         return _Partials(self)
+
+
+class LazySums:
+    """A plain equation whose sums over t are built term by term only when needed.
+
+    ``resolver(only)`` builds the equation's sympy form, each sum over t restricted to the
+    steps in ``only`` (None: all steps); ``steps_of(slot)`` are the steps whose term reads a
+    slot (None: every step); ``linear``: every sum enters the equation linearly, so the
+    partial by a slot needs only the terms that read it."""
+
+    def __init__(self, resolver, steps_of, linear: bool) -> None:
+        self.resolver, self.steps_of, self.linear = resolver, steps_of, linear
+
+    def build(self) -> sympy.Expr:
+        return self.resolver(None)
+
+    def partial(self, slot) -> sympy.Expr:
+        steps = self.steps_of(slot) if self.linear else None
+        e = self.resolver(steps)
+        return sympy.factor_terms(sympy.diff(e, slot))
 
 
 @dataclass
@@ -160,6 +191,7 @@ class _Resolver:
         self.given_names = given_names
         self.position = position  # index of eq in the file, for the "above" rule
         self.t_value = None  # bound while expanding sum over t
+        self.only = None  # the steps a sum over t is restricted to (None: all)
         self.slots: dict = {}
 
     def fail(self, msg):
@@ -174,8 +206,9 @@ class _Resolver:
         if self.eq is not None and self.eq.indexed:
             # t is already bound inside name[t]: the sum is over the entries at step t
             return build(body, self.resolve, self.expand_sum)
+        steps = range(1, self.T + 1) if self.only is None else self.only
         terms = []
-        for t in range(1, self.T + 1):
+        for t in steps:
             self.t_value = t
             terms.append(self.build(body))
         self.t_value = None
@@ -272,14 +305,19 @@ def unroll(problem: Problem) -> Graph:
     for i, eq in enumerate(problem.equations):
         key = f"equations.{eq.key}"
         r = _Resolver(problem, T, eq, nodes, indexed, plain, key, given_names, i)
+        self_slot = sym(f"{eq.name}[t]") if eq.indexed else sym(eq.name)
         try:
-            tmpl_expr = r.build(eq.expr)
-            check_finite_template(tmpl_expr)
+            lazy = _lazy_sums(problem, T, eq, nodes, indexed, plain, key, given_names, i)
+            if lazy is None:
+                tmpl_expr = r.build(eq.expr)
+                check_finite_template(tmpl_expr)
+                slot_order = tuple(sorted(tmpl_expr.free_symbols, key=lambda s: s.name))
+                tmpl = Template(tmpl_expr, self_slot, slot_order)
+            else:
+                sums, slot_order = lazy
+                tmpl = Template(None, self_slot, slot_order, sums)
         except ExprError as e:
             raise problem.error(str(e), key) from None
-        self_slot = sym(f"{eq.name}[t]") if eq.indexed else sym(eq.name)
-        slot_order = tuple(sorted(tmpl_expr.free_symbols, key=lambda s: s.name))
-        tmpl = Template(tmpl_expr, self_slot, slot_order)
         templates[i] = tmpl
         if eq.indexed:
             for slot, off in r.slots.items():
@@ -356,6 +394,74 @@ def unroll(problem: Problem) -> Graph:
         node.order = position  # the backward pass pops nodes in reverse topological order
     return Graph(problem, T, ordered, tuple(sorted(leaves, key=sort_key)), given, indexed,
                  frozenset(recurrent))
+
+
+def _lazy_sums(problem, T, eq, nodes, indexed, plain, key, given_names, position):
+    """(LazySums, slot order) for a plain equation that sums an expression over t, or None.
+
+    The names it reads are found from the grammar tree without building T terms; the first
+    and the last step's terms are built once, so a bad reference is still an error here."""
+    if eq.indexed or T is None:
+        return None
+    sums = [n for n in ex.walk(eq.expr) if isinstance(n, ex.Call) and n.func == "sum"
+            and ex.uses_t(n.args[0])]
+    if not sums or all(isinstance(n.args[0], ex.Ref) for n in sums):
+        return None  # L = L_1 + ... + L_T is cheap and reads well as it is
+
+    def resolver(only):
+        r = _Resolver(problem, T, eq, nodes, indexed, plain, key, given_names, position)
+        r.only = only
+        return r.build(eq.expr)
+
+    e = resolver(sorted({1, T}))
+    check_finite_template(e)
+    found: set = set()
+    reads: dict = {}  # slot -> steps whose term reads it (None: every step)
+    for n in ex.walk(eq.expr):
+        if isinstance(n, ex.Name):
+            found.add(sym(n.name))
+        elif isinstance(n, ex.Ref) and n.index.kind == "T":
+            found.add(sym(f"{n.name}[{T + n.index.value}]"))
+        elif isinstance(n, ex.Ref) and n.index.kind == "n":
+            found.add(sym(f"{n.name}[{n.index.value}]"))
+        elif isinstance(n, ex.Ref):
+            for t in range(1, T + 1):
+                s = sym(f"{n.name}[{t + n.index.value}]")
+                found.add(s)
+                reads.setdefault(s, set()).add(t)
+    # sympy may drop a name the equation multiplies by 0; keep only what the terms read
+    found = {s for s in found if s in e.free_symbols or s in reads}
+    slot_order = tuple(sorted(found, key=lambda s: s.name))
+    linear = all(_enters_linearly(eq.expr, n) for n in sums)
+    return LazySums(resolver, lambda slot: sorted(reads[slot]) if slot in reads else None,
+                    linear), slot_order
+
+
+def _enters_linearly(e: ex.Expr, target) -> bool:
+    """Whether ``target`` (a node of e) enters e linearly: only through +, -, and products or
+    quotients by factors that hold no sum over t."""
+    if e is target:
+        return True
+
+    def holds(n):
+        return any(m is target for m in ex.walk(n))
+
+    if isinstance(e, ex.Neg):
+        return _enters_linearly(e.arg, target)
+    if isinstance(e, ex.Bin) and e.op in "+-":
+        return all(_enters_linearly(x, target) for x in (e.left, e.right) if holds(x))
+    if isinstance(e, ex.Bin) and e.op in "*/":
+        a, b = (e.left, e.right)
+        if holds(a) and not holds(b) and not _has_sum(b):
+            return _enters_linearly(a, target)
+        if e.op == "*" and holds(b) and not holds(a) and not _has_sum(a):
+            return _enters_linearly(b, target)
+        return False
+    return not holds(e)
+
+
+def _has_sum(e) -> bool:
+    return any(isinstance(n, ex.Call) and n.func == "sum" for n in ex.walk(e))
 
 
 def check_finite_template(e: sympy.Expr) -> None:

@@ -300,6 +300,8 @@ def _root_terms(ev: Evaluator, of) -> tuple[tuple, bool]:
     """The loss terms: L = L_1 + ... + L_T is split into its terms when each is a quantity."""
     nodes = ev.g.nodes
     node = nodes.get(of)
+    if node is not None and node.template.sums is not None:
+        return (of,), False  # a sum of expressions: its terms are not quantities
     if node is not None and node.step is None:
         # read off the template: its slots stand for the quantities (no T-term substitution)
         tmpl = node.template.expr
@@ -363,7 +365,12 @@ def evaluate_tree(ev: Evaluator, tree, deltas: dict | None = None) -> sympy.Expr
 
 def _functions_used(ev: Evaluator) -> tuple:
     found = set()
+    stated = frozenset(RULE_OF_CLASS.values())
     for n in {id(n.template): n for n in ev.g.nodes.values()}.values():
+        if n.template.sums is not None:  # read off the equation, without its T terms
+            found.update(m.func for m in ex.walk(n.equation.expr)
+                         if isinstance(m, ex.Call) and m.func in stated)
+            continue
         for cls, name in RULE_OF_CLASS.items():
             if n.template.expr.has(cls):
                 found.add(name)
