@@ -6,6 +6,7 @@ rendered before anything is written; each output is written atomically (temp fil
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
@@ -354,6 +355,8 @@ def _cut(s: str, w: int) -> str:
 
 def main() -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    # a short-lived process that builds many long-lived objects: see questions.GC_THRESHOLD
+    gc.set_threshold(100_000, 50, 100)
     app()
 
 
