@@ -97,6 +97,11 @@ class _Exact(Domain):
         return v
 
 
+#: The integers the rules ask for most (1 - y², -g), as mpmath numbers made once (exact at
+#: every precision; mpmath numbers are immutable).
+_SMALL = {k: mpmath.mpf(k) for k in (-1, 0, 1, 2)}
+
+
 class _Fast(Domain):
     exact = False
 
@@ -104,7 +109,8 @@ class _Fast(Domain):
         if isinstance(r, mpmath.mpf):
             return r
         if isinstance(r, int):
-            return mpmath.mpf(r)
+            v = _SMALL.get(r)
+            return v if v is not None else mpmath.mpf(r)
         if not r.is_number:
             raise ExprError("symbolic values need the exact engine")
         if r.is_Rational or r.is_Float:
@@ -118,6 +124,12 @@ class _Fast(Domain):
 
     def mul(self, a, b):
         return a * b
+
+    def sub(self, a, b):
+        return a - b
+
+    def neg(self, a):
+        return -a
 
     def _div(self, a, b):
         return a / b
