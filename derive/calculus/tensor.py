@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import mpmath
 import sympy
-from mpmath.libmp import from_man_exp as _from_man_exp
+from mpmath.libmp import from_man_exp as _from_man_exp, from_rational as _from_rational, \
+    fzero as _FZERO
 
 from ..errors import ExprError
 from .numbers import DIGITS, MAX_MAGNITUDE, NOT_REAL, settle, to_mpf
@@ -111,9 +112,15 @@ class _Fast(Domain):
         if isinstance(r, int):
             v = _SMALL.get(r)
             return v if v is not None else mpmath.mpf(r)
+        if r.is_Rational:  # a given's decimal: p/q rounded once, as to_mpf rounds it
+            p, q = int(r.p), int(r.q)
+            prec, rnd = mpmath.mp._prec_rounding
+            if p.bit_length() <= prec:
+                return mpmath.mp.make_mpf(_from_rational(p, q, prec, rnd))
+            return to_mpf(r)
         if not r.is_number:
             raise ExprError("symbolic values need the exact engine")
-        if r.is_Rational or r.is_Float:
+        if r.is_Float:
             return to_mpf(r)
         # settle refuses a given past 1e300 before evalf would spend minutes on it
         settle(r)
@@ -536,7 +543,37 @@ def _rounded(m, e: int) -> list:
     to nearest)."""
     prec, rnd = mpmath.mp._prec_rounding
     make = mpmath.mp.make_mpf
-    return [make(_from_man_exp(int(v), e, prec, rnd)) for v in m.entries()]
+    if rnd != "n":
+        return [make(_from_man_exp(int(v), e, prec, rnd)) for v in m.entries()]
+    return [make(_nearest(int(v), e, prec)) for v in m.entries()]
+
+
+def _nearest(man: int, exp: int, prec: int) -> tuple:
+    """man·2^exp rounded to prec bits, to nearest (ties to even), as a normalized mpmath
+    tuple: what mpmath's from_man_exp(man, exp, prec, "n") gives, without its generality."""
+    if not man:
+        return _FZERO
+    sign = 0
+    if man < 0:
+        sign, man = 1, -man
+    bc = man.bit_length()
+    n = bc - prec
+    if n > 0:
+        t = man >> (n - 1)
+        if t & 1 and (t & 2 or man & ((1 << (n - 1)) - 1)):
+            man = (t >> 1) + 1
+        else:
+            man = t >> 1
+        exp += n
+        bc = prec
+    tz = (man & -man).bit_length() - 1  # trailing zero bits
+    if tz:
+        man >>= tz
+        exp += tz
+        bc -= tz
+    if man == 1:  # a carry that made a power of two
+        bc = 1
+    return (sign, man, exp, bc)
 
 
 def _fast_product(a: Tensor, b: Tensor):
