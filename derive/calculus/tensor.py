@@ -635,11 +635,16 @@ def total(D: Domain, a: Tensor):
 
 def check_finite(D: Domain, t: Tensor) -> None:
     """Entries must be real and below 1e300."""
-    for v in t.data:
-        if D.exact:
-            if isinstance(v, sympy.Basic) and v.is_number and abs(v.evalf(15)) > MAX_MAGNITUDE:
+    if not D.exact:
+        for v in t.data:
+            # below 2^996 (read off the binary exponent) an entry is below 1e300; 0, inf and
+            # nan (no mantissa) and anything else are compared
+            m = getattr(v, "_mpf_", None)
+            if (m is None or not m[1] or m[2] + m[3] > 996) and abs(v) > MAX_MAGNITUDE:
                 raise ExprError("the value is larger than 1e300")
-        elif abs(v) > MAX_MAGNITUDE:
+        return
+    for v in t.data:
+        if isinstance(v, sympy.Basic) and v.is_number and abs(v.evalf(15)) > MAX_MAGNITUDE:
             raise ExprError("the value is larger than 1e300")
 
 
