@@ -470,10 +470,11 @@ class Transposed(Tensor):
 #: of the smallest entry to the highest of the largest) a product is taken sum by sum with
 #: mpmath.fdot instead of as one integer matrix product, whose integers would grow with it.
 _MAX_SPREAD = 1200
-#: A matrix operand's integer form is kept, keyed by its entries list (a weight matrix is
-#: read at every step), up to this many matrices.
+#: A matrix operand's integer form is kept, keyed by the id of its entries list, which is kept
+#: with it so that the id is not reused (a weight matrix is read at every step), up to this
+#: many matrices.
 _KEEP = 256
-_EXACT_FORMS: dict = {}  # id(entries) -> (entries, form): the entries kept alive with it
+_EXACT_FORMS: dict = {}  # id(entries) -> [entries, form, form of the transpose]
 
 
 def _scaled(data: list):
