@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import mpmath
 import sympy
+from mpmath.libmp import from_man_exp as _from_man_exp, from_rational as _from_rational, \
+    fzero as _FZERO
 
 from ..errors import ExprError
 from .numbers import DIGITS, MAX_MAGNITUDE, NOT_REAL, settle, to_mpf
@@ -96,6 +98,11 @@ class _Exact(Domain):
         return v
 
 
+#: The integers the rules ask for most (1 - y², -g), as mpmath numbers made once (exact at
+#: every precision; mpmath numbers are immutable).
+_SMALL = {k: mpmath.mpf(k) for k in (-1, 0, 1, 2)}
+
+
 class _Fast(Domain):
     exact = False
 
@@ -103,10 +110,17 @@ class _Fast(Domain):
         if isinstance(r, mpmath.mpf):
             return r
         if isinstance(r, int):
-            return mpmath.mpf(r)
+            v = _SMALL.get(r)
+            return v if v is not None else mpmath.mpf(r)
+        if r.is_Rational:  # a given's decimal: p/q rounded once, as to_mpf rounds it
+            p, q = int(r.p), int(r.q)
+            prec, rnd = mpmath.mp._prec_rounding
+            if p.bit_length() <= prec:
+                return mpmath.mp.make_mpf(_from_rational(p, q, prec, rnd))
+            return to_mpf(r)
         if not r.is_number:
             raise ExprError("symbolic values need the exact engine")
-        if r.is_Rational or r.is_Float:
+        if r.is_Float:
             return to_mpf(r)
         # settle refuses a given past 1e300 before evalf would spend minutes on it
         settle(r)
@@ -117,6 +131,12 @@ class _Fast(Domain):
 
     def mul(self, a, b):
         return a * b
+
+    def sub(self, a, b):
+        return a - b
+
+    def neg(self, a):
+        return -a
 
     def _div(self, a, b):
         return a / b
@@ -333,9 +353,9 @@ class Tensor:
             return Outer(self.D, self.v, self.u)
         if self.rows == 1 or self.cols == 1:
             return Tensor(self.cols, self.rows, self.data)
-        return Tensor(self.cols, self.rows, [self.data[i * self.cols + j]
-                                             for j in range(self.cols)
-                                             for i in range(self.rows)])
+        if isinstance(self, Transposed):
+            return self.src
+        return Transposed(self)
 
     def map(self, f) -> "Tensor":
         if self.rows == 1 == self.cols:
@@ -437,12 +457,160 @@ class Outer(Tensor):
         return self.D.mul(self.u[i], self.v[j])
 
 
+class Transposed(Tensor):
+    """Aᵀ of a matrix A, with its entries reordered only when asked: a product with it reads
+    A's own exact integer form (:func:`_exact_form`), kept from one step to the next."""
+
+    __slots__ = ("src", "_data")
+
+    def __init__(self, src: Tensor) -> None:
+        self.rows, self.cols, self.src, self._data = src.cols, src.rows, src, None
+
+    @property
+    def data(self) -> list:
+        if self._data is None:
+            s = self.src
+            d, c = s.data, s.cols
+            self._data = [d[i * c + j] for j in range(c) for i in range(s.rows)]
+        return self._data
+
+
+#: Past this spread of binary exponents among one operand's entries (bits, from the lowest bit
+#: of the smallest entry to the highest of the largest) a product is taken sum by sum with
+#: mpmath.fdot instead of as one integer matrix product, whose integers would grow with it.
+_MAX_SPREAD = 1200
+#: A matrix operand's integer form is kept, keyed by the id of its entries list, which is kept
+#: with it so that the id is not reused (a weight matrix is read at every step), up to this
+#: many matrices.
+_KEEP = 256
+_EXACT_FORMS: dict = {}  # id(entries) -> [entries, form, form of the transpose]
+
+
+def _scaled(data: list):
+    """Entries (50-digit mpmath numbers) as (integers m, e) with entry = m·2^e each, exactly;
+    None when an entry is not a finite mpmath number or the exponents spread too far."""
+    try:
+        ts = [x._mpf_ for x in data]
+    except AttributeError:
+        return None
+    lo = hi = None
+    for s, m, e, bc in ts:
+        if not m:
+            if e:  # inf or nan
+                return None
+            continue
+        if lo is None:
+            lo, hi = e, e + bc
+        else:
+            if e < lo:
+                lo = e
+            if e + bc > hi:
+                hi = e + bc
+    if lo is None:
+        return [0] * len(ts), 0
+    if hi - lo > _MAX_SPREAD:
+        return None
+    return [(-(m << (e - lo)) if s else m << (e - lo)) if m else 0 for s, m, e, bc in ts], lo
+
+
+def _exact_form(t: Tensor):
+    """t as (an integer matrix M, e) with t = M·2^e exactly (python-flint's fmpz_mat), or
+    None (see :func:`_scaled`); kept for matrices, and for Aᵀ read off A's."""
+    if isinstance(t, Transposed):
+        src = t.src
+        if src.rows > 1 and src.cols > 1:
+            kept = _kept_form(src)
+            if kept[2] is None and kept[1] is not None:
+                kept[2] = (kept[1][0].transpose(), kept[1][1])
+            return kept[2]
+    if t.rows > 1 and t.cols > 1:
+        return _kept_form(t)[1]
+    return _integer_form(t)
+
+
+def _kept_form(t: Tensor) -> list:
+    """[entries, t's integer form, its transpose's (once asked)], kept by entries list."""
+    data = t.data
+    kept = _EXACT_FORMS.get(id(data))
+    if kept is None or kept[0] is not data:
+        if len(_EXACT_FORMS) >= _KEEP:
+            _EXACT_FORMS.clear()
+        kept = _EXACT_FORMS[id(data)] = [data, _integer_form(t), None]
+    return kept
+
+
+def _integer_form(t: Tensor):
+    sc = _scaled(t.data)
+    if sc is None:
+        return None
+    import flint  # only large problems need it (its import is 0.05 s)
+    return flint.fmpz_mat(t.rows, t.cols, sc[0]), sc[1]
+
+
+def _rounded(m, e: int) -> list:
+    """The entries of the integer matrix m times 2^e, each rounded once to the working
+    precision: the same numbers as mpmath.fdot of each row and column (the exact sum, rounded
+    to nearest)."""
+    prec, rnd = mpmath.mp._prec_rounding
+    make = mpmath.mp.make_mpf
+    if rnd != "n":
+        return [make(_from_man_exp(int(v), e, prec, rnd)) for v in m.entries()]
+    return [make(_nearest(int(v), e, prec)) for v in m.entries()]
+
+
+def _nearest(man: int, exp: int, prec: int) -> tuple:
+    """man·2^exp rounded to prec bits, to nearest (ties to even), as a normalized mpmath
+    tuple: what mpmath's from_man_exp(man, exp, prec, "n") gives, without its generality."""
+    if not man:
+        return _FZERO
+    sign = 0
+    if man < 0:
+        sign, man = 1, -man
+    bc = man.bit_length()
+    n = bc - prec
+    if n > 0:
+        t = man >> (n - 1)
+        if t & 1 and (t & 2 or man & ((1 << (n - 1)) - 1)):
+            man = (t >> 1) + 1
+        else:
+            man = t >> 1
+        exp += n
+        bc = prec
+    tz = (man & -man).bit_length() - 1  # trailing zero bits
+    if tz:
+        man >>= tz
+        exp += tz
+        bc -= tz
+    if man == 1:  # a carry that made a power of two
+        bc = 1
+    return (sign, man, exp, bc)
+
+
+def _fast_product(a: Tensor, b: Tensor):
+    """a @ b over 50-digit floats as one exact integer matrix product (python-flint), rounded
+    once per entry; None when either operand has no exact integer form."""
+    fa = _exact_form(a)
+    if fa is None:
+        return None
+    fb = _exact_form(b)
+    if fb is None:
+        return None
+    return Tensor(a.rows, b.cols, _rounded(fa[0] * fb[0], fa[1] + fb[1]))
+
+
 def sum_tensors(D: Domain, ts: list) -> Tensor:
     """The sum of tensors of one shape; a sum of outer products as one product U Vᵀ."""
     if len(ts) == 1:
         return ts[0]
     first = ts[0]
     if all(isinstance(t, Outer) for t in ts):
+        if D is FAST:
+            # U (rows × terms) times Vᵀ (terms × cols)
+            r = _fast_product(Tensor(first.rows, len(ts), [t.u[i] for i in range(first.rows)
+                                                            for t in ts]),
+                              Tensor(len(ts), first.cols, [y for t in ts for y in t.v]))
+            if r is not None:
+                return r
         us = [[t.u[i] for t in ts] for i in range(first.rows)]
         vs = [[t.v[j] for t in ts] for j in range(first.cols)]
         return Tensor(first.rows, first.cols, [D.dot(u, v) for u in us for v in vs])
@@ -456,9 +624,18 @@ def matmul(D: Domain, a: Tensor, b: Tensor) -> Tensor:
         return elementwise(D, D.mul, a, b)
     if a.cols == 1:  # an outer product: no sums to take
         return Outer(D, a.data, b.data)
+    if D is FAST and a.rows * b.cols > 1 and a.rows * a.cols * b.cols >= _PRODUCT_MIN:
+        r = _fast_product(a, b)
+        if r is not None:
+            return r
     cols = [b.col(j) for j in range(b.cols)]
     return Tensor(a.rows, b.cols, [D.dot(a.row(i), cols[j])
                                    for i in range(a.rows) for j in range(b.cols)])
+
+
+#: From this many multiplications on (and more than one sum), a product over 50-digit floats
+#: is one integer matrix product; below it, fdot costs less than the conversion.
+_PRODUCT_MIN = 64
 
 
 def total(D: Domain, a: Tensor):
@@ -468,11 +645,16 @@ def total(D: Domain, a: Tensor):
 
 def check_finite(D: Domain, t: Tensor) -> None:
     """Entries must be real and below 1e300."""
-    for v in t.data:
-        if D.exact:
-            if isinstance(v, sympy.Basic) and v.is_number and abs(v.evalf(15)) > MAX_MAGNITUDE:
+    if not D.exact:
+        for v in t.data:
+            # below 2^996 (read off the binary exponent) an entry is below 1e300; 0, inf and
+            # nan (no mantissa) and anything else are compared
+            m = getattr(v, "_mpf_", None)
+            if (m is None or not m[1] or m[2] + m[3] > 996) and abs(v) > MAX_MAGNITUDE:
                 raise ExprError("the value is larger than 1e300")
-        elif abs(v) > MAX_MAGNITUDE:
+        return
+    for v in t.data:
+        if isinstance(v, sympy.Basic) and v.is_number and abs(v.evalf(15)) > MAX_MAGNITUDE:
             raise ExprError("the value is larger than 1e300")
 
 
