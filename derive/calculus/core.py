@@ -158,11 +158,14 @@ class Core:
                     self.node_shapes[id(ins.node)] = ins.shape
         # dependencies from the programs (sympy's scalar view may have simplified some away)
         self.leaf_syms: dict = {}  # node -> the symbol of each leaf of its program, in order
+        reorder = False
         for s, node in self.g.nodes.items():
             prog = self.programs[node.equation.key]
             syms = self.leaf_syms[s] = tuple(key_sym(k) for k in prog.leaf_keys(node.step))
             node.deps = tuple(dict.fromkeys(syms))
-        self.g.nodes = _toposort(self.p, self.g.nodes)
+            reorder = reorder or not set(node.deps) <= set(node.shown_deps)
+        if reorder:  # a program reads what sympy cancelled: order by what the programs read
+            self.g.nodes = _toposort(self.p, self.g.nodes)
         for position, node in enumerate(self.g.nodes.values()):
             node.order = position
         self.order = tuple(self.g.nodes)

@@ -210,6 +210,17 @@ class _Mixed(Domain):
         return r
 
     def _exact_or_lifted(self, a, b, fast, exact):
+        # the common case first: a float times a given already lifted at this precision
+        cache = _LIFTED.get(mpmath.mp.prec)
+        if cache is not None:
+            if type(a) is _MPF:
+                e = cache.get(id(b))
+                if e is not None and e[0] is b and e[1] is not None:
+                    return _bounded(fast(a, e[1]))
+            else:
+                e = cache.get(id(a))
+                if e is not None and e[0] is a and e[1] is not None and type(b) is _MPF:
+                    return _bounded(fast(e[1], b))
         x, y = self._lift(a), self._lift(b)
         if x is not None and y is not None:
             return _bounded(fast(x, y))
