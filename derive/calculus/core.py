@@ -243,6 +243,10 @@ class Core:
                          (s.name.split("[")[0], int(s.name[:-1].split("[")[1])))
 
     def _forward(self) -> None:
+        # the calls with a convention to state (hardmax's ties, relu's and abs's kinks)
+        watched = {key: tuple(ins for ins in prog.instrs if ins.op == "call" and
+                              (ins.extra.name == "hardmax" or ins.extra.kink))
+                   for key, prog in self.programs.items()}
         for s, node in self.g.nodes.items():
             prog = self.programs[node.equation.key]
             try:
@@ -250,12 +254,10 @@ class Core:
                 check_finite(self.D, regs[-1])
             except ExprError as e:
                 raise self.p.error(str(e), f"equations.{node.equation.key}") from None
-            for k, ins in enumerate(prog.instrs):
-                if ins.op == "call" and ins.extra.name == "hardmax" and \
-                        hardmax(self.D, regs[ins.args[0]])[1]:
+            for ins in watched[node.equation.key]:
+                if ins.extra.name == "hardmax" and hardmax(self.D, regs[ins.args[0]])[1]:
                     self.ties.append(s)
-                if ins.op == "call" and ins.extra.kink and \
-                        any(x == 0 for x in regs[ins.args[0]].data):
+                if ins.extra.kink and any(x == 0 for x in regs[ins.args[0]].data):
                     self.kinks.append((s, ins.extra.name))
             out = regs[-1]
             if s in self.override:
