@@ -323,14 +323,12 @@ def unroll(problem: Problem) -> Graph:
             for slot, off in r.slots.items():
                 if off < 0 and split_name(slot)[0] in indexed:
                     recurrent.add(split_name(slot)[0])  # a state: read at an earlier step
+            # per slot: its base name and step offset (None: the same symbol at every step)
+            shifts = [(s, split_name(s)[0], r.slots[s]) if s in r.slots else (s, None, 0)
+                      for s in slot_order]
             for t in range(1, T + 1):
-                slots = {}
-                for s in slot_order:
-                    if s in r.slots:
-                        base, _ = split_name(s)
-                        slots[s] = sym(f"{base}[{t + r.slots[s]}]")
-                    else:
-                        slots[s] = s
+                slots = {s: (s if base is None else sym(f"{base}[{t + off}]"))
+                         for s, base, off in shifts}
                 node = Node(sym(f"{eq.name}[{t}]"), eq.name, t, eq, order, tmpl, slots)
                 node.deps = node.shown_deps = tuple(slots[s] for s in slot_order)
                 slots[self_slot] = node.symbol
