@@ -282,9 +282,12 @@ class Core:
         return sympy.ImmutableMatrix(t.rows, t.cols, [conv(x) for x in t.data])
 
     # -- backward -------------------------------------------------------------------------------
-    def backward(self, adj: dict, bound: int | None = None, edges: dict | None = None) -> dict:
+    def backward(self, adj: dict, bound: int | None = None, edges: dict | None = None,
+                 wanted: set | None = None) -> dict:
         """Adjoints from seeds ``adj`` (symbol -> Tensor, modified in place) through every node
-        in reverse topological order; nodes at steps <= bound get none (truncated BPTT)."""
+        in reverse topological order; nodes at steps <= bound get none (truncated BPTT).
+        ``wanted`` (optional): only quantities in it get adjoints (the variable and the
+        nodes that depend on it are all a derivative needs)."""
         D = self.D
         nodes = self.g.nodes
         if bound is not None:  # a seed at a truncated step is as constant as any node there
@@ -298,7 +301,8 @@ class Core:
                 continue
             node = nodes[s]
             prog = self.programs[node.equation.key]
-            for d, c in prog.vjp_leaves(D, self.regs[s], a, self.leaf_syms[s]).items():
+            for d, c in prog.vjp_leaves(D, self.regs[s], a, self.leaf_syms[s],
+                                        wanted).items():
                 dn = nodes.get(d)
                 if dn is None:
                     pending.setdefault(d, []).append(c)
@@ -311,6 +315,13 @@ class Core:
         for d, terms in pending.items():
             adj[d] = sum_tensors(D, terms)
         return adj
+
+    def wanted(self, wrt) -> frozenset:
+        """The quantities a derivative by ``wrt`` needs adjoints of: every node, and wrt."""
+        nodes = self.__dict__.get("_node_set")
+        if nodes is None:
+            nodes = self._node_set = frozenset(self.g.nodes)
+        return nodes | {wrt}
 
     def partials(self, s) -> dict:
         """symbol -> the local partial ∂s/∂d (a Tensor) of a scalar node by each quantity it

@@ -62,10 +62,12 @@ class Program:
         result (summed over repeated uses of a leaf)."""
         return self.vjp_leaves(D, regs, g, self.leaf_keys(t))
 
-    def vjp_leaves(self, D: Domain, regs: list, g: Tensor, labels) -> dict:
+    def vjp_leaves(self, D: Domain, regs: list, g: Tensor, labels, wanted=None) -> dict:
         """label -> adjoint contribution, where ``labels`` names each leaf in leaf order
-        (repeated labels are summed)."""
+        (repeated labels are summed).  ``wanted`` (optional): the labels whose adjoints are
+        asked for; operands that lead to none of them get no adjoint at all."""
         instrs = self.instrs
+        live = None if wanted is None else self._live(tuple(x in wanted for x in labels))
         adj: list = [None] * len(instrs)
         adj[-1] = g
         out: dict = {}
@@ -84,11 +86,31 @@ class Program:
             if gk is None or op == "num":
                 continue
             args = ins.args
-            for r, ga in zip(args, _backward(D, ins, [regs[j] for j in args], regs[k], gk)):
-                if ga is None:
+            need = None if live is None else tuple(live[j] for j in args)
+            if need is not None and not any(need):
+                continue
+            grads = _backward(D, ins, [regs[j] for j in args], regs[k], gk) if need is None \
+                else _backward(D, ins, [regs[j] for j in args], regs[k], gk, need)
+            for r, ga in zip(args, grads):
+                if ga is None or (live is not None and not live[r]):
                     continue
                 adj[r] = ga if adj[r] is None else elementwise(D, D.add, adj[r], ga)
         return out
+
+    def _live(self, wanted_leaves: tuple) -> tuple:
+        """Per register: whether it leads to a wanted leaf (cached per pattern of leaves)."""
+        cache = self.__dict__.setdefault("_live_cache", {})
+        live = cache.get(wanted_leaves)
+        if live is None:
+            out, at = [], 0
+            for ins in self.instrs:
+                if ins.op == "leaf":
+                    out.append(wanted_leaves[at])
+                    at += 1
+                else:
+                    out.append(any(out[j] for j in ins.args))
+            live = cache[wanted_leaves] = tuple(out)
+        return live
 
 
 def resolve(extra, t):
@@ -214,20 +236,24 @@ def _reduce(D: Domain, g: Tensor, shape) -> Tensor:
     return scalar(total(D, g))
 
 
-def _backward(D: Domain, ins: Instr, a: list, out: Tensor, g: Tensor) -> list:
-    """Adjoints of the operands of one instruction, given the adjoint g of its result."""
+def _backward(D: Domain, ins: Instr, a: list, out: Tensor, g: Tensor,
+              need: tuple = (True, True)) -> list:
+    """Adjoints of the operands of one instruction, given the adjoint g of its result;
+    ``need`` says which of a binary operator's operands want one (None where not)."""
     op = ins.op
     if op == "neg":
         return [g.map(D.neg)]
     if op == "T":
         return [g.transpose()]
     if op == "+":
-        return [_reduce(D, g, a[0].shape), _reduce(D, g, a[1].shape)]
+        return [_reduce(D, g, a[0].shape) if need[0] else None,
+                _reduce(D, g, a[1].shape) if need[1] else None]
     if op == "-":
-        return [_reduce(D, g, a[0].shape), _reduce(D, g.map(D.neg), a[1].shape)]
+        return [_reduce(D, g, a[0].shape) if need[0] else None,
+                _reduce(D, g.map(D.neg), a[1].shape) if need[1] else None]
     if op == "*":
-        return [_reduce(D, elementwise(D, D.mul, g, a[1]), a[0].shape),
-                _reduce(D, elementwise(D, D.mul, g, a[0]), a[1].shape)]
+        return [_reduce(D, elementwise(D, D.mul, g, a[1]), a[0].shape) if need[0] else None,
+                _reduce(D, elementwise(D, D.mul, g, a[0]), a[1].shape) if need[1] else None]
     if op == "/":
         ga = elementwise(D, D.div, g, a[1])
         gb = elementwise(D, D.div, elementwise(D, D.mul, g, out), a[1]).map(D.neg)

@@ -214,10 +214,12 @@ def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
 def _gradient(core: Core, key, of_e, of_prog, wrt, wshape, K) -> Gradient:
     D = core.D
     one = scalar_tensor(D.num(1))
+    # every node's adjoint is shown somewhere (δ_t at every step); of the leaves only wrt's
+    wanted = core.wanted(wrt)
     if K is None:
         seeds = core.seed(of_prog, None, one)
         edges: dict = {}
-        adj = core.backward(dict(seeds), None, edges)
+        adj = core.backward(dict(seeds), None, edges, wanted)
         g = adj.get(wrt)
         parts = None
     else:
@@ -225,7 +227,7 @@ def _gradient(core: Core, key, of_e, of_prog, wrt, wshape, K) -> Gradient:
         g, out, adj, edges, seeds = None, [], None, None, {}
         for term, t, horizon in ex.loss_terms(of_e, plain, core.T):
             prog = core.compile_find(term, key, t)
-            a = core.backward(dict(core.seed(prog, t, one)), horizon - K)
+            a = core.backward(dict(core.seed(prog, t, one)), horizon - K, None, wanted)
             part = a.get(wrt)
             out.append((term, t, horizon, part))
             if part is not None:
