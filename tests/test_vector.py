@@ -398,9 +398,9 @@ questions:
   - find: d(L, o[2])
   - find: d(h[2], h[1])
 """)
-    # o[2] = h[2] = [tanh(tanh(w)/2), tanh(w)] and y[2] = [0, 1]: yhat[2] - y[2]
-    assert a["a"]["exact"] == ("[exp(tanh(tanh(w)/2))/(exp(tanh(w)) + exp(tanh(tanh(w)/2))), "
-                               "-exp(tanh(tanh(w)/2))/(exp(tanh(w)) + exp(tanh(tanh(w)/2)))]")
-    # diag(1 - h[2]**2) W_hh
-    assert a["b"]["exact"] == "[[1/2 - tanh(tanh(w)/2)**2/2, 0], [0, 1/2 - tanh(w)**2/2]]"
+    # a symbolic entry keeps its quantity's name, as a scalar does (h[3]): h[2][1] is
+    # (h_2)_1 = tanh(tanh(w)/2). y[2] = [0, 1], so the answer is yhat[2] - y[2] entry by entry
+    assert a["a"]["exact"] == "[yhat[2][1], -1 + yhat[2][2]]"
+    # diag(1 - h[2] ⊙ h[2]) W_hh
+    assert a["b"]["exact"] == "[[1/2 - h[2][1]**2/2, 0], [0, 1/2 - h[2][2]**2/2]]"
     assert a["a"]["value"] is None and a["b"]["value"] is None

@@ -266,6 +266,11 @@ class Core:
                     and out.data[0].free_symbols:
                 # a long symbolic value keeps the quantity's own name (h[3]), as by hand
                 out = scalar(settle(out.data[0], s))
+            elif not out.is_scalar and node.step is not None and self.D.exact and \
+                    any(isinstance(x, sympy.Basic) and x.free_symbols for x in out.data):
+                # so does each entry of a symbolic vector: (h_3)_1, never an ever-growing tree
+                out = out.like([settle(x, _entry(s, out, k)) if isinstance(x, sympy.Basic)
+                                and x.free_symbols else x for k, x in enumerate(out.data)])
             if out is not regs[-1]:
                 regs = regs[:-1] + [out]
             self.values[s] = out
@@ -387,6 +392,12 @@ class Core:
             exact = None
         value = _nest([float(x) for x in entries], t) if numeric else None
         return Answer(v, exact, value)
+
+
+def _entry(s, t: Tensor, k: int):
+    """The symbol of entry k (row-major) of quantity s's value: ``h[3][1]``, ``W[2][1][2]``."""
+    i, j = divmod(k, t.cols)
+    return sym(f"{s.name}[{i + 1}]" if t.cols == 1 else f"{s.name}[{i + 1}][{j + 1}]")
 
 
 def _nest(fl: list, t: Tensor):

@@ -77,6 +77,11 @@ def _name_latex(base: str) -> str:
 
 def symbol_latex(name: str, names: dict) -> str:
     """LaTeX of a quantity name such as ``yhat[t-1]`` (``names``: the problem's display names)."""
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*\[-?\d+\](\[\d+\])+", name):
+        # an entry of a quantity's value: h[3][1] is (h_3)_1
+        head, entries = name.split("]", 1)
+        inner = symbol_latex(head + "]", names)
+        return rf"\left({inner}\right)_{{{entries[1:-1].replace('][', ',')}}}"
     base, idx = split_name(sympy.Symbol(name)) if "[" in name else (name, None)
     tex = names.get(base)
     if tex is None:
