@@ -34,21 +34,31 @@ SYMBOLIC_EXACT_CAP = 400
 
 
 class ShownValues(dict):
-    """symbol -> value as shown (a sympy number or matrix), converted on first use."""
+    """symbol -> forward value as shown (a sympy number or matrix), read from the core on
+    first use; a leaf with no value is itself (a symbol).  Every quantity of the graph is
+    ``in`` it, read or not yet."""
 
-    def __init__(self, ev: "Core") -> None:
+    def __init__(self, core: "Core") -> None:
         super().__init__()
-        self.ev = ev
+        self.core = core
 
     def __missing__(self, key):
-        t = self.ev.value(key)
-        v = self.ev.shown(t)
-        self[key] = v
+        try:
+            t = self.core.value(key)
+        except (ExprError, ValueError, IndexError):
+            raise KeyError(key) from None
+        v = self[key] = self.core.shown(t)
         return v
+
+    def __contains__(self, key) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        g = self.core.g
+        return key in g.nodes or key in g.given or key in self.core.leaf_set
 
     def get(self, key, default=None):
         try:
-            return self[key]
+            return self[key] if key in self else default
         except KeyError:
             return default
 
@@ -321,12 +331,18 @@ class Core:
             adj[d] = sum_tensors(D, terms)
         return adj
 
+    @functools.cached_property
+    def leaf_set(self) -> frozenset:
+        """The graph's leaves, for membership tests (a long sequence has thousands)."""
+        return frozenset(self.g.leaves)
+
     def wanted(self, wrt) -> frozenset:
         """The quantities a derivative by ``wrt`` needs adjoints of: every node, and wrt."""
-        nodes = self.__dict__.get("_node_set")
-        if nodes is None:
-            nodes = self._node_set = frozenset(self.g.nodes)
-        return nodes | {wrt}
+        return self.node_set | {wrt}
+
+    @functools.cached_property
+    def node_set(self) -> frozenset:
+        return frozenset(self.g.nodes)
 
     def partials(self, s) -> dict:
         """symbol -> the local partial ∂s/∂d (a Tensor) of a scalar node by each quantity it

@@ -23,7 +23,7 @@ from ..solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, 
                         QuestionSolution, Recurrence, Result, Rules, Solution, Split,
                         StepTable, Sum, prod, total)
 from . import general as gen
-from .core import Core
+from .core import Core, ShownValues
 from .numbers import is_numeric, settle
 from .tensor import elementwise
 
@@ -39,33 +39,6 @@ def solution(core: Core, questions: tuple, loss, grads: dict) -> Solution:
     """The Solution of a scalar problem."""
     return Solution(core.p, core.g, Evaluator.of(core).values, questions, loss=loss,
                     gradients=grads)
-
-
-class _Values(dict):
-    """symbol -> forward value as sympy, read from the numeric core on first use; a leaf with
-    no value is itself (a symbol)."""
-
-    def __init__(self, core: Core) -> None:
-        super().__init__()
-        self.core = core
-
-    def __missing__(self, key):
-        try:
-            t = self.core.value(key)
-        except (ExprError, ValueError, IndexError):
-            raise KeyError(key) from None
-        v = self.core.shown(t)
-        self[key] = v
-        return v
-
-    def __contains__(self, key) -> bool:
-        if dict.__contains__(self, key):
-            return True
-        g = self.core.g
-        return key in g.nodes or key in g.given or key in g.leaves
-
-    def get(self, key, default=None):
-        return self[key] if key in self else default
 
 
 class _Shown(dict):
@@ -110,7 +83,7 @@ class Evaluator:
     def __init__(self, core: Core) -> None:
         self.g = core.g
         self.core = core
-        self.values = _Values(core)
+        self.values = ShownValues(core)
         self._partials: dict = {}
         self._horizon: dict = {}
 
