@@ -17,7 +17,7 @@ from ..errors import ExprError
 from ..lang import expr as ex
 from ..lang.to_sympy import sym
 from ..solution import MAX_MATRIX_SHOWN, Answer
-from .graph import Graph, _toposort
+from .graph import Graph, toposort
 from .numbers import settle, simplify, tree_size
 from .program import Program, compile_expr
 from .tensor import (FAST, MIXED, Domain, LazyMatrix, Tensor, check_finite, elementwise,
@@ -175,7 +175,7 @@ class Core:
             node.deps = tuple(dict.fromkeys(syms))
             reorder = reorder or not set(node.deps) <= set(node.shown_deps)
         if reorder:  # a program reads what sympy cancelled: order by what the programs read
-            self.g.nodes = _toposort(self.p, self.g.nodes)
+            self.g.nodes = toposort(self.p, self.g.nodes)
         for position, node in enumerate(self.g.nodes.values()):
             node.order = position
         self.order = tuple(self.g.nodes)

@@ -387,7 +387,7 @@ def unroll(problem: Problem) -> Graph:
                     raise problem.error(f"{d.name} is not given ({base} has "
                                         f"{len(given_names[base].value)} values)", eqkey)
                 leaves.add(d)
-    ordered = _toposort(problem, nodes)
+    ordered = toposort(problem, nodes)
     for position, node in enumerate(ordered.values()):
         node.order = position  # the backward pass pops nodes in reverse topological order
     return Graph(problem, T, ordered, tuple(sorted(leaves, key=sort_key)), given, indexed,
@@ -472,7 +472,7 @@ def sort_key(s: sympy.Symbol):
     return (base, int(idx) if idx and idx.lstrip("-").isdigit() else -1, s.name)
 
 
-def _toposort(problem: Problem, nodes: dict) -> dict:
+def toposort(problem: Problem, nodes: dict) -> dict:
     """Dependencies first; otherwise step by step, in file order within a step."""
     eq_pos = {id(eq): i for i, eq in enumerate(problem.equations)}
     last = (problem.steps or 0) + 1
