@@ -15,7 +15,7 @@ from pylatexenc.latexencode import unicode_to_latex
 
 from . import figure
 
-from . import layout
+from . import archview, layout
 from ..calculus.general import gamma
 from ..calculus.forms import Plus
 from ..calculus.numbers import is_numeric, tree_size
@@ -25,7 +25,8 @@ from ..ops import FUNCTIONS
 from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
                        matrix_latex, rounded, symbol_latex, tree_latex)
 from ..calculus.tensor import LazyMatrix
-from ..solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
+from ..solution import (Additive, Chain, DataAnswer, DataStep, DataTarget, Delta, Evaluate,
+                       ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
                        ROWS_AT_ENDS, shown_rows,
@@ -165,6 +166,8 @@ class _View:
 
     def target_tex(self, target) -> str:
         """∂of/∂wrt of a question, or the question's expression, as LaTeX."""
+        if isinstance(target, DataTarget):
+            return rf"\text{{{target.label}}}"
         if isinstance(target, Partial):
             if isinstance(target.of, sympy.Basic):
                 return self.p.partial(target)
@@ -193,6 +196,10 @@ class _View:
         if isinstance(v, sympy.Basic) and v.is_number:
             return format_number(v) or rounded(v)
         return self.tex(v)
+
+    def answer_of(self, a) -> str:
+        """A question's answer as shown (an Answer's expression, or a model or data answer)."""
+        return archview.answer_latex(a) if isinstance(a, DataAnswer) else self.answer_tex(a.expr)
 
     def answer_tex(self, v) -> str:
         if isinstance(v, (sympy.MatrixBase, LazyMatrix)):
@@ -275,6 +282,10 @@ class _View:
     @functools.singledispatchmethod
     def present(self, st) -> list:
         raise TypeError(type(st))
+
+    @present.register
+    def _(self, st: DataStep) -> list:
+        return archview.present(st)
 
     @present.register
     def _(self, st: Note) -> list:
@@ -672,13 +683,18 @@ def view(sol: Solution) -> dict:
             ask = v.target_tex(qs.target)
         text = q.text or (f"Compute ${ask}$." if ask else "")
         ans = qs.answer
+        text_md, text_tex = md_text(text), tex_text(text)
+        if isinstance(qs.target, DataTarget) and not q.text:
+            asked = archview.question_words(qs.target)
+            text_md, text_tex = asked["md"], asked["tex"]
+        shown = v.answer_of(ans) if ans is not None else ""
         questions.append({
             "id": q.id, "id_tex": tex_text(q.id),
-            "text_md": md_text(text), "text_tex": tex_text(text),
+            "text_md": text_md, "text_tex": text_tex,
             "ask": ask,
             "blocks": v.blocks(qs.steps),
-            "answer": (f"{ask} = {v.answer_tex(ans.expr)}" if ans is not None else ""),
-            "answer_rows_tex": (layout.break_rows([(ask, "= " + v.answer_tex(ans.expr))])
+            "answer": (f"{ask} = {shown}" if ans is not None else ""),
+            "answer_rows_tex": (layout.break_rows([(ask, "= " + shown)])
                                 if ans is not None else []),
             **_check_lines(sol.checks.get(q.id)),
         })
@@ -705,6 +721,7 @@ def view(sol: Solution) -> dict:
         "steps": str(pr.steps) if pr.steps else "",
         "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
         "questions": questions,
+        "arch": archview.sections(sol),
     }
 
 
@@ -735,15 +752,23 @@ def _check_lines(c) -> dict:
         return {"check_md": "", "check_tex": ""}
     if c.status == "agrees":
         words = (f"Checked against PyTorch autograd (float64): agrees to {c.digits} significant "
-                 "digits.")
-        return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{words}}}"}
-    words = (f"CROSS-CHECK FAILED: PyTorch autograd (float64) gives {_short(c.torch)}, which "
+                 "digits." if not c.by else f"Checked against {c.by}: agrees.")
+        return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{_by_tex(c, words)}}}"}
+    words = (f"CROSS-CHECK FAILED: {'PyTorch autograd (float64)' if not c.by else c.by} "
+             f"gives {_short(c.torch)}, which "
              "disagrees with this answer." if c.reason == "" else
              f"CROSS-CHECK FAILED: {c.reason}; this answer is not confirmed.")
-    return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{words}}}"}
+    return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{_by_tex(c, words)}}}"}
+
+
+def _by_tex(c, words: str) -> str:
+    """The check's words in LaTeX: a model or data check names functions (one_hot), escaped."""
+    return _escape(words) if c.by else words
 
 
 def _short(v) -> str:
+    if isinstance(v, str):
+        return repr(v)
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
     return f"{v:.10g}"
@@ -848,8 +873,9 @@ def answers(sol: Solution) -> dict:
         value = a.value
         out[qs.question.id] = {
             "find": qs.question.find_text,
-            "exact": exact_text(a.exact) if a.exact is not None else None,
-            "latex": v.answer_tex(a.expr),
+            "exact": a.text if isinstance(a, DataAnswer) else
+            exact_text(a.exact) if a.exact is not None else None,
+            "latex": v.answer_of(a),
             "value": value,
         }
         check = sol.checks.get(qs.question.id)
