@@ -129,7 +129,8 @@ def _latex2text():
 
     db = get_default_latex_context_db().filter_context(exclude_categories=())
     db.add_context_category("derive", prepend=True, macros=[
-        MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "dfrac", "tfrac")])
+        MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "dfrac", "tfrac")]
+        + [MacroTextSpec("texttt", simplify_repl="%s")])  # model and data answers
     return LatexNodes2Text(math_mode="text", latex_context=db)
 
 
