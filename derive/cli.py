@@ -134,7 +134,7 @@ def _check_cell(a: dict) -> str:
     if c is None:
         return ""
     if c["status"] == "agrees":
-        return f"torch: {c['digits']} digits" if c["digits"] is not None else "torch: agrees"
+        return f"torch: {c['digits']} digits"
     if c["status"] == "disagrees":
         return "torch: DISAGREES"
     return "torch: -"

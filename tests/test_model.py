@@ -49,7 +49,8 @@ def keras_numbers(keras, input_shape, layers, dtype="float32"):
 
 def torch_numbers(torch, input_shape, modules, tokens=False):
     """Counts and shapes of a PyTorch stack run on zeros; recurrent modules pass on output."""
-    x = torch.zeros((1,) + tuple(input_shape), dtype=torch.long if tokens else torch.float32)
+    x = torch.zeros((1,) + tuple(input_shape),
+                    dtype=torch.long if tokens else torch.get_default_dtype())
     counts, shapes = [], []
     for m in modules:
         y = m(x)

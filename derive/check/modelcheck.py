@@ -20,7 +20,10 @@ import os
 import string
 from collections import Counter
 
-from .crosscheck import Check, Unavailable, _torch
+from .crosscheck import MAX_DIGITS, Check, Unavailable, _torch
+
+#: An agreement is exact (counts, shapes, tokens, text): every digit of the JSON's "digits".
+EXACT = MAX_DIGITS
 
 #: Larger Keras models are not built (Keras allocates every weight).
 KERAS_MAX_PARAMS = 20_000_000
@@ -89,7 +92,8 @@ def torch_stack(model) -> tuple[list, list]:
     """(parameter count, output shape) of every layer, by PyTorch."""
     th = _torch()
     shape = (1,) + tuple(model.input)
-    x = th.zeros(shape, dtype=th.long if len(model.input) == 1 else th.float32, device="meta")
+    x = th.zeros(shape, dtype=th.long if len(model.input) == 1 else th.get_default_dtype(),
+                 device="meta")
     counts, shapes = [], []
     for spec in model.layers:
         x, params = _torch_layer(th, spec, x)
@@ -201,6 +205,41 @@ def torch_data(spec) -> dict:
     return out
 
 
+def keras_data(spec) -> dict:
+    """The same as :func:`torch_data` by Keras: the legacy ``Tokenizer(char_level=True)`` for a
+    frequency vocabulary (a new one fitted on the target texts), ``pad_sequences`` and
+    ``to_categorical``."""
+    keras = _keras()
+    from keras.src.legacy.preprocessing.text import Tokenizer  # kept in Keras 3, not exported
+
+    def tokenize(texts):
+        if spec.vocabulary != "frequency":
+            vocab = _vocabulary(spec, texts)
+            return [_tokens(spec, vocab, t) for t in texts]
+        tok = Tokenizer(char_level=True)
+        tok.fit_on_texts(list(texts))
+        return tok.texts_to_sequences(list(texts))
+
+    tokens = tokenize(spec.samples)
+    length = spec.length or max(len(t) for t in tokens)
+    padded = keras.utils.pad_sequences(tokens, maxlen=length, padding=spec.padding,
+                                       truncating=spec.truncating or "pre", value=0)
+    vocab = _vocabulary(spec, [s.lower() for s in spec.samples]
+                        if spec.vocabulary == "frequency" else spec.samples)
+    classes = max(len(vocab), spec.unknown if isinstance(spec.unknown, int) else 0) + 1
+    one_hot = keras.utils.to_categorical(padded, num_classes=classes)
+    out = {"tokens": tokens, "padded": padded.tolist(),
+           "one_hot": [[[int(v) for v in row] for row in m] for m in one_hot.tolist()]}
+    if spec.caesar is not None:
+        k = spec.caesar % 26
+        low, up = string.ascii_lowercase, string.ascii_uppercase
+        table = str.maketrans(low + up, low[k:] + low[:k] + up[k:] + up[:k])
+        texts = [s.lower() if spec.vocabulary == "frequency" else s for s in spec.samples]
+        out["target_text"] = [t.translate(table) for t in texts]
+        out["targets"] = tokenize(out["target_text"])
+    return out
+
+
 # ---- the answers -----------------------------------------------------------------------------
 
 _BUILT: dict = {}
@@ -224,12 +263,13 @@ def _pick(query, counts, shapes):
     return shapes[-1] if k is None else shapes[k - 1]
 
 
-def value(problem, q):
-    """PyTorch's value of a model or data answer (the text of a target_text question)."""
+def value(problem, q, by=torch_data):
+    """PyTorch's value of a model or data answer (the text of a target_text question); with
+    ``by=keras_data`` Keras's value of a data answer."""
     query = problem.arch.queries[q.id]
     if query.what in ("params", "shape"):
         return _pick(query, *_once(torch_stack, problem.arch.model))
-    data = torch_data(problem.arch.encoding.spec)
+    data = by(problem.arch.encoding.spec)
     k = query.index
     if query.what == "padded":
         return data["padded"] if k is None else data["padded"][k - 1]
@@ -249,25 +289,39 @@ def check(problem, q, answer: dict) -> Check:
     if query.what not in ("params", "shape"):
         by = ("a tokenizer written apart from derive's, with PyTorch's pad_sequence and one_hot "
               f"(torch {th.__version__.split('+')[0]})")
-        return Check("agrees" if got == want else "disagrees", None, want, by=by)
+        if got != want:
+            return Check("disagrees", None, want, by=by)
+        try:
+            keras_want = value(problem, q, keras_data)
+        except Unavailable as e:
+            return Check("agrees", EXACT, want, by=by + f"; not checked against Keras: {e}")
+        except Exception as e:
+            return Check("disagrees", None, want, f"Keras could not encode it "
+                                                  f"({type(e).__name__}: {e})", by=by)
+        by += (f", and Keras {_keras().__version__} (" + ("the legacy Tokenizer(char_level="
+               "True), " if problem.arch.encoding.spec.vocabulary == "frequency" else "")
+               + "pad_sequences, to_categorical)")
+        if got != keras_want:
+            return Check("disagrees", None, keras_want, "Keras gives " + str(keras_want), by=by)
+        return Check("agrees", EXACT, want, by=by)
     model = problem.arch.model
     by = f"PyTorch {th.__version__.split('+')[0]} (the stack built with torch.nn, " \
          "parameters counted, a zero input pushed through)"
     if got != want:
         return Check("disagrees", None, want, by=by)
     if model.framework != "keras":
-        return Check("agrees", None, want, by=by)
+        return Check("agrees", EXACT, want, by=by)
     if model.total > KERAS_MAX_PARAMS:
-        return Check("agrees", None, want, by=by + f"; not built in Keras (over "
+        return Check("agrees", EXACT, want, by=by + f"; not built in Keras (over "
                                                    f"{KERAS_MAX_PARAMS} parameters)")
     try:
         keras_want = _pick(query, *_once(keras_stack, model))
     except Unavailable as e:
-        return Check("agrees", None, want, by=by + f"; not checked against Keras: {e}")
+        return Check("agrees", EXACT, want, by=by + f"; not checked against Keras: {e}")
     except Exception as e:
         return Check("disagrees", None, want, f"Keras could not build it ({type(e).__name__}: "
                                               f"{e})", by=by)
     by += f" and Keras {_keras().__version__} (count_params() and output shapes)"
     if got != keras_want:
         return Check("disagrees", None, keras_want, "Keras gives " + str(keras_want), by=by)
-    return Check("agrees", None, want, by=by)
+    return Check("agrees", EXACT, want, by=by)

@@ -118,7 +118,8 @@ def _tokens(spec: EncodingSpec, vocab: Vocabulary, text: str, key: str, k: int,
         if i is None:
             if spec.unknown is None:
                 hint = (" (the letters vocabulary is a..z: write the sample in lower case, "
-                        "or give the vocabulary as a string)" if c in ascii_uppercase else
+                        "or give the vocabulary as a string)"
+                        if c in ascii_uppercase and vocab.kind == "letters" else
                         "; say unknown: skip, or unknown: <an index>, to allow it")
                 what = f"the target of sample {k}" if target else f"sample {k}"
                 raise EncodingError(f"{what} ({text!r}) has the symbol {c!r}, which is not "

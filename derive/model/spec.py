@@ -342,7 +342,7 @@ def _encoding(b, node):
         if s == "skip":
             unknown = "skip"
         else:
-            unknown = _whole(b, "encoding.unknown", unode, 0, MAX_DIM) if s.isdigit() else None
+            unknown = int(s) if s.isdigit() and int(s) <= MAX_DIM else None
             if unknown is None:
                 raise b.err("encoding.unknown", unode, "unknown is skip or an index (a whole "
                                                        "number)")

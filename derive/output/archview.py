@@ -124,7 +124,9 @@ def _product(factors, numbers: bool) -> str:
         s = factors[i][0]
         out.append(s if j == i else f"{s}^{{{j - i + 1}}}")
         i = j + 1
-    return " ".join(out)
+    # juxtaposition, except before a factor that starts with a digit (h \cdot 2h)
+    return "".join((" \\cdot " if k and f[0].isdigit() else " " if k else "") + f
+                   for k, f in enumerate(out))
 
 
 def formula(g: Group, numbers: bool) -> str:
