@@ -238,8 +238,10 @@ def _entry(core: Core, t: Tensor) -> Answer:
     """One entry of the list: the answer itself (a scalar), else its norm (exact when the
     entries are rational and it is a vector's, else 50 digits)."""
     if t.is_scalar:
-        a = core.answer(t)
-        return a
+        v = core.D.to_sympy(t.data[0])
+        if v.is_Float:  # a 50-digit number needs no simplifying (thousands of them, at large T)
+            return Answer(v, None, float(v))
+        return core.answer(t)
     vals = [core.D.to_sympy(x) for x in t.data]
     if 1 in t.shape and all(v.is_Rational for v in vals):
         n = sympy.sqrt(sympy.Add(*[v * v for v in vals]))
@@ -262,7 +264,7 @@ def _same(core: Core, value, t: Tensor) -> bool:
     def flat(v):
         return [x for item in v for x in flat(item)] if isinstance(v, list) else [v]
     a = flat(value)
-    b = [float(sympy.N(core.D.to_sympy(x), 20)) for x in t.data]
+    b = [float(sympy.N(core.D.to_sympy(x), 20)) for x in t.data]  # numbers, never text
     return len(a) == len(b) and all(abs(x - y) <= 1e-12 * max(1.0, abs(y))
                                     for x, y in zip(a, b))
 
@@ -357,7 +359,7 @@ def _bound(core: Core, q: Question, ks, finds, values, derivative) -> tuple:
             return None, "every value is 0, so there is nothing to draw it beside"
         anchor_gap, anchor_k = min(usable)
         anchor_value = abs(values[ks.index(anchor_k)])
-    per_k = tuple(None if g < 0 else anchor_value * rate ** (g - anchor_gap) for g in gaps)
+    per_k = tuple(None if g < 0 else _power(anchor_value, rate, g - anchor_gap) for g in gaps)
     local = _local(core, eq, inlined)
     if anchor_k is None and 0 in gaps:
         anchor_k = ks[gaps.index(0)]
@@ -368,12 +370,26 @@ def _bound(core: Core, q: Question, ks, finds, values, derivative) -> tuple:
                       exact, per_k), ""
 
 
+#: The bound stays exact (a rational) up to this power; past it, 50 digits (and never an
+#: error: a bound may lie far beyond 1e300 when it explodes).
+EXACT_POWER = 64
+
+
+def _power(c: sympy.Expr, rate: sympy.Expr, n: int) -> sympy.Expr:
+    """c · rate^n, exact for small powers of rationals, else a 50-digit float."""
+    if n <= EXACT_POWER and c.is_Rational and rate.is_Rational:
+        return c * rate ** n
+    with mpmath.workdps(DIGITS + 5):
+        return sympy.Float(_mpf(c) * mpmath.power(_mpf(rate), n), DIGITS)
+
+
 def _index_sym(e: ex.Expr, var: str) -> sympy.Expr:
     """A quantity's step in T and the sweep index, for what is printed (T - k)."""
     if isinstance(e, ex.Name):
         return sympy.Symbol("T")
     i = e.index
-    head = sympy.Symbol(var) if i.kind == "k" else sympy.Symbol("T") if i.kind == "T" else 0
+    head = sympy.Symbol(var) if i.kind == "k" else sympy.Symbol("T") if i.kind == "T" else \
+        sympy.Integer(0)
     return head + i.value
 
 

@@ -382,9 +382,12 @@ class _Builder:
                 raise self.err(key, rng, f"the range of {name} is two bounds, as in "
                                f"{{{name}: [1, T]}}")
             lo, hi = (self.bound(key, b, steps) for b in rng.value)
-        else:
+        elif isinstance(node, yaml.ScalarNode):
             name, knode = self.scalar(key, node, ("str",)).strip(), node
             lo, hi = 1, steps
+        else:
+            raise self.err(key, node, "over is a name (over: k) or a range "
+                           "(over: {k: [1, T]})")
         if not ex.NAME_RE.match(name):
             raise self.err(key, knode, f"{name!r} is not a name for an index")
         if name in ex.RESERVED:

@@ -49,7 +49,10 @@ def _log10(v) -> float | None:
     if v == 0:
         return None
     x = to_mpf(v) if (v.is_Float or v.is_Rational) else to_mpf(sympy.N(v, 30))
-    with mpmath.workdps(30):
+    f = abs(float(x))
+    if 1e-300 < f < 1e300:
+        return math.log10(f)
+    with mpmath.workdps(30):  # past float's range (an exploding bound, say)
         return float(mpmath.log10(abs(x)))
 
 

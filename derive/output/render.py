@@ -49,8 +49,8 @@ argmax argmin lim ldots cdots dots vdots ddots quad qquad top prime nabla odot o
 oslash mathrel textstyle
 alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi
 rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi
-Psi Omega ell mid vert lvert rvert lVert rVert langle rangle lfloor rfloor lceil rceil overline underline
-widehat widetilde begin end displaystyle limits""".split())
+Psi Omega ell mid vert lVert rVert langle rangle lfloor rfloor lceil rceil overline underline
+widehat widetilde begin end displaystyle limits lvert rvert""".split())
 _SAFE_ENVS = frozenset({"bmatrix", "pmatrix", "matrix", "vmatrix", "cases", "aligned"})
 
 
@@ -504,16 +504,19 @@ class _View:
         for i, k in enumerate(st.ks):
             if k not in shown:
                 continue
-            row = [str(k), self.num(st.values[i])]
+            row = [str(k), _wide(st.values[i], self.num)]
             if b is not None:
-                row.append(self.num(b.values[i]) if b.values[i] is not None else "")
+                row.append(_wide(b.values[i], self.num) if b.values[i] is not None else "")
             body.append(row)
         blocks.append(_table(f"The list over ${var} = {st.ks[0]}, \\dots, {st.ks[-1]}$ "
                              "(the answer):", header, body))
         magnitude = entry if tg.norm else rf"\left\lvert {entry} \right\rvert"
+        numeric = all(is_numeric(x) for x in st.values)
         pl = plot.build(st.ks, st.values, magnitude, var, b.values if b is not None else None,
-                        header[-1] if b is not None else "")
-        if pl is not None:
+                        header[-1] if b is not None else "") if numeric else None
+        if not numeric:
+            blocks += self.present(Note("The answers are symbolic: there is no plot."))
+        elif pl is not None:
             name = f"sweep-{self.qid}.svg"
             self.files[name] = plot.svg(pl, plain)
             what = "norm" if tg.norm else "absolute value"
@@ -531,7 +534,7 @@ class _View:
                                         "on a log scale: left out of the plot."))
         if b is not None:
             blocks += self.present(Note(self.bound_words(st, rate, magnitude)))
-        elif st.no_bound:
+        elif st.no_bound and numeric:
             blocks += self.present(Note(f"No bound is drawn: {st.no_bound}."))
         return blocks
 
@@ -706,6 +709,19 @@ def _additive_words(name: str, eq: str, term: str, coeff: str) -> str:
             "by the gate at each step, not multiplied by a derivative such as "
             "$\\tanh' \\le 1$ and a weight: this is why gated cells keep gradients alive "
             "over long sequences.")
+
+
+def _wide(v, num) -> str:
+    """A number as ``num`` shows it, or in scientific form past float's range (a bound that
+    explodes over thousands of steps)."""
+    if isinstance(v, sympy.Basic) and v.is_number and v != 0:
+        import mpmath
+        x = abs(sympy.N(v, 20))
+        if x > sympy.Float("1e300") or x < sympy.Float("1e-300"):
+            mant, exp = mpmath.nstr(mpmath.mpf(sympy.N(v, 20)._mpf_), 4,
+                                    min_fixed=1, max_fixed=0).split("e")
+            return f"{mant} \\times 10^{{{int(exp)}}}"
+    return num(v)
 
 
 def _linear_tex(e: sympy.Expr) -> str:
