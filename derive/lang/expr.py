@@ -337,8 +337,8 @@ class _Converter:
                     and idx.right.value <= 100000):
                 return Index("k", idx.right.value if isinstance(idx.op, ast.Add)
                              else -idx.right.value, v)
-            raise ExprError(f"an index must be t, t-k, T, T-k, a whole number or the sweep "
-                            f"index {v}, {v}+j, {v}-j")
+            raise ExprError(f"an index must be t, t-j, T, T-j, a whole number, or the sweep "
+                            f"index {v}, {v}+j, {v}-j (j a whole number)")
         raise ExprError("an index must be t, t-k, T, T-k or a whole number")
 
     def call(self, n: ast.Call, d: int, top: bool) -> Expr:

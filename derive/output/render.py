@@ -1017,7 +1017,7 @@ def answers(sol: Solution) -> dict:
         out[qs.question.id] = {
             "find": qs.question.find_text,
             "exact": _exact_json(a.exact),
-            "latex": v.answer_tex(a.expr),
+            "latex": v.answer_tex(a.expr, compact=True),  # as the solution shows it
             "value": value,
         }
         check = sol.checks.get(qs.question.id)
