@@ -96,6 +96,10 @@ def read(b, top: dict, questions: tuple, equations: tuple, given: tuple) -> Arch
         if query is None:
             continue
         _check_query(b, key, line, query, model, encoded)
+        if getattr(q, "over", None) is not None:
+            raise SpecError(f"over goes with a quantity that uses its index, not with "
+                            f"{query.what}", file=b.file, key=f"questions.{q.id}.over",
+                            line=b.lines.get(f"questions.{q.id}.over", line))
         queries[q.id] = query
     return Arch(model, encoded, queries)
 
