@@ -104,9 +104,10 @@ def _shared_length(s, t):
     return max(0.0, min(n, ps[1]) - max(0.0, ps[0]))
 
 
+@pytest.mark.parametrize("values", [True, False], ids=["values", "sheet"])
 @pytest.mark.parametrize("path", GRAPHS, ids=[p.stem for p in GRAPHS])
-def test_every_edge_is_seen_and_every_label_sits_on_its_own_edge_off_the_nodes(path):
-    fig = figure.build(solve(load(path)))
+def test_every_edge_is_seen_and_every_label_sits_on_its_own_edge_off_the_nodes(path, values):
+    fig = figure.build(solve(load(path)), values=values)
     box, segs = _geometry(fig)
     for e, seg in zip(fig.edges, segs):
         through = [k for k, b in box.items() if k not in (e.src, e.dst) and _meets(seg, b)]
