@@ -143,7 +143,7 @@ def build(sol, values: bool = True) -> Figure | None:
     lines = 1 + any(v for _, v, _ in texts.values()) + any(g for _, _, g in texts.values())
     uy = {1: 1.45, 2: 1.75, 3: 2.05}[lines]
     sizes = {k: _box(*texts[k]) for k in keys}
-    pinned: dict = {}  # name -> offset a quantity was moved to; (None,) -> plain raised by
+    pinned: dict = {}  # name -> offset a quantity was moved to; (None,) -> plain ones raised
 
     def arrange(pinned):
         template = step_layout(indexed, inputs, pinned)
