@@ -84,14 +84,35 @@ def tex_text(text: str) -> str:
     harmless commands (otherwise it is printed literally)."""
     out, pos = [], 0
     for m in _MATH_RE.finditer(text):
-        out.append(_escape(text[pos:m.start()]))
+        out.append(_escape(_curly(text, pos, m.start())))
         math = m.group(1) if m.group(1) is not None else m.group(2)
         if _safe_math(math):
             out.append(rf"\[{math}\]" if m.group(1) is not None else f"${math}$")
         else:
             out.append(_escape(m.group(0)))
         pos = m.end()
-    out.append(_escape(text[pos:]))
+    out.append(_escape(_curly(text, pos, len(text))))
+    return "".join(out)
+
+
+_OPENS_AFTER = " \t\n([{\u201c\u2018-\u2013\u2014/"
+
+
+def _curly(text: str, start: int, end: int) -> str:
+    """text[start:end] with the straight quotes that open a quotation made opening quotes (LaTeX
+    prints every straight quote as a closing one): a quote after a space, an opening bracket or
+    the start opens, any other closes, so an apostrophe (it's, W_h's) stays one.  The
+    character before ``start`` decides at a segment's start."""
+    out = []
+    for i in range(start, end):
+        ch = text[i]
+        if ch in "\"'":
+            opens = i == 0 or text[i - 1] in _OPENS_AFTER
+            if opens and (i + 1 >= len(text) or text[i + 1].isspace()):
+                opens = False  # a quote standing alone opens nothing
+            if opens:  # a closing one is right as it is: LaTeX prints ' and '' closing
+                ch = "\u201c" if ch == '"' else "\u2018"
+        out.append(ch)
     return "".join(out)
 
 
