@@ -13,7 +13,7 @@ import functools
 
 import sympy
 
-from ..errors import ExprError, unknown_name
+from ..errors import ExprError, SpecError, unknown_name
 from ..lang import expr as ex
 from ..lang.to_sympy import sym
 from ..solution import MAX_MATRIX_SHOWN, Answer
@@ -392,6 +392,21 @@ class Core:
                 raise self.p.error(str(e), f"equations.{node.equation.key}") from None
             self._partials[s] = out
         return out
+
+    def partial(self, s, dep) -> Tensor | None:
+        """∂s/∂dep of a scalar node (None: s does not read dep).  A partial that is not a
+        finite number (sqrt's at 0) is an error only when it is asked for: a derivative whose
+        paths avoid it (PyTorch's too) needs only the others."""
+        try:
+            return self.partials(s).get(dep)
+        except SpecError:
+            node = self.g.nodes[s]
+            prog = self.programs[node.equation.key]
+            try:
+                return prog.vjp_leaves(self.D, self.regs[s], scalar(self.D.num(1)),
+                                       self.leaf_syms[s], frozenset((dep,))).get(dep)
+            except ExprError as e:
+                raise self.p.error(str(e), f"equations.{node.equation.key}") from None
 
     def seed(self, prog: Program, t, g: Tensor) -> dict:
         """Adjoints of the quantities a question's expression reads, given its adjoint g."""

@@ -100,7 +100,7 @@ class Evaluator:
         v = self._partials.get(key)
         if v is None:
             if of in self.g.nodes:
-                t = self.core.partials(of).get(dep)
+                t = self.core.partial(of, dep)
                 v = sympy.Integer(0) if t is None else self.core.shown(t)
             else:
                 # a question's own expression, such as y[2] - yhat[2]: small, taken by sympy
