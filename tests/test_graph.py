@@ -27,7 +27,7 @@ def test_tanh_partial_is_written_with_the_state():
 @pytest.mark.parametrize("eqs,words", [
     ("  a: b\n  b: a\n", "defined below"),
     ("  h[t]: h[t]\n", "itself"),
-    ("  h[t]: h[t+1]\n", "later step"),
+    ("  h[t]: h[t+1] + h[t-1]\n", "reads both h\\[t-1\\] and h\\[t\\+1\\]"),
     ("  y: h\n  h[t]: y\n", "defined for every step"),
     ("  y: h[7]\n  h[t]: w\n", "beyond the last step"),
     ("  y: h[2]\n  h[t]: w\n", "defined below"),

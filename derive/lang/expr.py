@@ -289,6 +289,12 @@ class _Converter:
             if not 0 <= idx.value <= 100000:
                 raise ExprError(f"index {idx.value} is out of range")
             return Index("n", idx.value)
+        if (isinstance(idx, ast.UnaryOp) and isinstance(idx.op, ast.USub)
+                and isinstance(idx.operand, ast.Constant) and type(idx.operand.value) is int):
+            # an earlier start such as h[-1], read by a recurrence over h[t-2]
+            if not 0 <= idx.operand.value <= 100000:
+                raise ExprError(f"index -{idx.operand.value} is out of range")
+            return Index("n", -idx.operand.value)
         if isinstance(idx, ast.Name) and idx.id in ("t", "T"):
             return Index(idx.id, 0)
         if (isinstance(idx, ast.BinOp) and isinstance(idx.op, (ast.Add, ast.Sub))
@@ -297,7 +303,7 @@ class _Converter:
                 and idx.right.value <= 100000):
             k = idx.right.value if isinstance(idx.op, ast.Add) else -idx.right.value
             return Index(idx.left.id, k)
-        raise ExprError("an index must be t, t-k, T, T-k or a whole number")
+        raise ExprError("an index must be t, t-k, t+k, T, T-k, T+k or a whole number")
 
     def call(self, n: ast.Call, d: int, top: bool) -> Expr:
         if not isinstance(n.func, ast.Name):
