@@ -319,7 +319,10 @@ def _paths(ev: Evaluator, top, wrt, reach, bound):
             count[0] += 1
             if count[0] > EXPANDED_MAX_FACTORS:
                 raise _TooLong
-            items.append(prod(Partial(n, d), go(d)))
+            below = go(d)
+            if below is None:
+                continue  # every path on from d is cut by the truncation
+            items.append(prod(Partial(n, d), below))
         memo[n] = total(items)
         return memo[n]
 

@@ -391,7 +391,8 @@ def loss_terms(of: Expr, plain: dict, T: int | None) -> list:
 
 
 def _refs(e) -> bool:
-    return any(isinstance(n, (Ref, Name)) for n in walk(e))
+    # T is the number of steps: a constant factor (sum(L[t]) / T splits into its terms)
+    return any(isinstance(n, Ref) or (isinstance(n, Name) and n.name != "T") for n in walk(e))
 
 
 def additive_terms(e: Expr, name: str) -> list:

@@ -314,7 +314,13 @@ class _View:
 
     @present.register
     def _(self, st: Rules) -> list:
-        items = [f"{self.p.partial(p)} = {self.tex(e)}" for p, e in st.partials]
+        steps = sym("T")
+        items = [f"{self.p.partial(p)} = {self.tex(e)}"
+                 # a rule made of T alone (1/T of a mean) also shows its number
+                 + (f" = {self.tex(e.xreplace({steps: self.g.T}))}"
+                    if self.g.T and isinstance(e, sympy.Basic) and e.free_symbols == {steps}
+                    else "")
+                 for p, e in st.partials]
         rules = [FUNCTIONS[f].rule for f in st.functions]
         lines = [r",\quad ".join(items[i:i + 3]) for i in range(0, len(items), 3)]
         if rules:
