@@ -164,6 +164,8 @@ def _value(core: Core, q: Question, key: str) -> QuestionSolution:
 # ---- derivatives ------------------------------------------------------------------------------------
 
 def _wrt_symbol(core: Core, e: ex.Expr) -> sympy.Symbol:
+    if e == ex.Name("T"):
+        raise ExprError("T is the number of steps, a constant: nothing is differentiated by it")
     if isinstance(e, ex.Name):
         s = sym(e.name)
     elif isinstance(e, ex.Ref) and e.index.kind != "t":

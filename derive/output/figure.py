@@ -36,6 +36,7 @@ class FEdge:
     src: tuple
     dst: tuple
     label: str  # LaTeX of the parameter on the edge, or ""
+    pos: float = 0.5  # where along the edge its label sits
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,23 @@ def build(sol, values: bool = True) -> Figure | None:
                                        for m in ex.walk(indexed[0].expr))))
     rows = inputs + [eq.name for eq in indexed]
     row_of = {n: i for i, n in enumerate(rows)}
-    steps = list(range(0, T + 1)) if T <= MAX_FULL_T else [0, 1, 2, 3, T]
-    col_of = {t: i if T <= MAX_FULL_T or t <= 3 else 5 for i, t in enumerate(steps)}
+    # starts before step 1 (h[0], and h[-1] for a lag of two) on the left, those of backward
+    # recurrences after T (hb[T+1]) on the right
+    reads = [n.index.value for eq in indexed for n in ex.walk(eq.expr)
+             if isinstance(n, ex.Ref) and n.name in index_names and n.index.kind == "t"]
+    lag = max([-k for k in reads if k < 0], default=0)
+    lead = max([k for k in reads if k > 0], default=0) if sol.graph.backward else 0
+    middle = list(range(1, T + 1)) if T <= MAX_FULL_T else [1, 2, 3, T]
+    first = 1 if lead and not lag else min(0, 1 - lag)  # a backward run alone needs no step 0
+    steps = list(range(first, 1)) + middle + list(range(T + 1, T + 1 + lead))
+    col_of: dict = {}
+    for t in steps:  # one column per step, and one for the dots after step 3 of a long run
+        col_of[t] = len(col_of) + (1 if T > MAX_FULL_T and t > 3 else 0)
     show_values = values and T <= VALUES_MAX_T
 
+    # A backward state's row stands half a column to the right when forward states are drawn
+    # too, so the edges from a forward state up to the outputs pass between its nodes.
+    shift = {n: 0.5 for n in rows if n in sol.graph.backward} if lag else {}
     nodes: dict = {}
 
     def value_of(key):
@@ -105,23 +119,33 @@ def build(sol, values: bool = True) -> Figure | None:
                                   n.index.kind == "t" and n.index.value < 0
                                   for eq in indexed for n in ex.walk(eq.expr)):
                 continue  # only states have a step 0
-            add((name, t), col_of[t], row_of[name])
+            if not 0 <= t <= T and sym(f"{name}[{t}]") not in sol.graph.leaves:
+                continue  # only a start that some step reads
+            add((name, t), col_of[t] + shift.get(name, 0), row_of[name])
     top = len(rows) - 1
     edges: list = []
     for eq in indexed:
-        for t in steps[1:]:
+        for t in middle:
             for ref, param in _sources(eq.expr, p):
                 if ref.index.kind != "t":
                     continue
                 src = (ref.name, t + ref.index.value)
                 if src in nodes:
                     edges.append(FEdge(src, (eq.name, t), param))
-    right = max(col_of.values()) + 1
+    if shift:
+        # an edge that skips a row keeps its label half a row from one end, clear of the
+        # labels of the row it passes
+        y = {k: n.y for k, n in nodes.items()}
+        edges = [FEdge(e.src, e.dst, e.label,
+                       (1 - 0.5 / abs(y[e.dst] - y[e.src]) if e.dst[0] in shift else
+                        0.5 / abs(y[e.dst] - y[e.src])))
+                 if abs(y[e.dst] - y[e.src]) >= 2 else e for e in edges]
+    right = max(col_of.values()) + 1 + max(shift.values(), default=0)
     for i, eq in enumerate(plain):
         key = (eq.name, None)
         add(key, right, top + 0.8 - i)  # above the last row, so edges from every step fan in
         for ref, param in _sources(eq.expr, p):
-            srcs = [(ref.name, t) for t in steps if t >= 1] if ref.index.kind == "t" else \
+            srcs = [(ref.name, t) for t in middle] if ref.index.kind == "t" else \
                 [(ref.name, T + ref.index.value if ref.index.kind == "T" else ref.index.value)]
             for src in srcs:
                 if src in nodes:
@@ -129,7 +153,7 @@ def build(sol, values: bool = True) -> Figure | None:
         for n in ex.walk(eq.expr):
             if isinstance(n, ex.Name) and (n.name, None) in nodes:
                 edges.append(FEdge((n.name, None), key, ""))
-    dots = tuple((4.0, row_of[n]) for n in rows) if T > MAX_FULL_T else ()
+    dots = tuple((col_of[3] + 1.0, row_of[n]) for n in rows) if T > MAX_FULL_T else ()
     unique = tuple(dict.fromkeys(edges))
     return Figure(tuple(nodes.values()), unique, dots, right + (1 if plain else 0),
                   len(rows) + (0.8 if plain else 0))
@@ -191,7 +215,8 @@ def tikz(fig: Figure) -> str:
     for x, y in fig.dots:
         lines.append(rf"\node at ({x:g},{y:g}) {{$\cdots$}};")
     for e in fig.edges:
-        label = rf" node[p, midway] {{${e.label}$}}" if e.label else ""
+        where = "midway" if e.pos == 0.5 else f"pos={e.pos:g}"
+        label = rf" node[p, {where}] {{${e.label}$}}" if e.label else ""
         lines.append(rf"\draw[e] ({_id(e.src)}) --{label} ({_id(e.dst)});")
     lines.append(r"\end{tikzpicture}")
     return "\n".join(lines)
@@ -224,7 +249,8 @@ def svg(fig: Figure, plain) -> str:
         out.append(f'<line x1="{sx1:.1f}" y1="{sy1:.1f}" x2="{ex2:.1f}" y2="{ey2:.1f}" '
                    'stroke="#444" stroke-width="1.3" marker-end="url(#a)"/>')
         if e.label:
-            mx, my = (sx1 + ex2) / 2, (sy1 + ey2) / 2
+            mx, my = ((sx1 + ex2) / 2, (sy1 + ey2) / 2) if e.pos == 0.5 else \
+                (sx1 + (ex2 - sx1) * e.pos, sy1 + (ey2 - sy1) * e.pos)
             out.append(f'<text x="{mx:.1f}" y="{my - 4:.1f}" text-anchor="middle" '
                        f'font-size="12" fill="#222" paint-order="stroke" stroke="white" '
                        f'stroke-width="3">{_esc(plain(e.label))}</text>')

@@ -17,6 +17,7 @@ from . import figure
 
 from . import layout
 from ..calculus.general import gamma
+from ..calculus import forms as fm
 from ..calculus.forms import Plus
 from ..calculus.numbers import is_numeric, tree_size
 from ..lang import expr as ex
@@ -50,7 +51,7 @@ oslash mathrel textstyle
 alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi
 rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi
 Psi Omega ell mid vert lVert rVert langle rangle lfloor rfloor lceil rceil overline underline
-widehat widetilde begin end displaystyle limits""".split())
+widehat widetilde begin end displaystyle limits overleftarrow overrightarrow""".split())
 _SAFE_ENVS = frozenset({"bmatrix", "pmatrix", "matrix", "vmatrix", "cases", "aligned"})
 
 
@@ -509,6 +510,9 @@ class _View:
                              "(-y_t \\oslash \\hat y_t) = \\hat y_t (\\mathbf{1}^\\top y_t) - y_t"
                              " = \\hat y_t - y_t$.")
                 continue
+            steps_value = _with_T(rhs, self.g.T)
+            if steps_value is not None:  # 1/T of a mean: its number too
+                text += " = " + self.tex(steps_value)
             if when == "t < T":
                 text += r" \qquad (t < T)"
             elif when == "t > 1":
@@ -601,6 +605,33 @@ class _View:
         rows.append(self.answer_tex(st.answer))
         return [{"kind": "equations", "intro": "", "lines": [],
                  "rows": _align(lhs, rows)}]
+
+
+def _with_T(f, T):
+    """The number of a form made of numbers and T alone (such as 1/T), or None: also when T
+    is not in it."""
+    def value(f):
+        if isinstance(f, fm.Num):
+            return sympy.Rational(f.value)
+        if isinstance(f, fm.Sub):
+            return sympy.Integer(T) if f.node == ex.Name("T") else ex.constant_value(f.node)
+        if isinstance(f, fm.Quot):
+            a, b = value(f.num), value(f.den)
+            return None if a is None or b is None or b == 0 else a / b
+        if isinstance(f, fm.Plus):
+            parts = [value(x) for _, x in f.items]
+            return None if None in parts else sum(
+                (c * x for (c, _), x in zip(f.items, parts)), sympy.Integer(0))
+        return None
+
+    def has_T(f):
+        return isinstance(f, fm.Sub) and f.node == ex.Name("T") or any(
+            has_T(x) for x in (getattr(f, "num", None), getattr(f, "den", None)) if x) or \
+            isinstance(f, fm.Plus) and any(has_T(x) for _, x in f.items)
+
+    if not T or f is None or not has_T(f):
+        return None
+    return value(f)
 
 
 def backward_run_words(names: list) -> str:
