@@ -55,3 +55,27 @@ def test_gradients_on_the_nodes_as_an_option():
     assert all(n.grad == "" for n in plain.nodes)
     vec = solve_problem(load(ROOT / "problems/vector_rnn.yaml"), gradients=True)
     assert vec.gradients[next(s for s in vec.gradients if s.name == "L[2]")] == 1
+
+
+def test_a_backward_recurrence_is_drawn_from_its_start_after_T():
+    sol = solve(load(ROOT / "problems/bidirectional.yaml"))
+    fig = figure.build(sol)
+    at = {n.key: (n.x, n.y) for n in fig.nodes}
+    edges = {(e.src, e.dst): e.label for e in fig.edges}
+    # hb_4 (the given start) on the right, each edge from step t+1 to step t
+    assert at[("hb", 4)][0] > at[("hb", 3)][0] > at[("hb", 2)][0] > at[("hb", 1)][0]
+    assert edges[(("hb", 4), ("hb", 3))] == edges[(("hb", 2), ("hb", 1))] == "W_{b}"
+    assert (("hb", 1), ("hb", 2)) not in edges
+    assert edges[(("h", 0), ("h", 1))] == "W_{f}" and ("hb", 0) not in at
+    # the backward row stands half a column over, so h_t -> yhat_t passes between its nodes
+    assert at[("hb", 2)][0] - at[("h", 2)][0] == 0.5
+    assert "pos=0.25" in figure.tikz(fig) and ET.fromstring(render.documents(sol, ("md",))["svg"])
+
+
+def test_an_earlier_start_gets_its_own_column():
+    sol = solve(load(ROOT / "tests/cases/time_lag_two.yaml"))
+    fig = figure.build(sol)
+    at = {n.key: n.x for n in fig.nodes}
+    assert at[("h", -1)] < at[("h", 0)] < at[("h", 1)]
+    edges = {(e.src, e.dst) for e in fig.edges}
+    assert (("h", -1), ("h", 1)) in edges and (("h", 0), ("h", 2)) in edges

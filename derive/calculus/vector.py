@@ -287,6 +287,7 @@ def _backward_steps(ev, grad, target, ans, additive: list) -> list:
         ev.general[root_eq.key] = (general, tuple(sums))
         relevant = (root_eq,) + relevant
     steps: list = []
+    T = ev.T or 0
     rows = _adjoint_rows(ev, relevant, root_eq, wrt, adj)
     wnode = ev.g.nodes.get(wrt)
     param = None
@@ -298,6 +299,8 @@ def _backward_steps(ev, grad, target, ans, additive: list) -> list:
         step = int(step)
         terms = []
         for ceq, extra, sum_i in _consumers(ev, relevant, base):
+            if extra[0] == "t" and ceq.indexed and not 1 <= step - extra[2] <= T:
+                continue  # no step of this equation reads it (y_0 for h_0, y_4 for hb_4)
             f = _term_form(ev, ceq, extra, sum_i, root_eq)
             if f is not None and extra[0] == "t":
                 terms.append(fm.Shift(f, -extra[2], fm.is_scalar(f)))
