@@ -21,6 +21,7 @@ from .errors import SpecError
 # so that `derive --help` and argument errors answer at once; nothing here dodges a circle.
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode="markdown",  # docstring paragraphs reflow to the terminal
                   help="Worked backpropagation-through-time solutions from problem files.")
 
 FORMATS = ("md", "tex", "pdf")
@@ -144,7 +145,8 @@ def solve(
     files: List[Path] = typer.Argument(..., help="Problem files (YAML, see the spec).",
                                        show_default=False),
     out: Path = typer.Option(Path("output"), "--out", "-o",
-                             help="Folder for the results: OUT/<stem>/solution.md and .tex."),
+                             help="Folder for the results: OUT/STEM/solution.md and .tex "
+                             "(STEM: the file name without .yaml)."),
     format: str = typer.Option("md,tex", "--format", "-f",
                                help="Comma-separated output formats: md, tex, pdf (pdf "
                                     "needs latexmk and TeX Live)."),
@@ -182,8 +184,10 @@ def solve(
     pdf_errors = []
     for r in results:
         docs = render.documents(r[1], text_formats)
-        r[3] = {("graph.svg" if k == "svg" else f"solution.{k}"): text
-                for k, text in docs.items() if k in formats or (k == "svg" and "md" in formats)}
+        # the graph is graph.svg; a sweep's plot is named by its key (sweep-<id>.svg)
+        r[3] = {("graph.svg" if k == "svg" else k if k.endswith(".svg") else f"solution.{k}"):
+                text for k, text in docs.items()
+                if k in formats or (k.endswith("svg") and "md" in formats)}
         if "pdf" in formats:
             try:
                 built = pdf.build(docs["tex"])
@@ -226,7 +230,7 @@ def key(
     files: List[Path] = typer.Argument(..., help="Problem files.", show_default=False),
     no_check: bool = NO_CHECK,
 ) -> None:
-    """Write or update each problem's answer key, <stem>.key.yaml beside the problem file.
+    """Write or update each problem's answer key, STEM.key.yaml beside the problem file.
 
     The answers are cross-checked against PyTorch first; a key is never written for an answer
     that disagrees (exit 1). Exit 2 for an invalid problem file.
@@ -287,8 +291,11 @@ def check(
             c = a.get("check")
             if c is not None and c["status"] == "disagrees":
                 status = "TORCH DISAGREES"
+            exact = a["exact"]
+            if isinstance(exact, list) and None in exact:  # a sweep with inexact entries
+                exact = None
             rows.append((Path(f).name, qid, a["find"], _plain(
-                a["exact"] if a["exact"] is not None else a["value"]), _check_cell(a), status))
+                exact if exact is not None else a["value"]), _check_cell(a), status))
     header = ("problem", "id", "find", "answer", "cross-check", "key")
     widths = [min(40, max(len(str(r[i])) for r in rows + [header])) for i in range(6)]
     for r in [header] + rows:
