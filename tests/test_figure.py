@@ -79,3 +79,9 @@ def test_an_earlier_start_gets_its_own_column():
     assert at[("h", -1)] < at[("h", 0)] < at[("h", 1)]
     edges = {(e.src, e.dst) for e in fig.edges}
     assert (("h", -1), ("h", 1)) in edges and (("h", 0), ("h", 2)) in edges
+    # h[t-2] -> h[t] is an arc over h[t-1], not a line through it
+    arcs = {(e.src, e.dst) for e in fig.edges if e.bend}
+    assert arcs == {(("h", t - 2), ("h", t)) for t in range(1, 5)}
+    assert r"(h--1) to[bend left=35] node[p, midway] {$b$} (h-1);" in figure.tikz(fig)
+    assert ET.fromstring(render.documents(sol, ("md",))["svg"]).findall(
+        "{http://www.w3.org/2000/svg}path")

@@ -37,6 +37,7 @@ class FEdge:
     dst: tuple
     label: str  # LaTeX of the parameter on the edge, or ""
     pos: float = 0.5  # where along the edge its label sits
+    bend: bool = False  # an arc above its row (h[t-2] -> h[t] passes over h[t-1])
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,10 @@ def build(sol, values: bool = True) -> Figure | None:
                        (1 - 0.5 / abs(y[e.dst] - y[e.src]) if e.dst[0] in shift else
                         0.5 / abs(y[e.dst] - y[e.src])))
                  if abs(y[e.dst] - y[e.src]) >= 2 else e for e in edges]
+    at = {k: (n.x, n.y) for k, n in nodes.items()}
+    edges = [FEdge(e.src, e.dst, e.label, e.pos, True)
+             if at[e.src][1] == at[e.dst][1] and abs(at[e.dst][0] - at[e.src][0]) > 1.5 else e
+             for e in edges]
     right = max(col_of.values()) + 1 + max(shift.values(), default=0)
     for i, eq in enumerate(plain):
         key = (eq.name, None)
@@ -217,7 +222,8 @@ def tikz(fig: Figure) -> str:
     for e in fig.edges:
         where = "midway" if e.pos == 0.5 else f"pos={e.pos:g}"
         label = rf" node[p, {where}] {{${e.label}$}}" if e.label else ""
-        lines.append(rf"\draw[e] ({_id(e.src)}) --{label} ({_id(e.dst)});")
+        path = "to[bend left=35]" if e.bend else "--"
+        lines.append(rf"\draw[e] ({_id(e.src)}) {path}{label} ({_id(e.dst)});")
     lines.append(r"\end{tikzpicture}")
     return "\n".join(lines)
 
@@ -240,6 +246,17 @@ def svg(fig: Figure, plain) -> str:
     bw, bh = 46, 20
     for e in fig.edges:
         (x1, y1), (x2, y2) = where[e.src], where[e.dst]
+        if e.bend:  # an arc from the top of one box to the top of the other
+            cx, cy = (x1 + x2) / 2, y1 - bh - 0.45 * sy
+            out.append(f'<path d="M {x1:.1f} {y1 - bh:.1f} Q {cx:.1f} {cy:.1f} {x2:.1f} '
+                       f'{y2 - bh:.1f}" fill="none" stroke="#444" stroke-width="1.3" '
+                       'marker-end="url(#a)"/>')
+            if e.label:
+                my = (2 * (y1 - bh) + 2 * cy) / 4
+                out.append(f'<text x="{cx:.1f}" y="{my - 4:.1f}" text-anchor="middle" '
+                           f'font-size="12" fill="#222" paint-order="stroke" stroke="white" '
+                           f'stroke-width="3">{_esc(plain(e.label))}</text>')
+            continue
         # end on the box border
         dx, dy = x2 - x1, y2 - y1
         k1 = min(bw / abs(dx) if dx else 1e9, bh / abs(dy) if dy else 1e9)
