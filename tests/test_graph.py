@@ -105,6 +105,7 @@ def test_a_forward_state_has_no_later_step():
 def test_a_start_that_nothing_reads_is_refused(eqs, given, words):
     e = _err(eqs, given)
     assert words in str(e) and e.key.startswith("given.") and e.line is not None
+    assert e.key != "given.h[4]"  # named as written: given.h[T+1]
 
 
 MISSPELT = """title: t

@@ -385,6 +385,9 @@ def unroll(problem: Problem) -> Graph:
     given: dict = {}
     for g in problem.given:
         key = f"given.{g.name}" if g.index is None else f"given.{g.name}[{g.index}]"
+        if g.index is not None and T and g.index > T and \
+                f"given.{g.name}[T+{g.index - T}]" in problem.lines:
+            key = f"given.{g.name}[T+{g.index - T}]"  # as the author wrote it
         if g.name in plain:
             raise problem.error(f"{g.name} is defined by an equation and cannot be given", key)
         if g.name in indexed and (g.index is None or (g.index >= 1 and T and g.index <= T)):
