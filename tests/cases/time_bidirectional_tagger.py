@@ -32,7 +32,7 @@ def reference(torch):
     def rows(m):
         return [[float(v) for v in row] for row in m]
 
-    return {"p2": [float(v) for v in ps[1]], "loss": L.item(), "dWb": rows(gWb),
+    return {"p2": [float(v) for v in ps[1].detach()], "loss": L.item(), "dWb": rows(gWb),
             "dUb": rows(gUb), "dVb": rows(gVb), "dWf": rows(gWf),
             "dhb2": [float(v) for v in ghb2], "dstart": [float(v) for v in gstart],
             "jac": rows(jac)}
