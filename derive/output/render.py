@@ -15,7 +15,7 @@ from pylatexenc.latexencode import unicode_to_latex
 
 from . import figure, plot
 
-from . import layout
+from . import archview, layout
 from ..calculus.general import gamma
 from ..calculus import forms as fm
 from ..calculus.forms import Plus
@@ -26,8 +26,9 @@ from ..ops import FUNCTIONS
 from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
                        matrix_latex, rounded, symbol_latex, tree_latex)
 from ..calculus.tensor import LazyMatrix
-from ..solution import (Additive, BackwardRun, Chain, Delta, Evaluate, ForwardTable,
-                       ForwardValues, GeneralFormula, GradientSum, Note,
+from ..solution import (Additive, BackwardRun, Chain, DataAnswer, DataStep, DataTarget, Delta,
+                       Evaluate, ForwardTable, ForwardValues,
+                       GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
                        ROWS_AT_ENDS, shown_rows, Sweep, SweepTarget,
                        VBackward, VChain, VForward, VResult, VTable)
@@ -84,14 +85,35 @@ def tex_text(text: str) -> str:
     harmless commands (otherwise it is printed literally)."""
     out, pos = [], 0
     for m in _MATH_RE.finditer(text):
-        out.append(_escape(text[pos:m.start()]))
+        out.append(_escape(_curly(text, pos, m.start())))
         math = m.group(1) if m.group(1) is not None else m.group(2)
         if _safe_math(math):
             out.append(rf"\[{math}\]" if m.group(1) is not None else f"${math}$")
         else:
             out.append(_escape(m.group(0)))
         pos = m.end()
-    out.append(_escape(text[pos:]))
+    out.append(_escape(_curly(text, pos, len(text))))
+    return "".join(out)
+
+
+_OPENS_AFTER = " \t\n([{\u201c\u2018-\u2013\u2014/"
+
+
+def _curly(text: str, start: int, end: int) -> str:
+    """text[start:end] with the straight quotes that open a quotation made opening quotes (LaTeX
+    prints every straight quote as a closing one): a quote after a space, an opening bracket or
+    the start opens, any other closes, so an apostrophe (it's, W_h's) stays one.  The
+    character before ``start`` decides at a segment's start."""
+    out = []
+    for i in range(start, end):
+        ch = text[i]
+        if ch in "\"'":
+            opens = i == 0 or text[i - 1] in _OPENS_AFTER
+            if opens and (i + 1 >= len(text) or text[i + 1].isspace()):
+                opens = False  # a quote standing alone opens nothing
+            if opens:  # a closing one is right as it is: LaTeX prints ' and '' closing
+                ch = "\u201c" if ch == '"' else "\u2018"
+        out.append(ch)
     return "".join(out)
 
 
@@ -129,7 +151,8 @@ def _latex2text():
 
     db = get_default_latex_context_db().filter_context(exclude_categories=())
     db.add_context_category("derive", prepend=True, macros=[
-        MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "dfrac", "tfrac")])
+        MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "dfrac", "tfrac")]
+        + [MacroTextSpec("texttt", simplify_repl="%s")])  # model and data answers
     return LatexNodes2Text(math_mode="text", latex_context=db)
 
 
@@ -168,6 +191,8 @@ class _View:
 
     def target_tex(self, target) -> str:
         """∂of/∂wrt of a question, or the question's expression, as LaTeX."""
+        if isinstance(target, DataTarget):
+            return rf"\text{{{target.label}}}"
         if isinstance(target, SweepTarget):
             return (rf"\left({self.sweep_entry_tex(target)}\right)_{{{target.var}="
                     rf"{target.first}}}^{{{target.last}}}")
@@ -204,6 +229,12 @@ class _View:
         if isinstance(v, sympy.Basic) and v.is_number:
             return format_number(v) or rounded(v)
         return self.tex(v)
+
+    def answer_of(self, a) -> str:
+        """A question's answer as shown (an Answer's expression, compact as the answer line
+        has it, or a model or data answer)."""
+        return archview.answer_latex(a) if isinstance(a, DataAnswer) else \
+            self.answer_tex(a.expr, compact=True)
 
     def answer_tex(self, v, compact: bool = False) -> str:
         """An answer as shown; a sweep's list (a tuple) in full, or with ``compact`` its
@@ -293,6 +324,10 @@ class _View:
     @functools.singledispatchmethod
     def present(self, st) -> list:
         raise TypeError(type(st))
+
+    @present.register
+    def _(self, st: DataStep) -> list:
+        return archview.present(st)
 
     @present.register
     def _(self, st: Note) -> list:
@@ -914,11 +949,15 @@ def view(sol: Solution) -> dict:
             text = (f"Compute ${v.sweep_entry_tex(t)}$ for ${t.var} = {t.first}, \\dots, "
                     f"{t.last}$.")
         ans = qs.answer
+        text_md, text_tex = md_text(text), tex_text(text)
+        if isinstance(qs.target, DataTarget) and not q.text:
+            asked = archview.question_words(qs.target)
+            text_md, text_tex = asked["md"], asked["tex"]
         v.qid = q.id
-        shown = v.answer_tex(ans.expr, compact=True) if ans is not None else ""
+        shown = v.answer_of(ans) if ans is not None else ""
         questions.append({
             "id": q.id, "id_tex": tex_text(q.id),
-            "text_md": md_text(text), "text_tex": tex_text(text),
+            "text_md": text_md, "text_tex": text_tex,
             "ask": ask,
             "blocks": v.blocks(qs.steps),
             "answer": (f"{ask} = {shown}" if ans is not None else ""),
@@ -949,6 +988,7 @@ def view(sol: Solution) -> dict:
         "steps": str(pr.steps) if pr.steps else "",
         "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
         "questions": questions,
+        "arch": archview.sections(sol),
         "plots": dict(sorted(v.files.items())),
     }
 
@@ -980,15 +1020,23 @@ def _check_lines(c) -> dict:
         return {"check_md": "", "check_tex": ""}
     if c.status == "agrees":
         words = (f"Checked against PyTorch autograd (float64): agrees to {c.digits} significant "
-                 "digits.")
-        return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{words}}}"}
-    words = (f"CROSS-CHECK FAILED: PyTorch autograd (float64) gives {_short(c.torch)}, which "
+                 "digits." if not c.by else f"Checked against {c.by}: agrees.")
+        return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{_by_tex(c, words)}}}"}
+    words = (f"CROSS-CHECK FAILED: {'PyTorch autograd (float64)' if not c.by else c.by} "
+             f"gives {_short(c.torch)}, which "
              "disagrees with this answer." if c.reason == "" else
              f"CROSS-CHECK FAILED: {c.reason}; this answer is not confirmed.")
-    return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{words}}}"}
+    return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{_by_tex(c, words)}}}"}
+
+
+def _by_tex(c, words: str) -> str:
+    """The check's words in LaTeX: a model or data check names functions (one_hot), escaped."""
+    return _escape(words) if c.by else words
 
 
 def _short(v) -> str:
+    if isinstance(v, str):
+        return repr(v)
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
     return f"{v:.10g}"
@@ -1095,8 +1143,8 @@ def answers(sol: Solution) -> dict:
         value = a.value
         out[qs.question.id] = {
             "find": qs.question.find_text,
-            "exact": _exact_json(a.exact),
-            "latex": v.answer_tex(a.expr, compact=True),  # as the solution shows it
+            "exact": a.text if isinstance(a, DataAnswer) else _exact_json(a.exact),
+            "latex": v.answer_of(a),  # as the solution shows it
             "value": value,
         }
         check = sol.checks.get(qs.question.id)
