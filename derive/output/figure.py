@@ -369,11 +369,13 @@ def arc(a, b, box_a, box_b) -> tuple:
     dx, dy = b[0] - a[0], b[1] - a[1]
     d = math.hypot(dx, dy)
     ux_, uy_ = dx / d, dy / d
-    out_a = (ux_ * math.cos(BEND) - uy_ * math.sin(BEND), uy_ * math.cos(BEND) + ux_ * math.sin(BEND))
-    in_b = (-ux_ * math.cos(BEND) - uy_ * math.sin(BEND), -uy_ * math.cos(BEND) + ux_ * math.sin(BEND))
+    co, si = math.cos(BEND), math.sin(BEND)
+    out_a = (ux_ * co - uy_ * si, uy_ * co + ux_ * si)  # the chord turned 35° to the left
+    in_b = (-ux_ * co - uy_ * si, -uy_ * co + ux_ * si)  # and back into b from the same side
 
     def border(c, box, u):
-        k = min(box[0] / 2 / abs(u[0]) if u[0] else 1e9, box[1] / 2 / abs(u[1]) if u[1] else 1e9)
+        k = min(box[0] / 2 / abs(u[0]) if u[0] else 1e9,
+                box[1] / 2 / abs(u[1]) if u[1] else 1e9)
         return c[0] + u[0] * k, c[1] + u[1] * k
 
     p0, p3 = border(a, box_a, out_a), border(b, box_b, in_b)
