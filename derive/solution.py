@@ -120,6 +120,7 @@ class Recurrence:
     last: int  # T
     rename: dict  # concrete symbol -> general-t symbol used in the general trees
     rename_last: dict  # concrete symbol -> T-relative symbol used in the trees at t = T
+    first: tuple = ()  # positions in deltas of backward recurrences: their start is at t = 1
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,14 @@ class CaesarTable(DataStep):
 
 
 @dataclass(frozen=True)
+class BackwardRun:
+    """Words: the named backward recurrences (hb[t] reads hb[t+1]) have a backward pass that
+    runs forward in t."""
+
+    names: tuple
+
+
+@dataclass(frozen=True)
 class VForward:
     """Forward values of vector quantities in order (``table``: by step, for long runs)."""
 
@@ -293,6 +302,7 @@ class VChain:
     name: str
     factors: tuple
     product: object  # the Jacobian (the question's answer)
+    by: int = -1  # each factor reads the step before (h[t-1]), or after (+1, hb[t+1])
 
 
 @dataclass(frozen=True)

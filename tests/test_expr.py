@@ -57,3 +57,12 @@ def test_t_outside_equations_is_rejected():
     with pytest.raises(ExprError, match="t is only defined"):
         ex.parse("h[t]", allow_t=False)
     assert ex.parse("sum(L[t])", allow_t=False) == ex.Call("sum", (ex.Ref("L", ex.Index("t", 0)),))
+
+
+def test_earlier_starts_and_later_steps_parse():
+    # h[-1]: the second start of a lag-two recurrence; hb[t+1], hb[T+1]: a backward one
+    assert ex.parse("h[-1]") == ex.Ref("h", ex.Index("n", -1))
+    assert ex.parse("hb[t+1]") == ex.Ref("hb", ex.Index("t", 1))
+    assert ex.parse("hb[T+1]") == ex.Ref("hb", ex.Index("T", 1))
+    assert ex.parse("sum(L[t]) / T") == ex.Bin("/", ex.Call("sum", (ex.Ref("L", ex.Index("t", 0)),)),
+                                                ex.Name("T"))

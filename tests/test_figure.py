@@ -192,3 +192,35 @@ def test_the_readme_shows_the_current_gru_graph():
         path.write_text(svg)
     assert path.read_text() == svg, "run with DERIVE_UPDATE_GOLDEN=1 to refresh docs/"
     assert "docs/graph-gru-pytorch.svg" in (ROOT / "README.md").read_text()
+
+
+def test_a_backward_recurrence_is_drawn_from_its_start_after_T():
+    sol = solve(load(ROOT / "problems/bidirectional.yaml"))
+    fig = figure.build(sol)
+    at = {n.key: (n.x, n.y) for n in fig.nodes}
+    edges = {(e.src, e.dst): e.label for e in fig.edges}
+    # hb_4 (the given start) on the right, each edge from step t+1 to step t
+    assert at[("hb", 4)][0] > at[("hb", 3)][0] > at[("hb", 2)][0] > at[("hb", 1)][0]
+    assert edges[(("hb", 4), ("hb", 3))] == edges[(("hb", 2), ("hb", 1))] == "W_{b}"
+    assert (("hb", 1), ("hb", 2)) not in edges
+    assert edges[(("h", 0), ("h", 1))] == "W_{f}" and ("hb", 0) not in at
+    # beside the forward state, the backward one runs along its own level
+    assert at[("hb", 2)][1] > at[("h", 2)][1]
+    assert ET.fromstring(render.documents(sol, ("md",))["svg"]) is not None
+
+
+def test_an_earlier_start_gets_its_own_column_and_a_skip_is_an_arc():
+    sol = solve(load(ROOT / "tests/cases/time_lag_two.yaml"))
+    fig = figure.build(sol)
+    at = {n.key: n.x for n in fig.nodes}
+    assert at[("h", -1)] < at[("h", 0)] < at[("h", 1)]
+    edges = {(e.src, e.dst) for e in fig.edges}
+    assert (("h", -1), ("h", 1)) in edges and (("h", 0), ("h", 2)) in edges
+    # h[t-2] -> h[t] is an arc over h[t-1], not a line through it; its label on the arc
+    arcs = {(e.src, e.dst): e for e in fig.edges if e.bend}
+    assert set(arcs) == {(("h", t - 2), ("h", t)) for t in range(1, 5)}
+    row = next(n.y for n in fig.nodes if n.key == ("h", 1))
+    assert all(e.label == "b" and e.at[1] > row for e in arcs.values())
+    assert r"(h--1) to[bend left=35] (h-1);" in figure.tikz(fig)
+    assert ET.fromstring(render.documents(sol, ("md",))["svg"]).findall(
+        "{http://www.w3.org/2000/svg}path")

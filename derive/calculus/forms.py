@@ -114,6 +114,16 @@ class AtT:
 
 
 @dataclass(frozen=True)
+class AtStep:
+    """A form written at one fixed step (the start of a backward recurrence's adjoints, t = 1):
+    t reads ``step``."""
+
+    form: object
+    step: int
+    scalar: bool
+
+
+@dataclass(frozen=True)
 class Diag:
     arg: object
 

@@ -171,6 +171,8 @@ def _value(core: Core, q: Question, key: str) -> QuestionSolution:
 # ---- derivatives ------------------------------------------------------------------------------------
 
 def _wrt_symbol(core: Core, e: ex.Expr) -> sympy.Symbol:
+    if e == ex.Name("T"):
+        raise ExprError("T is the number of steps, a constant: nothing is differentiated by it")
     if isinstance(e, ex.Name):
         s = sym(e.name)
     elif isinstance(e, ex.Ref) and e.index.kind != "t":
@@ -208,6 +210,15 @@ def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
         if q.truncate is not None:
             raise ExprError("truncate goes with the derivative of a scalar loss")
         return vector.jacobian(core, q, of_e, of_prog, of_val, wrt, wshape, opening)
+    if q.truncate is not None:
+        crossed = core.g.backward_between(roots, wrt)
+        if crossed:
+            name = crossed[0]
+            raise core.p.error(
+                f"truncate counts steps back in time, but {name} runs backward ({name}[t] "
+                f"reads {name}[t+1]) and lies between {wrt.name} and the loss: truncated BPTT "
+                "is defined here only for recurrences that run forward; ask for the full "
+                "gradient", f"questions.{q.id}.truncate")
     grad = _gradient(core, key, of_e, of_prog, wrt, wshape, q.truncate)
     ans = core.answer(grad.answer, wshape)
     extra = []

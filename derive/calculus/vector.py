@@ -155,12 +155,14 @@ def _adjoint_rows(ev: Core, relevant, root_eq, wrt, adj) -> list:
         if eq is root_eq:
             continue
         general, at_T, extra_rows = [], [], []
+        ahead = False  # a use at an earlier step (hb[t+1] read at t): a backward recurrence
         for ceq, extra, sum_i in _consumers(ev, users, eq.name):
             f = _term_form(ev, ceq, extra, sum_i, root_eq, ones)
             if f is None:
                 continue
             kind, _, k = extra
             if kind == "t":
+                ahead = ahead or k > 0
                 f = fm.Shift(f, -k, fm.is_scalar(f)) if k else f
                 general.append(f)
                 if k == 0:
@@ -173,7 +175,15 @@ def _adjoint_rows(ev: Core, relevant, root_eq, wrt, adj) -> list:
         lhs = fm.Adj(eq.name, ex.Index("t", 0) if eq.indexed else None,
                      ev.shape_by_name[eq.name] == (1, 1))
         fixed_T = [f for k, f in extra_rows if k == T]
-        if eq.indexed and (len(at_T) != len(general) or fixed_T):
+        if eq.indexed and ahead and eq.name in ev.g.backward:
+            # its adjoints run forward in t: they start at t = 1, which no earlier step reads
+            fixed_1 = [f for k, f in extra_rows if k == 1]
+            rows.append((lhs, fm.plus(general), "t > 1" if T and T > 1 else ""))
+            rows.append((fm.Adj(eq.name, ex.Index("n", 1), lhs.scalar),
+                         fm.plus([fm.AtStep(f, 1, fm.is_scalar(f)) for f in at_T] + fixed_1),
+                         "1"))
+            extra_rows = [(k, f) for k, f in extra_rows if k != 1]
+        elif eq.indexed and (len(at_T) != len(general) or fixed_T):
             rows.append((lhs, fm.plus(general), "t < T" if T and T > 1 else ""))
             rows.append((fm.Adj(eq.name, ex.Index("T", 0), lhs.scalar),
                          fm.plus([fm.AtT(f, fm.is_scalar(f)) for f in at_T] + fixed_T),
@@ -277,6 +287,7 @@ def _backward_steps(ev, grad, target, ans, additive: list) -> list:
         ev.general[root_eq.key] = (general, tuple(sums))
         relevant = (root_eq,) + relevant
     steps: list = []
+    T = ev.T or 0
     rows = _adjoint_rows(ev, relevant, root_eq, wrt, adj)
     wnode = ev.g.nodes.get(wrt)
     param = None
@@ -288,6 +299,8 @@ def _backward_steps(ev, grad, target, ans, additive: list) -> list:
         step = int(step)
         terms = []
         for ceq, extra, sum_i in _consumers(ev, relevant, base):
+            if extra[0] == "t" and ceq.indexed and not 1 <= step - extra[2] <= T:
+                continue  # no step of this equation reads it (y_0 for h_0, y_4 for hb_4)
             f = _term_form(ev, ceq, extra, sum_i, root_eq)
             if f is not None and extra[0] == "t":
                 terms.append(fm.Shift(f, -extra[2], fm.is_scalar(f)))
@@ -396,35 +409,39 @@ def _state_chain(ev: Core, of, wrt, answer) -> VChain | None:
     if not isinstance(of, sympy.Symbol) or of not in ev.g.nodes or wrt not in ev.g.nodes:
         return None
     a, b = ev.g.nodes[of], ev.g.nodes[wrt]
-    if a.name != b.name or a.step is None or b.step is None or not b.step < a.step:
+    if a.name != b.name or a.step is None or b.step is None:
         return None
-    if a.step - b.step > CHAIN_MAX:
+    # a backward recurrence (hb[t] reads hb[t+1]) chains from a down... to a later step b
+    d = 1 if a.name in ev.g.backward else -1
+    if not (b.step - a.step) * d > 0 or abs(a.step - b.step) > CHAIN_MAX:
         return None
     eq = a.equation
     prog = ev.programs[eq.key]
     leaves = {ins.extra for ins in prog.instrs if ins.op == "leaf"}
-    if ("t", eq.name, -1) not in leaves:
+    if ("t", eq.name, d) not in leaves:
         return None
     for ins in prog.instrs:
         if ins.op == "leaf" and ins.extra[0] == "t" and ins.extra[1] in ev.shape_by_name \
-                and ins.extra != ("t", eq.name, -1):
+                and ins.extra != ("t", eq.name, d):
             return None  # another quantity of the same step or a later one: more than a chain
-    form = fm.jacobian_forms(prog, ("t", eq.name, -1), _own(eq))
+    form = fm.jacobian_forms(prog, ("t", eq.name, d), _own(eq))
     if form is None:
         return None
     factors = []
     D = ev.D
-    for t in range(a.step, b.step, -1):
+    for t in range(a.step, b.step, d):
         s = sym(f"{eq.name}[{t}]")
         out = ev.values[s]
-        prev = ev.value(sym(f"{eq.name}[{t - 1}]"))
+        prev = ev.value(sym(f"{eq.name}[{t + d}]"))
         rows = []
         for i in range(len(out.data)):
             e_i = Tensor(out.rows, out.cols, [D.num(1) if j == i else D.num(0)
                                              for j in range(len(out.data))])
-            c = prog.vjp(D, ev.regs[s], e_i, t).get((eq.name, t - 1))
+            c = prog.vjp(D, ev.regs[s], e_i, t).get((eq.name, t + d))
             rows.append(c.data if c is not None else [D.num(0)] * len(prev.data))
         m = Tensor(len(out.data), len(prev.data), [x for r in rows for x in r])
         factors.append((t, form, ev.shown(m) if not m.is_scalar else
                         sympy.ImmutableMatrix([[ev.shown(m)]])))
+    if d == 1:
+        return VChain(Partial(of, wrt), eq.name, tuple(factors), answer, 1)
     return VChain(Partial(of, wrt), eq.name, tuple(factors), answer)

@@ -58,33 +58,82 @@ class _Forward:
                     self.leaves[(g.name, k)] = _const(th, v).requires_grad_(True)
             else:
                 self.leaves[(g.name, g.index)] = _const(th, g.value).requires_grad_(True)
+        if self.T:
+            self.leaves[("T", None)] = th.tensor(float(self.T), dtype=th.float64)
         self.vals: dict = {}
-        indexed = [eq for eq in problem.equations if eq.indexed]
-        # Plain equations may sit between indexed ones; evaluate lazily on first use.
         self.plain = {eq.name: eq for eq in problem.equations if not eq.indexed}
-        self.indexed = {eq.name: eq for eq in indexed}
+        self.indexed = {eq.name: eq for eq in problem.equations if eq.indexed}
+        # Every quantity is computed on first use, after what it reads (its own order, from
+        # the equations as written): plain equations may sit between steps (Z = Σ_t exp(e_t)
+        # read by alpha[t]) and a backward recurrence runs from T down to 1.
         if self.T:
             for t in range(1, self.T + 1):
-                for eq in indexed:
-                    v = self.ev(eq.expr, t)
-                    if detach_upto is not None and t <= detach_upto:
-                        v = v.detach()
-                    self.vals[(eq.name, t)] = v
+                for name in self.indexed:
+                    self.get(name, t)
+
+    def _reads(self, key) -> list:
+        """The quantities (name, step) an equation reads at one step (sums over t expanded)."""
+        name, t = key
+        eq = self.indexed[name] if t is not None else self.plain[name]
+        out: list = []
+
+        def go(e, tb):
+            if isinstance(e, ex.Name):
+                if e.name in self.plain:
+                    out.append((e.name, None))
+            elif isinstance(e, ex.Ref):
+                step = self.step(e.index, tb)
+                if e.name in self.indexed and step is not None and 1 <= step <= self.T:
+                    out.append((e.name, step))
+            elif isinstance(e, (ex.Neg, ex.Transpose)):
+                go(e.arg, tb)
+            elif isinstance(e, ex.Bin):
+                go(e.left, tb)
+                go(e.right, tb)
+            elif isinstance(e, ex.Call):
+                if e.func == "sum" and ex.uses_t(e.args[0]) and tb is None:
+                    for s in range(1, self.T + 1):
+                        go(e.args[0], s)
+                else:
+                    for a in e.args:
+                        go(a, tb)
+
+        go(eq.expr, t)
+        return out
+
+    def _compute(self, root) -> None:
+        """Evaluate root and, first, everything it reads (an explicit stack: a long sequence
+        is deeper than Python's recursion limit)."""
+        stack = [(root, iter(self._reads(root)))]
+        busy = {root}
+        while stack:
+            key, it = stack[-1]
+            nxt = next((d for d in it if d not in self.vals), None)
+            if nxt is not None:
+                if nxt in busy:
+                    raise Unavailable(f"{nxt} is read while it is computed (a cycle)")
+                busy.add(nxt)
+                stack.append((nxt, iter(self._reads(nxt))))
+                continue
+            stack.pop()
+            name, t = key
+            if t is None:
+                v = self.ev(self.plain[name].expr, None)
+            else:
+                v = self.ev(self.indexed[name].expr, t)
+                if self.detach_upto is not None and t <= self.detach_upto:
+                    v = v.detach()
+            self.vals[key] = v
 
     def _per_step(self, name) -> bool:
         return any(isinstance(n, ex.Ref) and n.name == name
                    for eq in self.p.equations for n in ex.walk(eq.expr))
 
     def get(self, name, idx):
-        if idx is None:
-            if (name, None) in self.vals:
-                return self.vals[(name, None)]
-            if name in self.plain:
-                self.vals[(name, None)] = self.ev(self.plain[name].expr, None)
-                return self.vals[(name, None)]
-        elif name in self.indexed and idx >= 1:
+        if (idx is None and name in self.plain) or \
+                (idx is not None and name in self.indexed and 1 <= idx <= self.T):
             if (name, idx) not in self.vals:
-                raise KeyError((name, idx))
+                self._compute((name, idx))
             return self.vals[(name, idx)]
         if (name, idx) in self.leaves:
             return self.leaves[(name, idx)]
@@ -92,7 +141,7 @@ class _Forward:
 
     def step(self, index: ex.Index, t):
         if index.kind == "t":
-            return t + index.value
+            return None if t is None else t + index.value
         if index.kind == "T":
             return self.T + index.value
         return index.value

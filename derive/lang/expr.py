@@ -319,6 +319,12 @@ class _Converter:
             if not 0 <= idx.value <= 100000:
                 raise ExprError(f"index {idx.value} is out of range")
             return Index("n", idx.value)
+        if (isinstance(idx, ast.UnaryOp) and isinstance(idx.op, ast.USub)
+                and isinstance(idx.operand, ast.Constant) and type(idx.operand.value) is int):
+            # an earlier start such as h[-1], read by a recurrence over h[t-2]
+            if not 0 <= idx.operand.value <= 100000:
+                raise ExprError(f"index -{idx.operand.value} is out of range")
+            return Index("n", -idx.operand.value)
         if isinstance(idx, ast.Name) and idx.id in ("t", "T"):
             return Index(idx.id, 0)
         if (isinstance(idx, ast.BinOp) and isinstance(idx.op, (ast.Add, ast.Sub))
@@ -337,9 +343,9 @@ class _Converter:
                     and idx.right.value <= 100000):
                 return Index("k", idx.right.value if isinstance(idx.op, ast.Add)
                              else -idx.right.value, v)
-            raise ExprError(f"an index must be t, t-j, T, T-j, a whole number, or the sweep "
-                            f"index {v}, {v}+j, {v}-j (j a whole number)")
-        raise ExprError("an index must be t, t-k, T, T-k or a whole number")
+            raise ExprError(f"an index must be t, t-j, t+j, T, T-j, T+j, a whole number, or the "
+                            f"sweep index {v}, {v}+j, {v}-j (j a whole number)")
+        raise ExprError("an index must be t, t-k, t+k, T, T-k, T+k or a whole number")
 
     def call(self, n: ast.Call, d: int, top: bool) -> Expr:
         if not isinstance(n.func, ast.Name):
@@ -427,7 +433,8 @@ def loss_terms(of: Expr, plain: dict, T: int | None) -> list:
 
 
 def _refs(e) -> bool:
-    return any(isinstance(n, (Ref, Name)) for n in walk(e))
+    # T is the number of steps: a constant factor (sum(L[t]) / T splits into its terms)
+    return any(isinstance(n, Ref) or (isinstance(n, Name) and n.name != "T") for n in walk(e))
 
 
 def additive_terms(e: Expr, name: str) -> list:

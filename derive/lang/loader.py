@@ -29,7 +29,7 @@ _SAFE_TEX_CMDS = frozenset("""hat bar tilde vec dot ddot mathbf boldsymbol mathr
 mathsf mathbb operatorname widehat widetilde overline prime alpha beta gamma delta epsilon
 varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau upsilon phi
 varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega ell partial
-nabla top""".split())
+nabla top overleftarrow overrightarrow""".split())
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ class _Builder:
             if steps is None or not 1 <= steps <= MAX_STEPS:
                 raise self.err("steps", node, f"steps must be a whole number from 1 to {MAX_STEPS}")
         equations = self.equations(top["equations"][1], steps) if "equations" in top else ()
-        given = self.given(top["given"][1]) if "given" in top else ()
+        given = self.given(top["given"][1], steps) if "given" in top else ()
         symbols = self.symbols(top["symbols"][1]) if "symbols" in top else ()
         self.known = {eq.name for eq in equations} | {g.name for g in given} | {
             n.name for eq in equations for n in ex.walk(eq.expr)
@@ -242,6 +242,9 @@ class _Builder:
         for k, knode, v in items:
             key = f"equations.{k}"
             m = _KEY_RE.match(k)
+            if m and m.group(1) == "T":
+                raise self.err(key, knode, "T is the number of steps (steps:); it cannot be "
+                               "defined by an equation")
             if not m or m.group(1) in ex.RESERVED or m.group(2) not in (None, "t"):
                 raise self.err(key, knode, "an equation key is a name or name[t]")
             indexed = m.group(2) == "t"
@@ -280,21 +283,37 @@ class _Builder:
         except ExprError as err:
             raise self.err(key, node, str(err)) from None
 
-    def given(self, node) -> tuple:
+    def given(self, node, steps=None) -> tuple:
         out = []
         for k, knode, v in self.mapping("given", node):
             key = f"given.{k}"
             m = _KEY_RE.match(k)
+            if m and m.group(1) == "T":
+                raise self.err(key, knode, "T is the number of steps (set it with steps:); it "
+                               "cannot be given")
             if not m or m.group(1) in ex.RESERVED:
                 raise self.err(key, knode, "a given is a name or name[k] with a whole number k")
             index = None
             if m.group(2) is not None:
-                if not m.group(2).isdigit():
-                    raise self.err(key, knode, "a given index must be a whole number, as in h[0]")
-                index = int(m.group(2))
+                index = self.given_index(key, knode, m.group(2).replace(" ", ""), steps)
+                # the graph names a given by its step (hb[4] for hb[T+1] when T = 3)
+                self.lines.setdefault(f"given.{m.group(1)}[{index}]", _line(knode))
             self.lines[key] = _line(knode)
             out.append(Given(m.group(1), index, self.value(key, v), _line(knode)))
         return tuple(out)
+
+    def given_index(self, key, knode, text: str, steps) -> int:
+        """The step of a given's index: a whole number (``h[0]``, ``h[-1]``, before the first
+        step) or ``T+k`` (``hb[T+1]``, the start of a backward recurrence)."""
+        m = re.fullmatch(r"(-?\d{1,6})|T([+-]\d{1,6})?", text)
+        if m is None:
+            raise self.err(key, knode, "a given index must be a whole number (h[0], h[-1]) or "
+                           "T+k (hb[T+1])")
+        if m.group(1) is not None:
+            return int(m.group(1))
+        if steps is None:
+            raise self.err(key, knode, "T needs 'steps'")
+        return steps + int(m.group(2) or 0)
 
     def symbols(self, node) -> tuple:
         out = []
@@ -351,6 +370,7 @@ class _Builder:
                                "conceptual question)")
             truncate = None
             if "truncate" in fields:
+                self.lines[f"{key}.truncate"] = _line(fields["truncate"])
                 s = self.scalar(f"{key}.truncate", fields["truncate"], ("int",))
                 truncate = int(s) if s.isdigit() else 0
                 if truncate < 1:

@@ -46,6 +46,7 @@ class FEdge:
     dst: tuple
     label: str  # LaTeX of the parameter on the edge, or ""
     at: tuple = ()  # (x, y) in slots and levels: where the label sits, on the edge itself
+    bend: bool = False  # an arc over its row (h[t-2] -> h[t] passes over h[t-1])
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,23 @@ def build(sol, values: bool = True) -> Figure | None:
                    and sym(f"{g.name}[1]") in sol.graph.given}
     inputs = _inputs(indexed, given_steps)
     rows = inputs + [eq.name for eq in indexed]
-    steps = list(range(0, T + 1)) if T <= MAX_FULL_T else [0, 1, 2, 3, T]
-    col_of = {t: i if T <= MAX_FULL_T or t <= 3 else 5 for i, t in enumerate(steps)}
+    # starts before step 1 (h[0], and h[-1] for a lag of two) on the left, those of backward
+    # recurrences after T (hb[T+1]) on the right
+    reads = [n.index.value for eq in indexed for n in ex.walk(eq.expr)
+             if isinstance(n, ex.Ref) and n.name in index_names and n.index.kind == "t"]
+    lag = max([-k for k in reads if k < 0], default=0)
+    lead = max([k for k in reads if k > 0], default=0) if sol.graph.backward else 0
+    middle = list(range(1, T + 1)) if T <= MAX_FULL_T else [1, 2, 3, T]
+    first = 1 if lead and not lag else min(0, 1 - lag)  # a backward run alone needs no step 0
+    steps = list(range(first, 1)) + middle + list(range(T + 1, T + 1 + lead))
+    col_of: dict = {}
+    for t in steps:  # one column per step, and one for the dots after step 3 of a long run
+        col_of[t] = len(col_of) + (1 if T > MAX_FULL_T and t > 3 else 0)
     show_values = values and T <= VALUES_MAX_T
+    # beside forward states a backward one stands a level higher: both recurrences run along
+    # their own level (W_f from h_t to h_{t+1}, W_b from hb_{t+1} to hb_t), never through
+    # each other's boxes
+    raised = tuple(sorted(sol.graph.backward)) if lag else ()
 
     def value_of(key):
         if not show_values:
@@ -112,11 +127,13 @@ def build(sol, values: bool = True) -> Figure | None:
                                   n.index.kind == "t" and n.index.value < 0
                                   for eq in indexed for n in ex.walk(eq.expr)):
                 continue  # only states have a step 0
+            if not 0 <= t <= T and sym(f"{name}[{t}]") not in sol.graph.leaves:
+                continue  # only a start that some step reads
             keys.append((name, t))
     present = set(keys)
     edges: list = []
     for eq in indexed:
-        for t in steps[1:]:
+        for t in middle:
             for ref, param in _sources(eq.expr, p):
                 if ref.index.kind != "t":
                     continue
@@ -128,7 +145,7 @@ def build(sol, values: bool = True) -> Figure | None:
         keys.append(key)
         present.add(key)
         for ref, param in _sources(eq.expr, p):
-            srcs = [(ref.name, t) for t in steps if t >= 1] if ref.index.kind == "t" else \
+            srcs = [(ref.name, t) for t in middle] if ref.index.kind == "t" else \
                 [(ref.name, T + ref.index.value if ref.index.kind == "T" else ref.index.value)]
             for src in srcs:
                 if src in present:
@@ -136,7 +153,13 @@ def build(sol, values: bool = True) -> Figure | None:
         for n in ex.walk(eq.expr):
             if isinstance(n, ex.Name) and (n.name, None) in present:
                 edges.append(FEdge((n.name, None), key, ""))
+    # an edge within a row that skips a step (h[t-2] -> h[t]) is an arc over the step between
+    edges = [FEdge(e.src, e.dst, e.label, (), True) if e.src[0] == e.dst[0] and
+             None not in (e.src[1], e.dst[1]) and abs(e.dst[1] - e.src[1]) >= 2 else e
+             for e in edges]
     unique = tuple(dict.fromkeys(edges))
+    arcs = tuple(e for e in unique if e.bend)
+    unique = tuple(e for e in unique if not e.bend)  # the layout checks the straight ones
 
     texts = {k: (symbol_latex(k[0] if k[1] is None else f"{k[0]}[{k[1]}]", names),
                  value_of(k), grad_of(k)) for k in keys}
@@ -146,7 +169,7 @@ def build(sol, values: bool = True) -> Figure | None:
     pinned: dict = {}  # name -> offset a quantity was moved to; (None,) -> plain ones raised
 
     def arrange(pinned):
-        template = step_layout(indexed, inputs, pinned)
+        template = step_layout(indexed, inputs, pinned, raised)
         top = max(level for _, level in template.values())
         lo = min(off for off, _ in template.values())
         levels = [lv for _, lv in template.values()]
@@ -202,7 +225,15 @@ def build(sol, values: bool = True) -> Figure | None:
     at = _place_labels(pos, sizes, unique, ux, uy)
     nodes = tuple(FNode(k, pos[k][0], pos[k][1], *texts[k], *sizes[k]) for k in keys)
     edges_out = tuple(FEdge(e.src, e.dst, e.label, at.get(i, ())) for i, e in enumerate(unique))
-    mid = 4 * span + (max(off for off, _ in template.values()) - lo) / 2
+    for e in arcs:
+        a = (pos[e.src][0] * ux, pos[e.src][1] * uy)
+        b = (pos[e.dst][0] * ux, pos[e.dst][1] * uy)
+        p0, p1, p2, p3 = arc(a, b, sizes[e.src], sizes[e.dst])
+        mid = [(p0[i] + 3 * p1[i] + 3 * p2[i] + p3[i]) / 8 for i in (0, 1)]
+        edges_out += (FEdge(e.src, e.dst, e.label, (round(mid[0] / ux, 3),
+                                                    round(mid[1] / uy, 3)), True),)
+    mid = (col_of[3] + 1) * span + (max(off for off, _ in template.values()) - lo) / 2 \
+        if T > MAX_FULL_T else 0
     dots = tuple((mid, level) for level in sorted({template[n][1] for n in rows})) \
         if T > MAX_FULL_T else ()
     ys = [y for _, y in pos.values()]
@@ -232,13 +263,14 @@ def _inputs(indexed, given_steps) -> list:
                               if isinstance(n, ex.Ref) and n.name in given_steps))
 
 
-def step_layout(indexed, inputs, pinned=None) -> dict:
+def step_layout(indexed, inputs, pinned=None, raised=()) -> dict:
     """name -> [offset in slots, level] of one step's quantities.  Inputs stand on level 0 and
     a quantity one level above the highest quantity it reads at its own step; the quantities
     of a level stand side by side, one slot apart, in the order of where their nearest sources
     (those on the highest level) stand, then in file order; a level's only quantity stands
     above its nearest sources, so that the longer edges come in from the side.  ``pinned``
-    names offsets to keep (quantities moved out of an edge's way); the levels above follow."""
+    names offsets to keep (quantities moved out of an edge's way); the levels above follow.
+    ``raised`` quantities stand one level higher than their sources alone would put them."""
     same_step = {eq.name: [n.name for n in ex.walk(eq.expr) if isinstance(n, ex.Ref)
                            and n.index.kind == "t" and n.index.value == 0]
                  for eq in indexed}
@@ -248,7 +280,7 @@ def step_layout(indexed, inputs, pinned=None) -> dict:
         if name not in level:
             srcs = [s for s in same_step.get(name, ()) if s in level or s in same_step]
             level[name] = 1 + max((level_of(s, seen + (name,)) for s in srcs
-                                   if s not in seen + (name,)), default=0)
+                                   if s not in seen + (name,)), default=0) + (name in raised)
         return level[name]
 
     for eq in indexed:
@@ -326,6 +358,30 @@ def _overlap(a, b, margin=0.0) -> bool:
     """Boxes (cx, cy, w, h) in cm overlap (``margin`` around each)."""
     return (abs(a[0] - b[0]) < (a[2] + b[2]) / 2 + margin and
             abs(a[1] - b[1]) < (a[3] + b[3]) / 2 + margin)
+
+
+BEND = math.radians(35)
+
+
+def arc(a, b, box_a, box_b) -> tuple:
+    """The cubic Bézier (four points, cm) of TikZ's ``to[bend left=35]`` from the box centred
+    on a to the box centred on b: it leaves each box at 35° to the chord."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    d = math.hypot(dx, dy)
+    ux_, uy_ = dx / d, dy / d
+    co, si = math.cos(BEND), math.sin(BEND)
+    out_a = (ux_ * co - uy_ * si, uy_ * co + ux_ * si)  # the chord turned 35° to the left
+    in_b = (-ux_ * co - uy_ * si, -uy_ * co + ux_ * si)  # and back into b from the same side
+
+    def border(c, box, u):
+        k = min(box[0] / 2 / abs(u[0]) if u[0] else 1e9,
+                box[1] / 2 / abs(u[1]) if u[1] else 1e9)
+        return c[0] + u[0] * k, c[1] + u[1] * k
+
+    p0, p3 = border(a, box_a, out_a), border(b, box_b, in_b)
+    c = 0.3915 * math.hypot(p3[0] - p0[0], p3[1] - p0[1])
+    return (p0, (p0[0] + c * out_a[0], p0[1] + c * out_a[1]),
+            (p3[0] + c * in_b[0], p3[1] + c * in_b[1]), p3)
 
 
 def _clip(p1, p2, box2):
@@ -493,7 +549,8 @@ def tikz(fig: Figure) -> str:
     for x, y in fig.dots:
         lines.append(rf"\node at ({x:g},{y:g}) {{$\cdots$}};")
     for e in fig.edges:
-        lines.append(rf"\draw[e] ({_id(e.src)}) -- ({_id(e.dst)});")
+        path = "to[bend left=35]" if e.bend else "--"
+        lines.append(rf"\draw[e] ({_id(e.src)}) {path} ({_id(e.dst)});")
     for e in fig.edges:  # after every line, so that no line runs over a label
         if e.label:
             lines.append(rf"\node[p] at ({e.at[0]:g},{e.at[1]:g}) {{${e.label}$}};")
@@ -527,6 +584,14 @@ def svg(fig: Figure, plain) -> str:
     size = {n.key: (n.w * PX, n.h * PX) for n in fig.nodes}
     for e in fig.edges:
         a, b = where[e.src], where[e.dst]
+        if e.bend:  # the same arc as TikZ's (pixels run down: the curve is mirrored in y)
+            flip = [(x, -y) for x, y in arc((a[0], -a[1]), (b[0], -b[1]), size[e.src],
+                                            size[e.dst])]
+            (x0_, y0_), (x1_, y1_), (x2_, y2_), (x3_, y3_) = [(x, -y) for x, y in flip]
+            out.append(f'<path d="M {x0_:.1f} {y0_:.1f} C {x1_:.1f} {y1_:.1f} {x2_:.1f} '
+                       f'{y2_:.1f} {x3_:.1f} {y3_:.1f}" fill="none" stroke="#444" '
+                       'stroke-width="1.3" marker-end="url(#a)"/>')
+            continue
         (sx1, sy1), (ex2, ey2) = _clip(b, a, size[e.src]), _clip(a, b, size[e.dst])
         out.append(f'<line x1="{sx1:.1f}" y1="{sy1:.1f}" x2="{ex2:.1f}" y2="{ey2:.1f}" '
                    'stroke="#444" stroke-width="1.3" marker-end="url(#a)"/>')

@@ -302,6 +302,9 @@ class ExprLatex:
                          None if self.at is None else self.at + by, self.T, self.in_step,
                          self.base)
 
+    def at_step(self, step: int) -> "ExprLatex":
+        return ExprLatex(self.names, self.shapes, 0, step, self.T, self.in_step, self.base)
+
     def at_last(self) -> "ExprLatex":
         return ExprLatex(self.names, self.shapes, self.shift, self.at, self.T, self.in_step,
                          "T")
@@ -413,6 +416,8 @@ class FormLatex:
             return FormLatex(self.e.moved(f.by), self.root)._p(f.form)
         if isinstance(f, fm.AtT):
             return FormLatex(self.e.at_last(), self.root)._p(f.form)
+        if isinstance(f, fm.AtStep):
+            return FormLatex(self.e.at_step(f.step), self.root)._p(f.form)
         if isinstance(f, fm.Prime):
             op = FUNCTIONS[f.func]
             if f.out is not None and op.prime_by_output is not None:

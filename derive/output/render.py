@@ -17,6 +17,7 @@ from . import figure, plot
 
 from . import archview, layout
 from ..calculus.general import gamma
+from ..calculus import forms as fm
 from ..calculus.forms import Plus
 from ..calculus.numbers import is_numeric, tree_size
 from ..lang import expr as ex
@@ -25,8 +26,8 @@ from ..ops import FUNCTIONS
 from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
                        matrix_latex, rounded, symbol_latex, tree_latex)
 from ..calculus.tensor import LazyMatrix
-from ..solution import (Additive, Chain, DataAnswer, DataStep, DataTarget, Delta, Evaluate,
-                       ForwardTable, ForwardValues,
+from ..solution import (Additive, BackwardRun, Chain, DataAnswer, DataStep, DataTarget, Delta,
+                       Evaluate, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
                        ROWS_AT_ENDS, shown_rows, Sweep, SweepTarget,
@@ -51,7 +52,7 @@ oslash mathrel textstyle
 alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi
 rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi
 Psi Omega ell mid vert lVert rVert langle rangle lfloor rfloor lceil rceil overline underline
-widehat widetilde begin end displaystyle limits lvert rvert""".split())
+widehat widetilde begin end displaystyle limits lvert rvert overleftarrow overrightarrow""".split())
 _SAFE_ENVS = frozenset({"bmatrix", "pmatrix", "matrix", "vmatrix", "cases", "aligned"})
 
 
@@ -333,6 +334,10 @@ class _View:
         return [{"kind": "note", "md": md_text(st.text), "tex": tex_text(st.text)}]
 
     @present.register
+    def _(self, st: BackwardRun) -> list:
+        return self.present(Note(backward_run_words([self.tex(sym(n)) for n in st.names])))
+
+    @present.register
     def _(self, st: ForwardValues) -> list:
         vals = self.sol.values
         if not st.detailed:
@@ -383,7 +388,13 @@ class _View:
 
     @present.register
     def _(self, st: Rules) -> list:
-        items = [f"{self.p.partial(p)} = {self.tex(e)}" for p, e in st.partials]
+        steps = sym("T")
+        items = [f"{self.p.partial(p)} = {self.tex(e)}"
+                 # a rule made of T alone (1/T of a mean) also shows its number
+                 + (f" = {self.tex(e.xreplace({steps: self.g.T}))}"
+                    if self.g.T and isinstance(e, sympy.Basic) and e.free_symbols == {steps}
+                    else "")
+                 for p, e in st.partials]
         rules = [FUNCTIONS[f].rule for f in st.functions]
         lines = [r",\quad ".join(items[i:i + 3]) for i in range(0, len(items), 3)]
         if rules:
@@ -396,15 +407,24 @@ class _View:
     @present.register
     def _(self, st: Recurrence) -> list:
         rows = []
-        for d, tree, d_last, tree_last in st.deltas:
+        for i, (d, tree, d_last, tree_last) in enumerate(st.deltas):
             lhs = DerivePrinter(self.names, rename=st.rename,
                                 single_delta=self.single_delta).delta(d)
             rows.append((lhs, "= " + self.tree(tree, "leibniz", st.rename)))
             rows.append(("", "= " + self.tree(tree, "local", st.rename)))
-            lhs_last = DerivePrinter(self.names, rename=st.rename_last,
+            rename_last = {} if i in st.first else st.rename_last  # the start: t = 1 or T
+            lhs_last = DerivePrinter(self.names, rename=rename_last,
                                      single_delta=self.single_delta).delta(d_last)
-            rows.append((lhs_last, "= " + self.tree(tree_last, "local", st.rename_last)))
-        return self.present(Note(_RECURSION_WORDS)) + [
+            rows.append((lhs_last, "= " + self.tree(tree_last, "local", rename_last)))
+        words = _RECURSION_WORDS
+        if st.first:
+            names = [self.tex(sym(st.deltas[i][0].of.name.split("[")[0])) for i in st.first]
+            words = ("Backward recursion: $\\delta_t$ is the total derivative of the loss by the "
+                     "state at step $t$, through every step that reads it"
+                     + ("; for a state that runs forward, from $t = T$ down to $t = 1$. "
+                        if len(st.first) < len(st.deltas) else ". ")
+                     + backward_run_words(names))
+        return self.present(Note(words)) + [
             {"kind": "equations", "intro": "", "lines": [], "rows": rows}]
 
     @present.register
@@ -426,7 +446,9 @@ class _View:
         intro = "Summing over the steps:"
         if factor is not None:
             named = DerivePrinter(self.names, rename=st.rename).partial(factor)
-            intro = (f"Summing over the steps (${named}$ is the local partial: the earlier "
+            which = "later" if isinstance(factor.of, sympy.Symbol) and \
+                factor.of.name.split("[")[0] in self.g.backward else "earlier"
+            intro = (f"Summing over the steps (${named}$ is the local partial: the {which} "
                      "states are held fixed):")
         return [{"kind": "equations", "intro": intro, "lines": [], "rows": rows}]
 
@@ -673,14 +695,24 @@ class _View:
                              "(-y_t \\oslash \\hat y_t) = \\hat y_t (\\mathbf{1}^\\top y_t) - y_t"
                              " = \\hat y_t - y_t$.")
                 continue
+            steps_value = _with_T(rhs, self.g.T)
+            if steps_value is not None:  # 1/T of a mean: its number too
+                text += " = " + self.tex(steps_value)
             if when == "t < T":
                 text += r" \qquad (t < T)"
+            elif when == "t > 1":
+                text += r" \qquad (t > 1)"
             elif when.startswith("plus at"):
                 text = r"\mathrel{+}= " + text[2:] + rf" \qquad \text{{(at }} t = {when[8:]})"
             rows.append((fp.adj(lhs.name, lhs.index), text))
         intro = ("Backward pass: the adjoint of each quantity is the sum over the equations "
                  "that use it (matrix form; $\\odot$ is the entry-by-entry product"
                  + (", terms at $t + 1$ exist only for $t < T$):" if self.g.T else "):"))
+        if any(when == "t > 1" for _, _, when in st.rows):
+            at = (", terms at $t + 1$ exist only for $t < T$, and terms at $t - 1$ only for "
+                  "$t > 1$). " if any(when == "t < T" for _, _, when in st.rows) else
+                  ", terms at $t - 1$ exist only for $t > 1$). ")
+            intro = intro[:intro.index(", terms at")] + at + _backward_words(self, st.rows)
         if not isinstance(st.lhs.of, sympy.Basic):
             intro = (f"With $f = {self.ex().doprint(st.lhs.of)}$: " + intro[0].lower()
                      + intro[1:])
@@ -731,18 +763,21 @@ class _View:
     def _(self, st: VChain) -> list:
         lhs = self.target_tex(st.lhs)
         a, b = [int(s.name[:-1].split("[")[1]) for s in (st.lhs.of, st.lhs.wrt)]
-        leib = " ".join(self.p.partial(Partial(sym(f"{st.name}[{t}]"), sym(f"{st.name}[{t-1}]")))
+        leib = " ".join(self.p.partial(Partial(sym(f"{st.name}[{t}]"),
+                                               sym(f"{st.name}[{t + st.by}]")))
                         for t, _, _ in st.factors)
         forms = " ".join(_paren(FormLatex(self.ex(at=t), "").doprint(f), f)
                          for t, f, _ in st.factors)
         mats = " ".join(self.num(m) for _, _, m in st.factors)
         general = FormLatex(self.ex(), "").doprint(st.factors[0][1])
-        local = self.p.partial(Partial(sym(f"{st.name}[t]"), sym(f"{st.name}[t-1]")))
+        local = self.p.partial(Partial(sym(f"{st.name}[t]"),
+                                       sym(f"{st.name}[t{st.by:+d}]")))
         lines = [leib, forms, mats] if len(st.factors) > 1 else [forms, mats]
         if len(st.factors) > 1:
             lines.append(self.answer_tex(st.product))
         return [{"kind": "equations",
-                 "intro": f"The chain rule over the steps from ${a}$ down to ${b}$, with the "
+                 "intro": f"The chain rule over the steps from ${a}$ "
+                          f"{'down' if st.by < 0 else 'up'} to ${b}$, with the "
                           f"local Jacobian ${local} = {general}$:",
                  "lines": [], "rows": _align(lhs, lines)}]
 
@@ -755,6 +790,50 @@ class _View:
         rows.append(self.answer_tex(st.answer))
         return [{"kind": "equations", "intro": "", "lines": [],
                  "rows": _align(lhs, rows)}]
+
+
+def _with_T(f, T):
+    """The number of a form made of numbers and T alone (such as 1/T), or None: also when T
+    is not in it."""
+    def value(f):
+        if isinstance(f, fm.Num):
+            return sympy.Rational(f.value)
+        if isinstance(f, fm.Sub):
+            return sympy.Integer(T) if f.node == ex.Name("T") else ex.constant_value(f.node)
+        if isinstance(f, fm.Quot):
+            a, b = value(f.num), value(f.den)
+            return None if a is None or b is None or b == 0 else a / b
+        if isinstance(f, fm.Plus):
+            parts = [value(x) for _, x in f.items]
+            return None if None in parts else sum(
+                (c * x for (c, _), x in zip(f.items, parts)), sympy.Integer(0))
+        return None
+
+    def has_T(f):
+        return isinstance(f, fm.Sub) and f.node == ex.Name("T") or any(
+            has_T(x) for x in (getattr(f, "num", None), getattr(f, "den", None)) if x) or \
+            isinstance(f, fm.Plus) and any(has_T(x) for _, x in f.items)
+
+    if not T or f is None or not has_T(f):
+        return None
+    return value(f)
+
+
+def backward_run_words(names: list) -> str:
+    """Why the adjoints of backward recurrences run forward in t (``names``: their LaTeX)."""
+    if not names:
+        return ""
+    h = names[0]
+    who = f"${h}$" if len(names) == 1 else ", ".join(f"${n}$" for n in names)
+    return (f"{who} runs backward in time (${h}_{{t}}$ reads ${h}_{{t+1}}$, from $t = T$ down "
+            f"to $1$), so its backward pass runs forward: the adjoint of ${h}_{{1}}$ comes "
+            "first, since no earlier step reads it, and each later step adds what flows back "
+            "from the step before it, up to $t = T$.")
+
+
+def _backward_words(r, rows) -> str:
+    names = [r.tex(sym(lhs.name)) for lhs, _, when in rows if when == "t > 1"]
+    return backward_run_words(names)
 
 
 def _additive_words(name: str, eq: str, term: str, coeff: str) -> str:
