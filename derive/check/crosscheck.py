@@ -104,6 +104,8 @@ class _Forward:
             return self.get(e.name, None)
         if isinstance(e, ex.Ref):
             return self.get(e.name, self.step(e.index, t))
+        if isinstance(e, ex.Entry):
+            return _take(self.ev(e.base, t), self.indices(e, t))
         if isinstance(e, ex.Neg):
             return -self.ev(e.arg, t)
         if isinstance(e, ex.Transpose):
@@ -124,6 +126,17 @@ class _Forward:
             return FUNCTIONS[e.func].torch(th, *(self.ev(a, t) for a in e.args))
         raise TypeError(e)
 
+    def indices(self, e: ex.Entry, t) -> list:
+        """The 1-based whole numbers of an entry's subscripts (a class number c[t] read from
+        its given value)."""
+        out = []
+        for i in e.indices:
+            v = float(i.value) if isinstance(i, ex.Num) else float(self.ev(i, t).detach().reshape(()))
+            if v != int(v):
+                raise ValueError(f"entry index {ex.to_text(i)} is {v}, not a whole number")
+            out.append(int(v))
+        return out
+
     def target(self, e):
         """A question's expression (a quantity or expression) as a tensor."""
         return self.ev(e, None)
@@ -134,6 +147,24 @@ class _Forward:
         if isinstance(e, ex.Ref):
             return self.get(e.name, self.step(e.index, None))
         raise Unavailable("wrt is not a single quantity")
+
+
+def _take(x, idx: list):
+    """Entry idx (1-based) of a column vector, a row vector or a matrix, as a 0-d tensor."""
+    if x.dim() == 0 or x.numel() == 1:
+        raise ValueError("a scalar has no entries")
+    if x.dim() == 1:
+        x = x.reshape(-1, 1)
+    if len(idx) == 1:
+        if x.shape[0] != 1 and x.shape[1] != 1:
+            raise ValueError("a matrix entry needs two subscripts")
+        flat = x.reshape(-1)
+        if not 1 <= idx[0] <= flat.numel():
+            raise ValueError(f"entry {idx[0]} is out of range")
+        return flat[idx[0] - 1]
+    if len(idx) != 2 or not (1 <= idx[0] <= x.shape[0] and 1 <= idx[1] <= x.shape[1]):
+        raise ValueError(f"entry {idx} is out of range")
+    return x[idx[0] - 1, idx[1] - 1]
 
 
 def _plain(th, g, like):
@@ -164,11 +195,19 @@ def value(problem: Problem, q: Question):
     if not (isinstance(q.find, ex.Call) and q.find.func == "d"):
         return _plain(th, _Forward(problem).target(q.find), None)
     of, wrt = q.find.args
+    pick = None
+    if isinstance(wrt, ex.Entry):  # one entry of the gradient by the whole quantity
+        wrt, pick = wrt.base, _Forward(problem).indices(wrt, None)
     if q.truncate is None:
         fw = _Forward(problem)
         out, x = fw.target(of), fw.wrt(wrt)
         if out.numel() == 1:
-            return _plain(th, _grad(th, out.reshape(()), x), x)
+            g = _grad(th, out.reshape(()), x)
+            if pick is not None:
+                return float(_take(th.zeros_like(x) if g is None else g, pick))
+            return _plain(th, g, x)
+        if pick is not None:
+            raise Unavailable("d(vector, one entry) is not supported")
         flat = out.reshape(-1)
         rows = []
         for i in range(flat.numel()):
@@ -187,7 +226,10 @@ def value(problem: Problem, q: Question):
         g = _grad(th, out.reshape(()), x)
         if g is not None:
             total = g if total is None else total + g
-    return _plain(th, total, _Forward(problem).wrt(wrt))
+    x = _Forward(problem).wrt(wrt)
+    if pick is not None:
+        return float(_take(th.zeros_like(x) if total is None else total, pick))
+    return _plain(th, total, x)
 
 
 # ---- comparing with the engine --------------------------------------------------------------

@@ -29,6 +29,21 @@ def split_name(s: sympy.Symbol) -> tuple[str, str | None]:
     return n, None
 
 
+class EntryOf(sympy.Function):
+    """An entry in the scalar view of an equation: ``EntryOf(p[t], c[t])``, ``EntryOf(W, 1, 2)``
+    (1-based); its numbers come from the numeric core, never from this symbol."""
+
+    nargs = (2, 3)
+
+    def _eval_is_real(self):
+        return True
+
+    def _latex(self, printer, exp=None):
+        base = printer._print(self.args[0])
+        tex = rf"\left({base}\right)_{{{', '.join(printer._print(a) for a in self.args[1:])}}}"
+        return tex if exp is None else rf"{tex}^{{{exp}}}"
+
+
 def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
     """The sympy expression of a grammar tree; ``resolve`` maps Name/Ref nodes to sympy."""
     def go(n):
@@ -36,6 +51,8 @@ def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
             return n.value
         if isinstance(n, (ex.Name, ex.Ref)):
             return resolve(n)
+        if isinstance(n, ex.Entry):
+            return EntryOf(go(n.base), *(go(i) for i in n.indices))
         if isinstance(n, ex.Neg):
             return -go(n.arg)
         if isinstance(n, ex.Transpose):
