@@ -249,7 +249,7 @@ def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
         target = Partial(target.of, entry_symbol(wrt, idx))
         steps = list(steps) + [
             Note(f"The backward pass gives the whole gradient at once; the entry asked for is "
-                 f"its {where}:"),
+                 f"{where} of it:"),
             VResult(target, (), one.expr, "value")]
         ans = one
     return QuestionSolution(q, target, tuple(steps), ans)

@@ -472,22 +472,23 @@ def read_entries(e: Expr, sequence) -> Expr:
     while ``h[2][1]`` stays entry 1 of h at step 2.  ``sequence(name)`` says whether a name
     runs over steps (a ``[t]`` equation, a given used per step)."""
 
-    def first(n):
+    def first(n, whole):
         if not isinstance(n, Ref) or sequence(n.name):
             return None
         if n.index.kind != "n":
-            raise ExprError(f"{n.name}[{n.index.text()}]: {n.name} does not run over steps")
+            raise ExprError(f"{to_text(whole)}: {n.name} does not run over steps")
         if n.index.value < 1:
-            raise ExprError(f"{n.name}[{n.index.value}]: entries count from 1")
+            raise ExprError(f"{to_text(whole)}: entry {n.index.value} is out of range "
+                            "(entries count from 1)")
         return Num(sympy.Integer(n.index.value))
 
     def go(n):
         if isinstance(n, Ref):
-            k = first(n)
+            k = first(n, n)
             return n if k is None else Entry(Name(n.name), (k,))
         if isinstance(n, Entry):
             indices = tuple(go(i) for i in n.indices)
-            k = first(n.base)
+            k = first(n.base, n)
             if k is None:
                 return Entry(n.base, indices)
             if len(indices) > 1:

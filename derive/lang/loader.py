@@ -253,6 +253,7 @@ class _Builder:
         for e in exprs:
             sequences |= ex.step_names(e)
         alone = set().union(*(ex.alone_refs(e) for e in exprs))
+        alone -= {n.name for e in exprs for n in ex.walk(e) if isinstance(n, ex.Name)}
         plain_given = {g.name: g.value for g in given if g.index is None}
         defined = {eq.name for eq in equations}
         for name, v in plain_given.items():

@@ -329,7 +329,7 @@ class ExprLatex:
             return self.doprint(i)
 
         base = self._p(e.base)[0]
-        sub = ", ".join(idx(i) for i in e.indices)
+        sub = ",".join(idx(i) for i in e.indices)
         if re.fullmatch(r"[A-Za-z]", base):
             return f"{base}_{{{sub}}}"
         return rf"\left({base}\right)_{{{sub}}}"

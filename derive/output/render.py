@@ -502,9 +502,10 @@ class _View:
                 unit = rhs.items[1][1]
                 e_tex = fp.doprint(unit)
                 idx = self.ex().doprint(unit.indices[0])
+                picked = self.ex().doprint(ex.Entry(rhs.items[0][1].node, unit.indices))
                 notes.append(f"Softmax with cross-entropy of the class ${idx}$: "
                              f"$(\\operatorname{{diag}}({s_tex}) - {s_tex} {s_tex}^\\top)"
-                             f"(-{e_tex} / ({s_tex})_{{{idx}}}) = {s_tex} - {e_tex}$, "
+                             f"(-{e_tex} / {picked}) = {s_tex} - {e_tex}$, "
                              f"where ${e_tex}$ is the one-hot vector of class ${idx}$.")
                 continue
             if when == "softmax-ce":
