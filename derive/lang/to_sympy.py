@@ -35,12 +35,32 @@ class EntryOf(sympy.Function):
 
     nargs = (2, 3)
 
+    @classmethod
+    def eval(cls, base, *idx):
+        # a vector or matrix with its values put in: the entry itself (ranges are checked
+        # by the numeric core first)
+        if isinstance(base, sympy.MatrixBase) and all(i.is_Integer for i in idx):
+            rows, cols = base.shape
+            if len(idx) == 1 and 1 in (rows, cols) and 1 <= idx[0] <= rows * cols:
+                return base[int(idx[0]) - 1]
+            if len(idx) == 2 and 1 <= idx[0] <= rows and 1 <= idx[1] <= cols:
+                return base[int(idx[0]) - 1, int(idx[1]) - 1]
+        return None
+
     def _eval_is_real(self):
         return True
 
     def _latex(self, printer, exp=None):
+        values = getattr(printer, "values", None)  # the numbers-put-in mode of our printer
+        v = values.get(self.args[0]) if values else None
+        if isinstance(v, sympy.MatrixBase) and self.func(v, *self.args[1:]) != self:
+            tex = printer._print(self.func(v, *self.args[1:]))
+            tex = rf"\left({tex}\right)"  # a number put in, as every value is shown
+            return tex if exp is None else rf"{tex}^{{{exp}}}"
         base = printer._print(self.args[0])
-        tex = rf"\left({base}\right)_{{{', '.join(printer._print(a) for a in self.args[1:])}}}"
+        sub = ",".join(printer._print(a) for a in self.args[1:])
+        tex = f"{base}_{{{sub}}}" if len(base) == 1 and base.isalpha() else \
+            rf"\left({base}\right)_{{{sub}}}"
         return tex if exp is None else rf"{tex}^{{{exp}}}"
 
 
