@@ -289,3 +289,19 @@ def test_graph_gradients_option_writes_them_on_the_figure(tmp_path):
     assert r.exit_code == 0, r.output
     svg = (tmp_path / "q1" / "graph.svg").read_text()
     assert svg.count('fill="#a00"') == 7  # h1, h2, ŷ1, ŷ2, L1, L2, L
+
+
+def test_messages_say_what_to_write(tmp_path):
+    msg, _ = _check_rejected(ROOT / "tests/hostile/misspelt_name.yaml", tmp_path)
+    assert msg.endswith("equations.h[t] (line 4): unknown name Whh (did you mean W_hh?)")
+    msg, _ = _check_rejected(ROOT / "tests/hostile/misspelt_wrt.yaml", tmp_path)
+    assert msg.endswith("questions.a.find (line 12): unknown name Whh (did you mean W_hh?)")
+    msg, _ = _check_rejected(ROOT / "tests/hostile/vector_state_without_start.yaml", tmp_path)
+    assert msg.endswith("give its start h[0] as a vector of 2 (it is not given)")
+
+
+def test_help_paragraphs_reflow_to_the_terminal():
+    r = runner.invoke(app, ["solve", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0
+    assert "when torch is installed. Exit status: 0 on success" in r.stdout
+    assert "OUT/STEM/solution.md" in r.stdout
