@@ -22,7 +22,7 @@ from ..lang import expr as ex
 from ..lang.loader import Problem, Question
 from ..lang.to_sympy import split_name, sym
 from ..ops import FUNCTIONS
-from ..solution import Note, Partial, QuestionSolution, Solution, VResult
+from ..solution import Note, Partial, QuestionSolution, Solution, VForward, VResult
 from . import general, scalar, vector
 from .core import Core, key_sym
 from .graph import loss_symbol, unroll
@@ -223,8 +223,7 @@ def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
     if pick is not None:
         pos = _entry_position(core, pick, wshape, key)
         if not of_val.is_scalar:
-            raise ExprError("d(vector, one entry) is not supported: ask for the Jacobian by the "
-                            "whole quantity, or for one entry of the vector")
+            return _by_one_entry(core, q, of_e, of_prog, of_val, wrt, pos, opening)
     if not of_val.is_scalar:
         if wshape != (1, 1) and wshape[1] != 1 and wshape[0] != 1:
             raise ExprError("d(vector, matrix) would be an array with three indices; ask for "
@@ -256,6 +255,32 @@ def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
                  f"{where} of it:"),
             VResult(target, (), one.expr, "value")]
         ans = one
+    return QuestionSolution(q, target, tuple(steps), ans)
+
+
+def _by_one_entry(core: Core, q, of_e, of_prog, of_val, wrt, pos, opening) -> QuestionSolution:
+    """d(vector, one entry): entry i of the answer is the picked entry of the gradient of the
+    vector's entry i, one backward pass each (a column of the Jacobian by the whole quantity,
+    which for a matrix would have three indices)."""
+    if q.truncate is not None:
+        raise ExprError("truncate goes with the derivative of a scalar loss")
+    D = core.D
+    (i, j), idx = pos
+    n = len(of_val.data)
+    out = []
+    for k in range(n):
+        e_k = Tensor(of_val.rows, of_val.cols, [D.num(1) if m == k else D.num(0)
+                                                for m in range(n)])
+        g = core.backward(core.seed(of_prog, None, e_k)).get(wrt)
+        out.append(g.at(i, j) if g is not None else D.num(0))
+    ans = core.answer(Tensor(of_val.rows, of_val.cols, out))
+    target = Partial(vector._of_symbol(of_e), entry_symbol(wrt, idx))
+    where = f"row {idx[0]}, column {idx[1]}" if len(idx) == 2 else f"entry {idx[0]}"
+    fwd, notes = opening
+    steps = ([] if fwd is None else [VForward(*fwd)]) + notes + [
+        Note(f"Entry $i$ of the answer is {where} of the gradient of entry $i$ of the "
+             "differentiated quantity, from one backward pass each."),
+        VResult(target, (), ans.expr, "value")]
     return QuestionSolution(q, target, tuple(steps), ans)
 
 

@@ -206,9 +206,14 @@ def value(problem: Problem, q: Question):
             if pick is not None:
                 return float(_take(th.zeros_like(x) if g is None else g, pick))
             return _plain(th, g, x)
-        if pick is not None:
-            raise Unavailable("d(vector, one entry) is not supported")
         flat = out.reshape(-1)
+        if pick is not None:  # one entry of each row's gradient: a vector shaped as ``out``
+            col = []
+            for i in range(flat.numel()):
+                g = _grad(th, flat[i], x)
+                col.append(float(_take(th.zeros_like(x) if g is None else g, pick)))
+            return col if out.dim() < 2 or out.shape[1] == 1 or out.shape[0] == 1 else \
+                [col[i * out.shape[1]:(i + 1) * out.shape[1]] for i in range(out.shape[0])]
         rows = []
         for i in range(flat.numel()):
             g = _grad(th, flat[i], x)

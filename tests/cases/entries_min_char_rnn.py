@@ -38,6 +38,9 @@ def reference(torch):
     gh1 = torch.autograd.grad(L, hs[1], retain_graph=True)[0]
     gL2_h1 = torch.autograd.grad(losses[1], hs[1], retain_graph=True)[0]
     gp3_h3 = torch.autograd.grad(ps[2][0], hs[3], retain_graph=True)[0]
+    # d(p[3], h[3][2]): entry i is entry 2 of the gradient of p[3][i] by h[3]
+    p3_h3_2 = [float(torch.autograd.grad(ps[2][i], hs[3], retain_graph=True)[0][1])
+               for i in range(4)]
     # truncated BPTT, K = 2: loss term t is back-propagated through steps t and t-1 only
     # (h[t-2] is a constant); loss k (0-based) is L[k+1], so states h[j] with j < k are cut
     trunc = torch.zeros(3, 3)
@@ -55,5 +58,6 @@ def reference(torch):
         "L2_h12": float(gL2_h1[1].detach()),
         "p3_h3": [float(v) for v in gp3_h3.detach()],
         "b_y": [float(v) for v in gb_y.detach()],
+        "p3_h3_2": p3_h3_2,
         "W_hh_T": float(trunc[1, 2].detach()),
     }
