@@ -189,6 +189,7 @@ class Core:
         from 1 to the number of entries it picks from, at every step; else an error naming
         the given."""
         givens = {g.name: g for g in self.p.given if g.index is None}
+        self.classes: dict = {}  # given name -> the number of entries its values pick from
         for prog in self.programs.values():
             for ins in prog.instrs:
                 if ins.op != "entry":
@@ -199,6 +200,7 @@ class Core:
                     g = givens.get(getattr(i, "name", None))
                     if g is None:
                         continue
+                    self.classes[g.name] = min(size, self.classes.get(g.name, size))
                     values = g.value if isinstance(g.value, tuple) else (g.value,)
                     for k, v in enumerate(values, start=1):
                         if isinstance(v, tuple) or not v.is_Integer or not 1 <= v <= size:

@@ -36,11 +36,13 @@ class VectorInfo:
     shapes: dict  # id(grammar node) -> shape, for every compiled subexpression
     quantity_shapes: tuple  # (display key, shape) in file order
     exact: bool
+    classes: tuple = ()  # (given name, n): class numbers that pick one of n entries
 
 
 def solution(core: Core, questions: tuple, loss, grads: dict) -> Solution:
     """The Solution of a problem with vectors or matrices, its values shown on first use."""
-    info = VectorInfo(core.node_shapes, core.quantity_shapes(), core.D.exact)
+    info = VectorInfo(core.node_shapes, core.quantity_shapes(), core.D.exact,
+                      tuple(sorted(core.classes.items())))
     return Solution(core.p, core.g, ShownValues(core), questions, info, loss=loss,
                     gradients=grads)
 

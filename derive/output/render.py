@@ -755,9 +755,12 @@ def _shapes_line(v: "_View", info) -> str:
     if info is None:
         return ""
     items = []
+    classes = dict(info.classes)
     for key, (r, c) in info.quantity_shapes:
         q = v.tex(sym(key))
-        items.append(f"{q} \\in \\mathbb{{R}}" if (r, c) == (1, 1) else
+        n = classes.get(key.split("[")[0]) if (r, c) == (1, 1) else None
+        items.append(f"{q} \\in \\{{1, \\dots, {n}\\}}" if n is not None else
+                     f"{q} \\in \\mathbb{{R}}" if (r, c) == (1, 1) else
                      f"{q} \\in \\mathbb{{R}}^{{{r}}}" if c == 1 else
                      f"{q} \\in \\mathbb{{R}}^{{{r} \\times {c}}}")
     return r",\quad ".join(items)
