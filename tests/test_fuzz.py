@@ -18,7 +18,7 @@ import time
 import pytest
 import yaml
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from conftest import PROBLEMS, close
 
@@ -57,6 +57,7 @@ expressions = grammar(ATOMS, FUNCS, OPS, 3)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(h=expressions, y=expressions, find=expressions, wrt=st.sampled_from(
     ["w", "h[1]", "x[1]", "h[0]", "z", "L", "2*w"]), steps=st.sampled_from(["", "steps: 2\n"]))
+@example(h="w", y="h[1]", find="-(x*--x)", wrt="w", steps="steps: 2\n")  # a vector only a find reads
 def test_random_problems_never_crash(h, y, find, wrt, steps):
     text = (f"title: fuzz\n{steps}equations:\n  h[t]: '{h}'\n  L: '{y}'\n"
             f"given:\n  x: [1, 2]\n  w: 0.5\nquestions:\n  - find: '{find}'\n"

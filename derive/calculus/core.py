@@ -278,8 +278,10 @@ class Core:
                                "million (hidden size squared times steps, roughly)",
                                "equations")
         symbolic = any(s not in self.g.given for s in self.g.leaves)
+        # a vector given that only a question reads still makes the problem a vector one
         scalars = all(ins.shape == (1, 1) for prog in self.programs.values()
-                      for ins in prog.instrs)
+                      for ins in prog.instrs) and \
+            not any(isinstance(v, tuple) for v in self.g.given.values())
         self.scalars = scalars
         if scalars or symbolic or cost <= EXACT_COST or (not transcendental and cost <= RATIONAL_COST):
             return MIXED
