@@ -159,6 +159,8 @@ def bind_sweep(e: Expr, k: int) -> Expr:
         return Bin(e.op, bind_sweep(e.left, k), bind_sweep(e.right, k))
     if isinstance(e, Call):
         return Call(e.func, tuple(bind_sweep(a, k) for a in e.args))
+    if isinstance(e, Entry):
+        return Entry(bind_sweep(e.base, k), tuple(bind_sweep(i, k) for i in e.indices))
     return e
 
 
@@ -335,7 +337,7 @@ class _Converter:
         base = self.name(n.value.id).name
         idx = n.slice
         if isinstance(idx, (ast.Name, ast.Subscript)) and not (
-                isinstance(idx, ast.Name) and idx.id in ("t", "T")):
+                isinstance(idx, ast.Name) and idx.id in ("t", "T", self.over)):
             # v[c], p[c[t]]: an entry picked by a given whole number
             return Entry(Name(base), (self.entry_index(idx),))
         index = self.index(idx)

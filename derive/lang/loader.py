@@ -7,7 +7,7 @@ naming the file, the key and the line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -277,9 +277,8 @@ class _Builder:
         eqs = tuple(Equation(eq.name, eq.indexed, read(eq.expr, f"equations.{eq.key}", eq.line),
                              eq.text, eq.line) for eq in equations)
         qs = tuple(q if q.find is None else
-                   Question(q.id, q.text, read(q.find, f"questions.{q.id}.find",
-                                                self.lines.get(f"questions.{q.id}.find")),
-                            q.find_text, q.truncate, q.answer, q.form, q.line)
+                   replace(q, find=read(q.find, f"questions.{q.id}.find",
+                                        self.lines.get(f"questions.{q.id}.find")))
                    for q in questions)
         return eqs, qs
 
