@@ -248,7 +248,8 @@ def _sweep(th, problem: Problem, q: Question) -> list:
     var, lo, hi = q.over
     finds = [ex.bind_sweep(q.find, k) for k in range(lo, hi + 1)]
     derivative = isinstance(q.find, ex.Call) and q.find.func == "d"
-    if not derivative or ex.uses_sweep(q.find.args[0]) or q.truncate is not None:
+    if not derivative or ex.uses_sweep(q.find.args[0]) or q.truncate is not None or \
+            isinstance(q.find.args[1], ex.Entry):
         answers = [value(problem, dataclasses.replace(q, find=f, over=None)) for f in finds]
     else:
         fw = _Forward(problem)
