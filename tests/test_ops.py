@@ -306,3 +306,11 @@ def test_the_scalar_domain_check_evaluates_every_function_by_its_entry():
             "questions:\n  - id: a\n    find: y\n  - id: b\n    find: d(y, w)\n")
     a = render.answers(derive.solve(loads(text, "abs.yaml")))
     assert a["a"]["exact"] == "4" and a["b"]["exact"] == "-1/2"
+
+
+def test_relu_derivative_prints_as_an_indicator_amssymb_can_set():
+    # amssymb's \mathbb has capitals only: \mathbb{1} prints a wrong glyph
+    z = sympy.Symbol("z", real=True)
+    assert sympy.latex(step(z)) == r"\mathbf{1}\left[z > 0\right]"
+    assert FUNCTIONS["relu"].prime_latex("a_{t}", False) == (r"\mathbf{1}\left[a_{t} > 0\right]", 4)
+    assert FUNCTIONS["relu"].prime_latex("a", True)[0] == r"\mathbf{1}\left[a > 0\right]"

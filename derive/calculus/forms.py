@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import sympy
+
 from ..lang import expr as ex
 from .program import Program
 
@@ -141,12 +143,28 @@ def had(a, b):
     return Had((a, b), is_scalar(a) and is_scalar(b))
 
 
+def _constant(f):
+    """The number a form stands for (Num, or a number as written), or None."""
+    if isinstance(f, Num):
+        return sympy.Rational(f.value)
+    if isinstance(f, Sub) and isinstance(f.node, ex.Num):
+        return sympy.Rational(f.node.value)
+    return None
+
+
 def mm(*items, scalar=None):
-    flat = []
+    """The product of ``items`` left to right; its numbers are multiplied into one leading
+    factor (½ · 2 (h − y) is written h − y), since a number commutes with every factor."""
+    flat, c = [], sympy.Integer(1)
     for it in items:
-        if it == Num(1):
-            continue
-        flat.extend(it.items if isinstance(it, MM) else (it,))
+        for x in (it.items if isinstance(it, MM) else (it,)):
+            k = _constant(x)
+            if k is None:
+                flat.append(x)
+            else:
+                c *= k
+    if c != 1:
+        flat.insert(0, Num(c))
     if not flat:
         return Num(1)
     if len(flat) == 1:
@@ -210,7 +228,9 @@ def _rule(ins, args, subs, g, own) -> list:
         return [_spread_back(_times(g, subs[1]), args[0]),
                 _spread_back(_times(g, subs[0]), args[1])]
     if op == "/":
-        return [_spread_back(Quot(g, subs[1], sc), args[0]),
+        num, den = _constant(g), _constant(subs[1])
+        first = Num(num / den) if num is not None and den is not None else Quot(g, subs[1], sc)
+        return [_spread_back(first, args[0]),
                 _spread_back(neg(Quot(_times(g, Sub(ins.node, sc)), subs[1], sc)), args[1])]
     if op == "pow":
         p = ins.extra

@@ -106,6 +106,10 @@ def _numeric(v) -> bool:
 
 
 def _question(core: Core, q: Question) -> QuestionSolution:
+    if core.p.arch is not None:
+        from ..model import solve as model_solve  # questions about the model: and encoding:
+        if model_solve.handles(core.p, q):
+            return model_solve.question(core.p, q)
     if q.find is None:
         return QuestionSolution(q, None, (Note(q.answer),) if q.answer else (), None)
     key = f"questions.{q.id}.find"

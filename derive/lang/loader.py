@@ -17,7 +17,8 @@ from ..errors import ExprError, SpecError
 from .to_sympy import constant
 
 MAX_BYTES = 1_000_000
-TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symbols", "questions")
+TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symbols", "questions",
+            "framework", "model", "encoding")
 QUESTION_KEYS = ("id", "text", "find", "truncate", "answer", "form", "over")
 MAX_STEPS = 20000
 
@@ -83,6 +84,7 @@ class Problem:
     symbols: tuple
     questions: tuple
     lines: dict = field(default_factory=dict, compare=False, hash=False)
+    arch: object = None  # model.spec.Arch: the model: and encoding: blocks and their questions
 
     def error(self, message: str, key: str | None = None) -> SpecError:
         """A SpecError for this file at ``key`` (its line when known)."""
@@ -201,7 +203,9 @@ class _Builder:
                 raise self.err(k, knode, f"unknown key (allowed: {', '.join(TOP_KEYS)})")
             top[k] = (knode, v)
             self.lines[k] = _line(knode)
-        for req in ("title", "equations", "questions"):
+        # equations are optional beside a model: or encoding: block (architecture.md)
+        blocks = "model" in top or "encoding" in top
+        for req in ("title", "questions") + (() if blocks else ("equations",)):
             if req not in top:
                 raise SpecError(f"required key '{req}' is missing", file=self.file, key=req)
         title = self.text("title", top["title"][1]).strip()
@@ -216,16 +220,20 @@ class _Builder:
             steps = int(s, 0) if s.lstrip("+-").isdigit() else None
             if steps is None or not 1 <= steps <= MAX_STEPS:
                 raise self.err("steps", node, f"steps must be a whole number from 1 to {MAX_STEPS}")
-        equations = self.equations(top["equations"][1], steps)
+        equations = self.equations(top["equations"][1], steps) if "equations" in top else ()
         given = self.given(top["given"][1]) if "given" in top else ()
         symbols = self.symbols(top["symbols"][1]) if "symbols" in top else ()
         self.known = {eq.name for eq in equations} | {g.name for g in given} | {
             n.name for eq in equations for n in ex.walk(eq.expr)
             if isinstance(n, (ex.Name, ex.Ref))}
         questions = self.questions(top["questions"][1], steps)
+        arch = None
+        if blocks or "framework" in top:
+            from ..model import spec as model_spec  # only problems with these blocks need it
+            arch = model_spec.read(self, top, questions, equations, given)
         equations, questions = self.entries(equations, given, questions)
         return Problem(self.file, title, source, statement, steps, equations, given, symbols,
-                       questions, self.lines)
+                       questions, self.lines, arch)
 
     def equations(self, node, steps) -> tuple:
         out, seen = [], set()

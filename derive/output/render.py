@@ -15,7 +15,7 @@ from pylatexenc.latexencode import unicode_to_latex
 
 from . import figure, plot
 
-from . import layout
+from . import archview, layout
 from ..calculus.general import gamma
 from ..calculus.forms import Plus
 from ..calculus.numbers import is_numeric, tree_size
@@ -25,7 +25,8 @@ from ..ops import FUNCTIONS
 from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
                        matrix_latex, rounded, symbol_latex, tree_latex)
 from ..calculus.tensor import LazyMatrix
-from ..solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
+from ..solution import (Additive, Chain, DataAnswer, DataStep, DataTarget, Delta, Evaluate,
+                       ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
                        ROWS_AT_ENDS, shown_rows, Sweep, SweepTarget,
@@ -83,14 +84,35 @@ def tex_text(text: str) -> str:
     harmless commands (otherwise it is printed literally)."""
     out, pos = [], 0
     for m in _MATH_RE.finditer(text):
-        out.append(_escape(text[pos:m.start()]))
+        out.append(_escape(_curly(text, pos, m.start())))
         math = m.group(1) if m.group(1) is not None else m.group(2)
         if _safe_math(math):
             out.append(rf"\[{math}\]" if m.group(1) is not None else f"${math}$")
         else:
             out.append(_escape(m.group(0)))
         pos = m.end()
-    out.append(_escape(text[pos:]))
+    out.append(_escape(_curly(text, pos, len(text))))
+    return "".join(out)
+
+
+_OPENS_AFTER = " \t\n([{\u201c\u2018-\u2013\u2014/"
+
+
+def _curly(text: str, start: int, end: int) -> str:
+    """text[start:end] with the straight quotes that open a quotation made opening quotes (LaTeX
+    prints every straight quote as a closing one): a quote after a space, an opening bracket or
+    the start opens, any other closes, so an apostrophe (it's, W_h's) stays one.  The
+    character before ``start`` decides at a segment's start."""
+    out = []
+    for i in range(start, end):
+        ch = text[i]
+        if ch in "\"'":
+            opens = i == 0 or text[i - 1] in _OPENS_AFTER
+            if opens and (i + 1 >= len(text) or text[i + 1].isspace()):
+                opens = False  # a quote standing alone opens nothing
+            if opens:  # a closing one is right as it is: LaTeX prints ' and '' closing
+                ch = "\u201c" if ch == '"' else "\u2018"
+        out.append(ch)
     return "".join(out)
 
 
@@ -128,7 +150,8 @@ def _latex2text():
 
     db = get_default_latex_context_db().filter_context(exclude_categories=())
     db.add_context_category("derive", prepend=True, macros=[
-        MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "dfrac", "tfrac")])
+        MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "dfrac", "tfrac")]
+        + [MacroTextSpec("texttt", simplify_repl="%s")])  # model and data answers
     return LatexNodes2Text(math_mode="text", latex_context=db)
 
 
@@ -179,6 +202,8 @@ class _View:
 
     def target_tex(self, target) -> str:
         """∂of/∂wrt of a question, or the question's expression, as LaTeX."""
+        if isinstance(target, DataTarget):
+            return rf"\text{{{target.label}}}"
         if isinstance(target, SweepTarget):
             return (rf"\left({self.sweep_entry_tex(target)}\right)_{{{target.var}="
                     rf"{target.first}}}^{{{target.last}}}")
@@ -215,6 +240,12 @@ class _View:
         if isinstance(v, sympy.Basic) and v.is_number:
             return format_number(v) or rounded(v)
         return self.tex(v)
+
+    def answer_of(self, a) -> str:
+        """A question's answer as shown (an Answer's expression, compact as the answer line
+        has it, or a model or data answer)."""
+        return archview.answer_latex(a) if isinstance(a, DataAnswer) else \
+            self.answer_tex(a.expr, compact=True)
 
     def answer_tex(self, v, compact: bool = False) -> str:
         """An answer as shown; a sweep's list (a tuple) in full, or with ``compact`` its
@@ -304,6 +335,10 @@ class _View:
     @functools.singledispatchmethod
     def present(self, st) -> list:
         raise TypeError(type(st))
+
+    @present.register
+    def _(self, st: DataStep) -> list:
+        return archview.present(st)
 
     @present.register
     def _(self, st: Note) -> list:
@@ -862,17 +897,21 @@ def view(sol: Solution) -> dict:
             text = (f"Compute ${v.sweep_entry_tex(t)}$ for ${t.var} = {t.first}, \\dots, "
                     f"{t.last}$.")
         ans = qs.answer
+        text_md, text_tex = md_text(text), tex_text(text)
+        if isinstance(qs.target, DataTarget) and not q.text:
+            asked = archview.question_words(qs.target)
+            text_md, text_tex = asked["md"], asked["tex"]
         v.qid = q.id
-        shown = v.answer_tex(ans.expr, compact=True) if ans is not None else ""
+        shown = v.answer_of(ans) if ans is not None else ""
         said = ask
         if qs.target is not None and not isinstance(qs.target, (Partial, sympy.Basic,
-                                                                SweepTarget)):
+                                                                SweepTarget, DataTarget)):
             picked = v.picked(qs.target, in_step=False)
             if picked is not None and picked != ask:
                 said = f"{ask} = {picked}"
         questions.append({
             "id": q.id, "id_tex": tex_text(q.id),
-            "text_md": md_text(text), "text_tex": tex_text(text),
+            "text_md": text_md, "text_tex": text_tex,
             "ask": ask,
             "blocks": v.blocks(qs.steps),
             "answer": (f"{said} = {shown}" if ans is not None else ""),
@@ -905,6 +944,7 @@ def view(sol: Solution) -> dict:
         "steps": str(pr.steps) if pr.steps else "",
         "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
         "questions": questions,
+        "arch": archview.sections(sol),
         "plots": dict(sorted(v.files.items())),
     }
 
@@ -939,15 +979,23 @@ def _check_lines(c) -> dict:
         return {"check_md": "", "check_tex": ""}
     if c.status == "agrees":
         words = (f"Checked against PyTorch autograd (float64): agrees to {c.digits} significant "
-                 "digits.")
-        return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{words}}}"}
-    words = (f"CROSS-CHECK FAILED: PyTorch autograd (float64) gives {_short(c.torch)}, which "
+                 "digits." if not c.by else f"Checked against {c.by}: agrees.")
+        return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{_by_tex(c, words)}}}"}
+    words = (f"CROSS-CHECK FAILED: {'PyTorch autograd (float64)' if not c.by else c.by} "
+             f"gives {_short(c.torch)}, which "
              "disagrees with this answer." if c.reason == "" else
              f"CROSS-CHECK FAILED: {c.reason}; this answer is not confirmed.")
-    return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{words}}}"}
+    return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{_by_tex(c, words)}}}"}
+
+
+def _by_tex(c, words: str) -> str:
+    """The check's words in LaTeX: a model or data check names functions (one_hot), escaped."""
+    return _escape(words) if c.by else words
 
 
 def _short(v) -> str:
+    if isinstance(v, str):
+        return repr(v)
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
     return f"{v:.10g}"
@@ -1054,8 +1102,8 @@ def answers(sol: Solution) -> dict:
         value = a.value
         out[qs.question.id] = {
             "find": qs.question.find_text,
-            "exact": _exact_json(a.exact),
-            "latex": v.answer_tex(a.expr, compact=True),  # as the solution shows it
+            "exact": a.text if isinstance(a, DataAnswer) else _exact_json(a.exact),
+            "latex": v.answer_of(a),  # as the solution shows it
             "value": value,
         }
         check = sol.checks.get(qs.question.id)
