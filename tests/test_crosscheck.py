@@ -288,3 +288,32 @@ def test_a_backward_recurrence_is_evaluated_from_T_down_without_recursion(torch)
     assert crosscheck.value(p, _question(p, "a")) == pytest.approx(h, rel=1e-12)
     # hb[t] holds 0.5^(T+1-t) hb[T+1]: the sum of those factors is 1 - 0.5^T
     assert crosscheck.value(p, _question(p, "b")) == pytest.approx(1 - 0.5 ** T, rel=1e-12)
+
+
+def test_entries_are_checked_independently(monkeypatch):
+    """PyTorch reads entries itself: an entry's backward rule that sends the adjoint to the
+    wrong entry is caught, in the loss's equation and by an entry asked for in wrt."""
+    from pathlib import Path
+
+    from derive.calculus import program
+    from derive.lang import expr as ex
+
+    text = (Path(__file__).parent / "cases" / "entries_sentiment.yaml").read_text()
+    sol = solve(loads(text, "s.yaml"))
+    assert all(c.status == "agrees"
+               for c in crosscheck.check(sol.problem, render.answers(sol)).values())
+    real = program._backward
+
+    def wrong(D, ins, a, out, g, *need):
+        grads = real(D, ins, a, out, g, *need)
+        if isinstance(ins.node, ex.Entry):  # the adjoint lands one entry further down
+            base = grads[0]
+            grads[0] = base.like(base.data[-1:] + base.data[:-1])
+        return grads
+
+    monkeypatch.setattr(program, "_backward", wrong)
+    sol = solve(loads(text, "s.yaml"))
+    checks = crosscheck.check(sol.problem, render.answers(sol))
+    assert checks["L"].status == "agrees"
+    assert {k for k, c in checks.items() if c.status == "disagrees"} >= {"W_hh", "W_hy21",
+                                                                        "z", "h1_2"}

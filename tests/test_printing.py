@@ -35,3 +35,19 @@ def test_exact_text_parses_back():
     assert exact_text(sigmoid(x)) == "1/(1 + exp(-(x)))"
     assert sympy.sympify(exact_text(sigmoid(sympy.Rational(1, 2)))).evalf(20) == \
         (1 / (1 + sympy.exp(-sympy.Rational(1, 2)))).evalf(20)
+
+
+def test_entries_print_as_a_textbook_writes_them():
+    from derive.lang import expr as ex
+    from derive.output.printing import ExprLatex
+    assert symbol_latex("W_hh[[1,2]]", {}) == r"\left(W_{hh}\right)_{1,2}"
+    assert symbol_latex("v[[2]]", {}) == "v_{2}"
+    assert symbol_latex("h[1][[2]]", {}) == r"\left(h_{1}\right)_{2}"
+    e = ex.parse("-log(p[t][c[t]])")
+    assert ExprLatex({}, {}).doprint(e) == \
+        r"-\log\left(\left(p_{t}\right)_{c_{t}}\right)"
+    # at a step, with the given class numbers put in
+    assert ExprLatex({}, {}, at=2, picks={"c[2]": 3}).doprint(e) == \
+        r"-\log\left(\left(p_{2}\right)_{3}\right)"
+    w = ex.read_entries(ex.parse("W[2][1] * v[1]"), lambda name: False)
+    assert ExprLatex({}, {}).doprint(w) == "W_{2,1} v_{1}"

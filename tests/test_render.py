@@ -124,7 +124,8 @@ def test_every_markdown_formula_renders_with_katex(tmp_path):
     katex = ROOT / ".ci" / "node" / "node_modules" / "katex"
     assert katex.is_dir(), "katex is missing: npm install --prefix .ci/node katex@0.16"
     items = []
-    for path in PROBLEMS:
+    cases = sorted((ROOT / "tests" / "cases").glob("entries_*.yaml"))  # course exercises
+    for path in PROBLEMS + cases:
         md = render.markdown(solve(load(path)))
         for m in re.finditer(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", md, re.S):
             items.append((m.group(1) or m.group(2), m.group(1) is not None))

@@ -169,6 +169,7 @@ class Core:
             for prg in (prog, general) + tuple(sums):
                 for ins in prg.instrs:
                     self.node_shapes[id(ins.node)] = ins.shape
+        self._check_classes()
         # dependencies from the programs (sympy's scalar view may have simplified some away)
         self.leaf_syms: dict = {}  # node -> the symbol of each leaf of its program, in order
         reorder = False
@@ -182,6 +183,32 @@ class Core:
         for position, node in enumerate(self.g.nodes.values()):
             node.order = position
         self.order = tuple(self.g.nodes)
+
+    def _check_classes(self) -> None:
+        """A given read as an entry index (a class number, c in p[t][c[t]]) holds whole numbers
+        from 1 to the number of entries it picks from, at every step; else an error naming
+        the given."""
+        givens = {g.name: g for g in self.p.given if g.index is None}
+        self.classes: dict = {}  # given name -> the number of entries its values pick from
+        for prog in self.programs.values():
+            for ins in prog.instrs:
+                if ins.op != "entry":
+                    continue
+                base = prog.instrs[ins.args[0]].shape
+                sizes = (base[0] * base[1],) if 1 in base else base
+                for i, size in zip(ins.node.indices, sizes):
+                    g = givens.get(getattr(i, "name", None))
+                    if g is None:
+                        continue
+                    self.classes[g.name] = min(size, self.classes.get(g.name, size))
+                    values = g.value if isinstance(g.value, tuple) else (g.value,)
+                    for k, v in enumerate(values, start=1):
+                        if isinstance(v, tuple) or not v.is_Integer or not 1 <= v <= size:
+                            at = f"{g.name}[{k}]" if isinstance(g.value, tuple) else g.name
+                            shown = "a list" if isinstance(v, tuple) else str(v)
+                            raise self.p.error(
+                                f"{at} is {shown}, but {ex.to_text(ins.node)} needs a whole "
+                                f"number from 1 to {size} (a class number)", f"given.{g.name}")
 
     def _start_hint(self, eq, shape_of, assumed, initial) -> tuple | None:
         """(message, key) when a ``[t]`` equation's shapes fail because of a state's start: a

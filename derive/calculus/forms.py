@@ -124,6 +124,15 @@ class AtStep:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """The unit vector e_i (or the matrix e_i e_jᵀ) of an entry; ``indices`` are the grammar
+    nodes of its subscripts (a whole number or a given class number such as c[t])."""
+
+    indices: tuple
+    scalar: bool = False
+
+
+@dataclass(frozen=True)
 class Diag:
     arg: object
 
@@ -244,6 +253,8 @@ def _rule(ins, args, subs, g, own) -> list:
         return ins.extra.back_form(_KIT, ins.node, subs, g, own)
     if op == "sumt":
         return [g] * len(args)
+    if op == "entry":  # only the entry picked receives the adjoint: g e_i
+        return [_times(g, Unit(ins.node.indices))] + [None] * (len(args) - 1)
     return [None] * len(args)
 
 

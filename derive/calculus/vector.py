@@ -20,7 +20,7 @@ from ..solution import (Additive, Answer, GeneralFormula, Note, Partial, Questio
                         Solution, VBackward, VChain, VForward, VResult, VTable, shown_rows)
 from . import forms as fm
 from .core import Core, ShownValues, key_sym
-from .program import compile_expr
+from .program import compile_expr, whole_index
 from .tensor import Tensor, elementwise
 
 CHAIN_MAX = 6
@@ -36,11 +36,13 @@ class VectorInfo:
     shapes: dict  # id(grammar node) -> shape, for every compiled subexpression
     quantity_shapes: tuple  # (display key, shape) in file order
     exact: bool
+    classes: tuple = ()  # (given name, n): class numbers that pick one of n entries
 
 
 def solution(core: Core, questions: tuple, loss, grads: dict) -> Solution:
     """The Solution of a problem with vectors or matrices, its values shown on first use."""
-    info = VectorInfo(core.node_shapes, core.quantity_shapes(), core.D.exact)
+    info = VectorInfo(core.node_shapes, core.quantity_shapes(), core.D.exact,
+                      tuple(sorted(core.classes.items())))
     return Solution(core.p, core.g, ShownValues(core), questions, info, loss=loss,
                     gradients=grads)
 
@@ -223,9 +225,15 @@ def _cross_entropy_target(e: ex.Expr, s_name: str):
 def _softmax_ce(ev: Core, eq, users, adj):
     """The row ∂L/∂o_t = ŷ_t − y_t when o feeds only ŷ = softmax(o) and ŷ only the
     cross-entropy −Σ y log ŷ with targets summing to 1 — checked against the numbers."""
-    if not eq.indexed:
-        return None
     cons = _consumers(ev, users, eq.name)
+    if not eq.indexed:  # a many-to-one read-out: p = softmax(z), L = -log(p[c])
+        if len(cons) != 1 or cons[0][1] != ("p", eq.name, None) or cons[0][0].indexed or \
+                cons[0][0].expr != ex.Call("softmax", (ex.Name(eq.name),)):
+            return None
+        cons2 = _consumers(ev, users, cons[0][0].name)
+        if len(cons2) != 1 or cons2[0][0].indexed or cons2[0][1][0] != "p":
+            return None
+        return _softmax_class(ev, eq, cons[0][0], cons2[0][0].expr, adj)
     if len(cons) != 1 or cons[0][1] != ("t", eq.name, 0):
         return None
     s_eq = cons[0][0]
@@ -236,7 +244,7 @@ def _softmax_ce(ev: Core, eq, users, adj):
         return None
     y = _cross_entropy_target(cons2[0][0].expr, s_eq.name)
     if y is None:
-        return None
+        return _softmax_class(ev, eq, s_eq, cons2[0][0].expr, adj)
     D = ev.D
     for t in range(1, (ev.T or 0) + 1):
         a = adj.get(sym(f"{eq.name}[{t}]"))
@@ -250,6 +258,30 @@ def _softmax_ce(ev: Core, eq, users, adj):
     form = fm.plus([fm.Sub(ex.Ref(s_eq.name, ex.Index("t", 0)), False),
                     fm.neg(fm.Sub(y, False))])
     return (None, form, "softmax-ce")
+
+
+def _softmax_class(ev: Core, eq, s_eq, loss, adj):
+    """The row ∂L/∂o_t = ŷ_t − e_{c_t} when ŷ = softmax(o) feeds only −log((ŷ_t)_{c_t}), the
+    cross-entropy of a class number — checked against the numbers."""
+    own = ex.Ref(s_eq.name, ex.Index("t", 0)) if eq.indexed else ex.Name(s_eq.name)
+    if not (isinstance(loss, ex.Neg) and isinstance(loss.arg, ex.Call) and
+            loss.arg.func == "log" and isinstance(loss.arg.args[0], ex.Entry) and
+            loss.arg.args[0].base == own and len(loss.arg.args[0].indices) == 1):
+        return None
+    idx = loss.arg.args[0].indices[0]
+    D = ev.D
+    for t in range(1, (ev.T or 0) + 1) if eq.indexed else (None,):
+        a = adj.get(sym(eq.name if t is None else f"{eq.name}[{t}]"))
+        if a is None:
+            continue
+        s = ev.values[sym(s_eq.name if t is None else f"{s_eq.name}[{t}]")]
+        prog = compile_expr(idx, ev.shape_of, ev.T, t)
+        c = whole_index(D, prog.run(D, t, ev.leaf)[-1].data[0], len(s.data), ex.to_text(idx))
+        want = [D.sub(x, D.num(1)) if k == c - 1 else x for k, x in enumerate(s.data)]
+        if any(_nonzero(D.to_sympy(D.sub(u, v))) for u, v in zip(a.data, want)):
+            return None
+    form = fm.plus([fm.Sub(own, False), fm.neg(fm.Unit((idx,)))])
+    return (None, form, "softmax-ce-class")
 
 
 def _nonzero(x: sympy.Expr) -> bool:

@@ -154,6 +154,8 @@ class _Forward:
             return self.get(e.name, None)
         if isinstance(e, ex.Ref):
             return self.get(e.name, self.step(e.index, t))
+        if isinstance(e, ex.Entry):
+            return _take(self.ev(e.base, t), self.indices(e, t))
         if isinstance(e, ex.Neg):
             return -self.ev(e.arg, t)
         if isinstance(e, ex.Transpose):
@@ -174,6 +176,17 @@ class _Forward:
             return FUNCTIONS[e.func].torch(th, *(self.ev(a, t) for a in e.args))
         raise TypeError(e)
 
+    def indices(self, e: ex.Entry, t) -> list:
+        """The 1-based whole numbers of an entry's subscripts (a class number c[t] read from
+        its given value)."""
+        out = []
+        for i in e.indices:
+            v = float(i.value) if isinstance(i, ex.Num) else float(self.ev(i, t).detach().reshape(()))
+            if v != int(v):
+                raise ValueError(f"entry index {ex.to_text(i)} is {v}, not a whole number")
+            out.append(int(v))
+        return out
+
     def target(self, e):
         """A question's expression (a quantity or expression) as a tensor."""
         return self.ev(e, None)
@@ -184,6 +197,24 @@ class _Forward:
         if isinstance(e, ex.Ref):
             return self.get(e.name, self.step(e.index, None))
         raise Unavailable("wrt is not a single quantity")
+
+
+def _take(x, idx: list):
+    """Entry idx (1-based) of a column vector, a row vector or a matrix, as a 0-d tensor."""
+    if x.dim() == 0 or x.numel() == 1:
+        raise ValueError("a scalar has no entries")
+    if x.dim() == 1:
+        x = x.reshape(-1, 1)
+    if len(idx) == 1:
+        if x.shape[0] != 1 and x.shape[1] != 1:
+            raise ValueError("a matrix entry needs two subscripts")
+        flat = x.reshape(-1)
+        if not 1 <= idx[0] <= flat.numel():
+            raise ValueError(f"entry {idx[0]} is out of range")
+        return flat[idx[0] - 1]
+    if len(idx) != 2 or not (1 <= idx[0] <= x.shape[0] and 1 <= idx[1] <= x.shape[1]):
+        raise ValueError(f"entry {idx} is out of range")
+    return x[idx[0] - 1, idx[1] - 1]
 
 
 def _plain(th, g, like):
@@ -219,12 +250,25 @@ def value(problem: Problem, q: Question):
     if not (isinstance(q.find, ex.Call) and q.find.func == "d"):
         return _plain(th, _Forward(problem).target(q.find), None)
     of, wrt = q.find.args
+    pick = None
+    if isinstance(wrt, ex.Entry):  # one entry of the gradient by the whole quantity
+        wrt, pick = wrt.base, _Forward(problem).indices(wrt, None)
     if q.truncate is None:
         fw = _Forward(problem)
         out, x = fw.target(of), fw.wrt(wrt)
         if out.numel() == 1:
-            return _plain(th, _grad(th, out.reshape(()), x), x)
+            g = _grad(th, out.reshape(()), x)
+            if pick is not None:
+                return float(_take(th.zeros_like(x) if g is None else g, pick))
+            return _plain(th, g, x)
         flat = out.reshape(-1)
+        if pick is not None:  # one entry of each row's gradient: a vector shaped as ``out``
+            col = []
+            for i in range(flat.numel()):
+                g = _grad(th, flat[i], x)
+                col.append(float(_take(th.zeros_like(x) if g is None else g, pick)))
+            return col if out.dim() < 2 or out.shape[1] == 1 or out.shape[0] == 1 else \
+                [col[i * out.shape[1]:(i + 1) * out.shape[1]] for i in range(out.shape[0])]
         rows = []
         for i in range(flat.numel()):
             g = _grad(th, flat[i], x)
@@ -242,7 +286,10 @@ def value(problem: Problem, q: Question):
         g = _grad(th, out.reshape(()), x)
         if g is not None:
             total = g if total is None else total + g
-    return _plain(th, total, _Forward(problem).wrt(wrt))
+    x = _Forward(problem).wrt(wrt)
+    if pick is not None:
+        return float(_take(th.zeros_like(x) if total is None else total, pick))
+    return _plain(th, total, x)
 
 
 def _sweep(th, problem: Problem, q: Question) -> list:
@@ -253,7 +300,8 @@ def _sweep(th, problem: Problem, q: Question) -> list:
     var, lo, hi = q.over
     finds = [ex.bind_sweep(q.find, k) for k in range(lo, hi + 1)]
     derivative = isinstance(q.find, ex.Call) and q.find.func == "d"
-    if not derivative or ex.uses_sweep(q.find.args[0]) or q.truncate is not None:
+    if not derivative or ex.uses_sweep(q.find.args[0]) or q.truncate is not None or \
+            isinstance(q.find.args[1], ex.Entry):
         answers = [value(problem, dataclasses.replace(q, find=f, over=None)) for f in finds]
     else:
         fw = _Forward(problem)

@@ -7,7 +7,7 @@ naming the file, the key and the line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -231,6 +231,7 @@ class _Builder:
         if blocks or "framework" in top:
             from ..model import spec as model_spec  # only problems with these blocks need it
             arch = model_spec.read(self, top, questions, equations, given)
+        equations, questions = self.entries(equations, given, questions)
         return Problem(self.file, title, source, statement, steps, equations, given, symbols,
                        questions, self.lines, arch)
 
@@ -257,6 +258,40 @@ class _Builder:
             self.lines[key] = _line(knode)
             out.append(Equation(m.group(1), indexed, e, text, _line(knode)))
         return tuple(out)
+
+    def entries(self, equations, given, questions) -> tuple:
+        """Equations and questions with subscripts of names that do not run over steps read as
+        entries (``v[2]``, ``W_hh[1][2]``); see :func:`expr.read_entries` and the README."""
+        exprs = [eq.expr for eq in equations] + [q.find for q in questions if q.find is not None]
+        sequences = {eq.name for eq in equations if eq.indexed}
+        sequences |= {g.name for g in given if g.index is not None}
+        for e in exprs:
+            sequences |= ex.step_names(e)
+        alone = set().union(*(ex.alone_refs(e) for e in exprs))
+        alone -= {n.name for e in exprs for n in ex.walk(e) if isinstance(n, ex.Name)}
+        plain_given = {g.name: g.value for g in given if g.index is None}
+        defined = {eq.name for eq in equations}
+        for name, v in plain_given.items():
+            # a list of vectors read as x[2] is x at step 2, as in contract v1
+            if name in alone and isinstance(v, tuple) and isinstance(v[0], tuple):
+                sequences.add(name)
+
+        def sequence(name):
+            return name in sequences or (name not in plain_given and name not in defined)
+
+        def read(e, key, line):
+            try:
+                return ex.read_entries(e, sequence)
+            except ExprError as err:
+                raise SpecError(str(err), file=self.file, key=key, line=line) from None
+
+        eqs = tuple(Equation(eq.name, eq.indexed, read(eq.expr, f"equations.{eq.key}", eq.line),
+                             eq.text, eq.line) for eq in equations)
+        qs = tuple(q if q.find is None else
+                   replace(q, find=read(q.find, f"questions.{q.id}.find",
+                                        self.lines.get(f"questions.{q.id}.find")))
+                   for q in questions)
+        return eqs, qs
 
     def value(self, key, node, depth=0):
         """An exact value: a number, a decimal or fraction string, a constant expression or a

@@ -185,6 +185,18 @@ class _View:
         self.shapes = info.shapes if info is not None else {}
         self.qid = ""  # the question being presented (names a sweep's plot file)
         self.files: dict = {}  # file name -> SVG text of the plots beside the Markdown
+        # given whole numbers by name at a step ("c[2]"), printed in place of a class index
+        self.picks = {s.name: int(v) for s, v in self.g.given.items()
+                      if isinstance(v, sympy.Basic) and v.is_Integer}
+
+    def picked(self, e, at: int | None = None, in_step: bool = True) -> str | None:
+        """``e`` with each given entry index as its number ((p_2)_{3} for (p_2)_{c_2}), or
+        None when it picks no entry by a given index."""
+        if not any(isinstance(n, ex.Entry) and any(not isinstance(i, ex.Num)
+                                                   for i in n.indices) for n in ex.walk(e)):
+            return None
+        return ExprLatex(self.names, self.shapes, 0, at, self.g.T, in_step,
+                         picks=self.picks).doprint(e)
 
     def ex(self, shift: int = 0, at: int | None = None, in_step: bool = True) -> ExprLatex:
         return ExprLatex(self.names, self.shapes, shift, at, self.g.T, in_step)
@@ -677,6 +689,9 @@ class _View:
             node = nodes[s]
             eq = self.ex(at=node.step, in_step=node.step is not None).doprint(
                 node.equation.expr)
+            picked = self.picked(node.equation.expr, node.step, node.step is not None)
+            if picked is not None and picked != eq:
+                eq += f" = {picked}"
             rows.append((self.tex(s), f"= {eq} = {self.num(vals[s])}"))
         return [{"kind": "equations", "intro": "Forward pass:", "lines": [], "rows": rows}]
 
@@ -688,6 +703,18 @@ class _View:
         notes = []
         for lhs, rhs, when in st.rows:
             text = "= " + (fp.doprint(rhs) if rhs is not None else "0")
+            if when == "softmax-ce-class":
+                rows.append(("", text))
+                s_tex = fp.doprint(rhs.items[0][1])
+                unit = rhs.items[1][1]
+                e_tex = fp.doprint(unit)
+                idx = self.ex().doprint(unit.indices[0])
+                picked = self.ex().doprint(ex.Entry(rhs.items[0][1].node, unit.indices))
+                notes.append(f"Softmax with cross-entropy of the class ${idx}$: "
+                             f"$(\\operatorname{{diag}}({s_tex}) - {s_tex} {s_tex}^\\top)"
+                             f"(-{e_tex} / {picked}) = {s_tex} - {e_tex}$, "
+                             f"where ${e_tex}$ is the one-hot vector of class ${idx}$.")
+                continue
             if when == "softmax-ce":
                 rows.append(("", text))
                 notes.append("Softmax with cross-entropy: since the entries of $y_t$ sum to 1, "
@@ -955,13 +982,21 @@ def view(sol: Solution) -> dict:
             text_md, text_tex = asked["md"], asked["tex"]
         v.qid = q.id
         shown = v.answer_of(ans) if ans is not None else ""
+        said = ask
+        if qs.target is not None and not isinstance(qs.target, (Partial, sympy.Basic,
+                                                                SweepTarget, DataTarget)):
+            picked = v.picked(qs.target, in_step=False)
+            if picked is not None and picked != ask:
+                said = f"{ask} = {picked}"
         questions.append({
             "id": q.id, "id_tex": tex_text(q.id),
             "text_md": text_md, "text_tex": text_tex,
             "ask": ask,
             "blocks": v.blocks(qs.steps),
-            "answer": (f"{ask} = {shown}" if ans is not None else ""),
-            "answer_rows_tex": (layout.break_rows([(ask, "= " + shown)])
+            "answer": (f"{said} = {shown}" if ans is not None else ""),
+            "answer_rows_tex": (layout.break_rows([(ask, "= " + (said[len(ask) + 3:] + " = "
+                                                                 if said != ask else "")
+                                                     + shown)])
                                 if ans is not None else []),
             **_check_lines(sol.checks.get(q.id)),
         })
@@ -1006,9 +1041,12 @@ def _shapes_line(v: "_View", info) -> str:
     if info is None:
         return ""
     items = []
+    classes = dict(info.classes)
     for key, (r, c) in info.quantity_shapes:
         q = v.tex(sym(key))
-        items.append(f"{q} \\in \\mathbb{{R}}" if (r, c) == (1, 1) else
+        n = classes.get(key.split("[")[0]) if (r, c) == (1, 1) else None
+        items.append(f"{q} \\in \\{{1, \\dots, {n}\\}}" if n is not None else
+                     f"{q} \\in \\mathbb{{R}}" if (r, c) == (1, 1) else
                      f"{q} \\in \\mathbb{{R}}^{{{r}}}" if c == 1 else
                      f"{q} \\in \\mathbb{{R}}^{{{r} \\times {c}}}")
     return r",\quad ".join(items)
