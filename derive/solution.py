@@ -1,5 +1,6 @@
-"""The one intermediate representation: a :class:`Solution` is questions, each a sequence of typed
-steps.  Steps hold sympy objects and chain trees; the renderer turns them into strings.
+"""The one intermediate representation: a :class:`Solution` is the problem's forward pass
+(shown once) and questions, each a sequence of typed steps.  Steps hold sympy objects
+and chain trees; the renderer turns them into strings.
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ class ForwardTable:
     names: tuple  # equation names (columns)
     steps: tuple  # step numbers (rows)
     plain: tuple  # plain node symbols listed after the table
+
+
+@dataclass(frozen=True)
+class ForwardRef:
+    """A question's forward values, read from the problem's one forward pass: ``rows`` are the
+    quantities it reads (topological order), ``own`` the one it evaluates itself (a value
+    question's own line, or None), not listed in the reference."""
+
+    rows: tuple  # of node symbols
+    own: object = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +306,17 @@ class VTable:
 
 
 @dataclass(frozen=True)
+class VTruncated:
+    """Truncated BPTT in matrix form: each loss term back-propagated alone through at most K
+    steps.  ``kept``: per loss term (term as written, its step t or None, first and last step
+    kept, its truncated gradient as shown)."""
+
+    lhs: Partial
+    K: int
+    kept: tuple
+
+
+@dataclass(frozen=True)
 class VChain:
     """∂h_a/∂h_b = ∂h_a/∂h_{a-1} ⋯ ∂h_{b+1}/∂h_b: (step, local form, value) per factor."""
 
@@ -425,6 +447,9 @@ class Solution:
     checks: dict = field(default_factory=dict)  # question id -> crosscheck.Check
     loss: object = None  # with gradients: the loss symbol (the last plain quantity)
     gradients: dict = field(default_factory=dict)  # node symbol -> ∂loss/∂node (scalars)
+    #: the problem's forward pass, shown once before the questions (ForwardValues,
+    #: ForwardTable or VForward steps): every quantity a question's ForwardRef names
+    forward: tuple = ()
 
 
 #: What tables and matrices print: all rows up to MAX_TABLE_ROWS, else both ends.

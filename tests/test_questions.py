@@ -1,4 +1,7 @@
-"""The one question handler: truncation of any loss term, both loss forms alike, one wording."""
+"""The one question handler: truncation of any loss term, both loss forms alike, one wording;
+the forward pass shown once per problem."""
+
+from pathlib import Path
 
 from conftest import answers_of, close, solve_text
 
@@ -90,3 +93,59 @@ questions:
     for sol in (scalar, vector):
         notes = [st.text for q in sol.questions for st in q.steps if hasattr(st, "text")]
         assert any(words in n for n in notes), notes
+
+
+# ---- the forward pass, shown once per problem ------------------------------------------------
+
+def _forward_once(sol) -> None:
+    """The problem's forward pass holds every value a question reads; a question shows at
+    most its own line (a value question)."""
+    from derive.solution import ForwardRef, ForwardTable, ForwardValues, VForward
+    shown = set()
+    for st in sol.forward:
+        shown.update(st.rows if not isinstance(st, ForwardTable) else
+                     [s for s in sol.graph.nodes if sol.graph.nodes[s].name in st.names] +
+                     list(st.plain))
+    for qs in sol.questions:
+        for st in qs.steps:
+            if isinstance(st, ForwardRef):
+                assert set(st.rows) <= shown, qs.question.id
+            elif isinstance(st, (ForwardValues, VForward)):
+                assert len(st.rows) == 1, qs.question.id
+            assert not isinstance(st, ForwardTable), qs.question.id
+
+
+def test_each_problems_forward_pass_appears_once():
+    from conftest import PROBLEMS, ROOT
+    cases = sorted((ROOT / "tests" / "cases").glob("*.yaml"))
+    for path in list(PROBLEMS) + cases:
+        sol = solve_text(path.read_text(), path.name)
+        _forward_once(sol)
+        md = render.markdown(sol)
+        assert md.count("## Forward pass") == (1 if sol.forward else 0), path.name
+        for qs in sol.questions:  # no question lists the forward pass again
+            body = md.split(f"## Question {qs.question.id}\n")[1].split("## Question ")[0]
+            assert "Forward pass:" not in body, (path.name, qs.question.id)
+
+
+def test_the_forward_pass_is_listed_once_and_referred_to():
+    path = Path(__file__).parent / "cases" / "once_ten_questions.yaml"
+    sol = solve_text(path.read_text(), path.name)
+    md, tex = render.markdown(sol), render.latex(sol)
+    h2 = r"h_{2} &= \tanh\left(W_{hh} h_{1} + W_{xh} x_{2} + b\right) = "
+    assert md.count(h2) == 1 and tex.count(h2) == 1
+    assert md.index("## Forward pass") < md.index("## Question h3")
+    assert tex.index(r"\section*{Forward pass}") < tex.index(r"\section*{Question h3}")
+    dwhh = md.split("## Question dWhh\n")[1].split("## Question")[0]
+    assert ("Forward values: see the forward pass above ($h_{1}, h_{2}, h_{3}, \\hat{y}_{1}, "
+            "\\hat{y}_{2}, \\hat{y}_{3}, L_{1}, L_{2}, L_{3}, L$).") in dwhh
+    # a value question still shows its own evaluation line
+    yhat2 = md.split("## Question yhat2\n")[1].split("## Question")[0]
+    assert r"\hat{y}_{2} &= W_{y} h_{2} = " in yhat2
+    assert "($h_{1}, h_{2}$)" in yhat2
+    # the book: one forward pass per problem, none on the questions-only sheet
+    book = render.book([sol, solve_text(
+        (Path(__file__).parent.parent / "problems" / "q1.yaml").read_text(), "q1.yaml")], "B")
+    assert book.count(r"\subsection*{Forward pass}") == 2
+    sheet = render.book([sol], "B", solutions=False)
+    assert "Forward pass" not in sheet

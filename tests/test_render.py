@@ -76,10 +76,18 @@ def test_q1_shows_the_four_levels_in_order(q1, kind):
 
 def test_forward_values_come_first(q1):
     md = render.markdown(q1)
-    section = md.split("Question d")[1]
-    assert section.index(r"\hat{y}_{2} = 6") < section.index(r"\frac{\partial L_{1}}")
-    for item in (r"h_{1} = 2", r"\hat{y}_{1} = 4", r"h_{2} = 3", r"L_{1} = 1", r"L = 2"):
-        assert item in section
+    forward = md.split("## Forward pass")[1].split("## Question a")[0]
+    for item in (r"h_{1} &= W_{h} h_{0} + W_{x} x_{1} = \left(1\right) \left(1\right) + "
+                 r"\left(0.1\right) \left(10\right) = 2",
+                 r"\hat{y}_{1} &= W_{y} h_{1} = \left(2\right) \left(2\right) = 4",
+                 r"L &= L_{1} + L_{2} = 1 + 1 = 2"):
+        assert item in forward
+    section = md.split("Question d")[1].split("## Question e")[0]
+    # the question names the values it reads, then derives
+    ref = ("Forward values: see the forward pass above ($h_{1}, h_{2}, \\hat{y}_{1}, "
+           "\\hat{y}_{2}, L_{1}, L_{2}, L$).")
+    assert ref in section
+    assert section.index(ref) < section.index(r"\frac{\partial L_{1}}")
 
 
 def test_author_text_is_escaped_for_latex():

@@ -22,7 +22,7 @@ from ..lang import expr as ex
 from ..lang.loader import Problem, Question
 from ..lang.to_sympy import split_name, sym
 from ..ops import FUNCTIONS
-from ..solution import Note, Partial, QuestionSolution, Solution, VForward, VResult
+from ..solution import ForwardRef, Note, Partial, QuestionSolution, Solution, VResult
 from . import general, scalar, vector
 from .core import Core, key_sym
 from .graph import loss_symbol, unroll
@@ -98,7 +98,7 @@ def _solve(problem: Problem, gradients: bool) -> Solution:
                 grads = {s: core.shown(t) for s, t in adj.items()
                          if s in graph.nodes and t.is_scalar and _numeric(t.data[0])}
         narrator = scalar if core.scalars else vector
-        return narrator.solution(core, questions, loss, grads)
+        return narrator.solution(core, questions, loss, grads, problem_forward(core, questions))
 
 
 def _numeric(v) -> bool:
@@ -126,15 +126,31 @@ def _question(core: Core, q: Question) -> QuestionSolution:
 
 # ---- what every solution opens with ------------------------------------------------------------
 
-def forward_rows(core: Core, roots) -> tuple[tuple, bool] | None:
-    """The quantities the question reads (in topological order) and whether they are shown
-    as a table (long sequences, many rows) rather than one by one."""
+def forward_rows(core: Core, roots) -> ForwardRef | None:
+    """The quantities the question reads, in topological order, as a reference to the
+    problem's one forward pass (None when it reads none)."""
     rows = core.g.ancestors(roots)
-    if not rows:
+    return ForwardRef(rows) if rows else None
+
+
+def forward_table(core: Core, n: int) -> bool:
+    """Whether n forward values are shown as a table by step (long sequences, many rows)
+    rather than one by one."""
+    return n > FORWARD_LIST_ROWS or ((core.T or 0) > FORWARD_LIST_T and n > FORWARD_SHORT_ROWS)
+
+
+def problem_forward(core: Core, questions) -> tuple[tuple, bool] | None:
+    """The problem's forward pass, shown once: every quantity a question's ForwardRef names
+    (topological order), and whether it is a table."""
+    needed: dict = {}
+    for qs in questions:
+        for st in qs.steps:
+            if isinstance(st, ForwardRef):
+                needed.update(dict.fromkeys(st.rows))
+    if not needed:
         return None
-    n = len(rows)
-    return rows, n > FORWARD_LIST_ROWS or ((core.T or 0) > FORWARD_LIST_T and
-                                           n > FORWARD_SHORT_ROWS)
+    rows = core.g.ancestors(tuple(needed))
+    return rows, forward_table(core, len(rows))
 
 
 def conventions(core: Core, roots, derivative: bool) -> list:
@@ -222,7 +238,8 @@ def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
         wrt_e, pick = wrt_e.base, wrt_e
     wrt = _wrt_symbol(core, wrt_e)
     if wrt in core.g.nodes and core.scalars and not _numeric(core.values[wrt].data[0]):
-        # a symbolic answer by a quantity keeps that quantity as the variable
+        # a symbolic answer by a quantity keeps that quantity as the variable (the forward
+        # pass shows the same equations: its values are symbolic either way)
         core = Core(core.g, frozenset({wrt}))
     of_prog = core.compile_find(of_e, key)
     of_val = of_prog.run(core.D, None, core.leaf)[-1]
@@ -295,7 +312,7 @@ def _by_one_entry(core: Core, q, of_e, of_prog, of_val, wrt, pos, opening) -> Qu
     target = Partial(vector._of_symbol(of_e), entry_symbol(wrt, idx))
     where = f"row {idx[0]}, column {idx[1]}" if len(idx) == 2 else f"entry {idx[0]}"
     fwd, notes = opening
-    steps = ([] if fwd is None else [VForward(*fwd)]) + notes + [
+    steps = vector.forward_step(fwd) + notes + [
         Note(f"Entry $i$ of the answer is {where} of the gradient of entry $i$ of the "
              "differentiated quantity, from one backward pass each."),
         VResult(target, (), ans.expr, "value")]

@@ -18,8 +18,8 @@ from ..lang import expr as ex
 from ..lang.loader import Question
 from ..lang.to_sympy import build, split_name, sym
 from ..ops import RULE_OF_CLASS
-from ..solution import (Additive, Answer, BackwardRun, Chain, Delta, Evaluate, ForwardTable,
-                        ForwardValues, GeneralFormula, GradientSum, Note, One, Partial, Prod,
+from ..solution import (Additive, Answer, BackwardRun, Chain, Delta, Evaluate, ForwardRef,
+                        ForwardTable, ForwardValues, GeneralFormula, GradientSum, Note, One, Partial, Prod,
                         QuestionSolution, Recurrence, Result, Rules, Solution, Split,
                         StepTable, Sum, prod, total)
 from . import general as gen
@@ -35,10 +35,12 @@ class _TooLong(Exception):
     pass
 
 
-def solution(core: Core, questions: tuple, loss, grads: dict) -> Solution:
-    """The Solution of a scalar problem."""
-    return Solution(core.p, core.g, Evaluator.of(core).values, questions, loss=loss,
-                    gradients=grads)
+def solution(core: Core, questions: tuple, loss, grads: dict, forward=None) -> Solution:
+    """The Solution of a scalar problem; ``forward`` (rows, table) is its one forward pass,
+    each equation with its numbers put in."""
+    ev = Evaluator.of(core)
+    return Solution(core.p, core.g, ev.values, questions, loss=loss, gradients=grads,
+                    forward=tuple(_forward_step(ev, forward, detailed=True)))
 
 
 class _Shown(dict):
@@ -168,8 +170,11 @@ class Evaluator:
 # ---- the narrator's hooks (called by the question handler) ------------------------------------
 
 def _forward_step(ev: "Evaluator", fwd, detailed: bool) -> list:
+    """A reference to the problem's forward pass (a ForwardRef), or that pass: (rows, table)."""
     if fwd is None:
         return []
+    if isinstance(fwd, ForwardRef):
+        return [fwd]
     rows, table = fwd
     if table:
         nodes = ev.g.nodes
@@ -183,8 +188,14 @@ def _forward_step(ev: "Evaluator", fwd, detailed: bool) -> list:
 def value(core: Core, q: Question, key: str, fwd, notes: list, ans: Answer) -> QuestionSolution:
     ev = Evaluator.of(core)
     target = core.g.resolve_find(q.find, key)
-    steps = _forward_step(ev, fwd, detailed=True)
-    if not (target.is_Symbol and target in core.g.nodes) or target in core.g.given:
+    node = target.is_Symbol and target in core.g.nodes and target not in core.g.given
+    if isinstance(fwd, ForwardRef) and node:
+        # its own line with the numbers put in, the rest read from the forward pass
+        steps = ([ForwardRef(fwd.rows, target)] if len(fwd.rows) > 1 else []) + \
+            [ForwardValues((target,), True)]
+    else:
+        steps = _forward_step(ev, fwd, detailed=True)
+    if not node:
         steps.append(Evaluate(target))
     return QuestionSolution(q, target, tuple(steps + notes), ans)
 

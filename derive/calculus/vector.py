@@ -8,7 +8,7 @@ local Jacobians and the additive paths of gated updates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy
 
@@ -16,12 +16,14 @@ from ..errors import ExprError
 from ..lang import expr as ex
 from ..lang.loader import Equation, Question
 from ..lang.to_sympy import sym
-from ..solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution,
-                        Solution, VBackward, VChain, VForward, VResult, VTable, shown_rows)
+from ..solution import (Additive, Answer, ForwardRef, GeneralFormula, Note, Partial,
+                        QuestionSolution,
+                        Solution, VBackward, VChain, VForward, VResult, VTable, VTruncated,
+                        shown_rows)
 from . import forms as fm
 from .core import Core, ShownValues, key_sym
 from .program import compile_expr, whole_index
-from .tensor import Tensor, elementwise
+from .tensor import Tensor, elementwise, scalar as scalar_tensor
 
 CHAIN_MAX = 6
 MAX_TERMS_SHOWN = 12
@@ -39,20 +41,31 @@ class VectorInfo:
     classes: tuple = ()  # (given name, n): class numbers that pick one of n entries
 
 
-def solution(core: Core, questions: tuple, loss, grads: dict) -> Solution:
-    """The Solution of a problem with vectors or matrices, its values shown on first use."""
+def solution(core: Core, questions: tuple, loss, grads: dict, forward=None) -> Solution:
+    """The Solution of a problem with vectors or matrices, its values shown on first use;
+    ``forward`` (rows, table) is its one forward pass."""
     info = VectorInfo(core.node_shapes, core.quantity_shapes(), core.D.exact,
                       tuple(sorted(core.classes.items())))
     return Solution(core.p, core.g, ShownValues(core), questions, info, loss=loss,
-                    gradients=grads)
+                    gradients=grads, forward=tuple(forward_step(forward)))
 
 
-def _forward_step(fwd) -> list:
-    return [] if fwd is None else [VForward(*fwd)]
+def forward_step(fwd) -> list:
+    """A reference to the problem's forward pass (a ForwardRef), or that pass: (rows, table)."""
+    if fwd is None:
+        return []
+    return [fwd] if isinstance(fwd, ForwardRef) else [VForward(*fwd)]
 
 
 def value(core: Core, q: Question, key: str, fwd, notes: list, ans: Answer) -> QuestionSolution:
-    return QuestionSolution(q, q.find, tuple(_forward_step(fwd) + notes), ans)
+    own = _of_symbol(q.find)
+    if isinstance(fwd, ForwardRef) and own in core.g.nodes:
+        # its own line, the rest read from the forward pass
+        steps = ([ForwardRef(fwd.rows, own)] if len(fwd.rows) > 1 else []) + \
+            [VForward((own,), False)]
+    else:
+        steps = forward_step(fwd)
+    return QuestionSolution(q, q.find, tuple(steps + notes), ans)
 
 
 def target(core: Core, of_e: ex.Expr, wrt) -> Partial:
@@ -71,14 +84,29 @@ def gradient(core: Core, q: Question, key: str, grad, target: Partial, ans: Answ
              opening: list, extra: list, additive: list) -> list:
     """The steps of the gradient of a scalar by a quantity, in matrix form."""
     fwd, notes = opening
-    steps = _forward_step(fwd) + notes + extra
+    steps = forward_step(fwd) + notes + extra
     if grad.parts is None:
         steps.extend(_backward_steps(core, grad, target, ans, additive))
     else:
-        terms = tuple(core.shown(p) if p is not None else sympy.Integer(0)
-                      for _, _, _, p in grad.parts)
-        steps.append(VResult(target, terms, ans.expr, "terms"))
+        steps.extend(_truncated_steps(core, q.truncate, grad, target, ans))
     return steps
+
+
+def _truncated_steps(ev: Core, K: int, grad, target: Partial, ans: Answer) -> list:
+    """The backward equations and the per-step formula (those of the full gradient), the
+    steps each loss term keeps with its truncated gradient, then their sum."""
+    seeds = ev.seed(grad.of_prog, None, scalar_tensor(ev.D.num(1)))
+    edges: dict = {}
+    adj = ev.backward(dict(seeds), None, edges, ev.wanted(grad.wrt))
+    full = replace(grad, adj=adj, edges=edges, seeds=seeds, parts=None)
+    formula = [st for st in _backward_steps(ev, full, target, ans, [])
+               if isinstance(st, VBackward)]
+    T = ev.T or 0
+    terms = tuple(ev.shown(p) if p is not None else sympy.Integer(0)
+                  for _, _, _, p in grad.parts)
+    kept = tuple((term, t, max(1, horizon - K + 1), min(horizon, T), v)
+                 for (term, t, horizon, _), v in zip(grad.parts, terms))
+    return formula + [VTruncated(target, K, kept), VResult(target, terms, ans.expr, "terms")]
 
 
 def additive(core: Core, eq, term) -> Additive | None:
@@ -405,7 +433,7 @@ def jacobian(ev, q, of_e, of_prog, of_val, wrt, wshape, opening) -> QuestionSolu
     jac = Tensor(shape[0], shape[1], [x for r in rows for x in r])
     ans = ev.answer(jac)
     fwd, notes = opening
-    steps = _forward_step(fwd) + notes
+    steps = forward_step(fwd) + notes
     chain = _state_chain(ev, target.of, wrt, ans.expr)
     if chain is not None:
         prod = chain.factors[0][2]

@@ -27,11 +27,11 @@ from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_n
                        matrix_latex, rounded, symbol_latex, tree_latex)
 from ..calculus.tensor import LazyMatrix
 from ..solution import (Additive, BackwardRun, Chain, DataAnswer, DataStep, DataTarget, Delta,
-                       Evaluate, ForwardTable, ForwardValues,
+                       Evaluate, ForwardRef, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
                        ROWS_AT_ENDS, shown_rows, Sweep, SweepTarget,
-                       VBackward, VChain, VForward, VResult, VTable)
+                       VBackward, VChain, VForward, VResult, VTable, VTruncated)
 
 def _templates_dir() -> Path:
     """Installed from a wheel, the templates sit inside the package (``derive/templates``); in a
@@ -350,6 +350,30 @@ class _View:
         return self.present(Note(backward_run_words([self.tex(sym(n)) for n in st.names])))
 
     @present.register
+    def _(self, st: ForwardRef) -> list:
+        listed = [s for s in st.rows if s != st.own]
+        if not listed:
+            return []
+        return self.present(Note("Forward values: see the forward pass above ($"
+                                 + self.quantities(listed) + "$)."))
+
+    def quantities(self, rows) -> str:
+        """Node symbols as a short list: grouped by name in order of first use, a run of four
+        or more steps as its ends (h_1, …, h_T)."""
+        groups: dict = {}
+        for s in rows:
+            groups.setdefault(self.g.nodes[s].name, []).append(s)
+        items = []
+        for syms in groups.values():
+            steps = [self.g.nodes[s].step for s in syms]
+            if len(syms) >= 4 and None not in steps and steps == list(
+                    range(steps[0], steps[0] + len(steps))):
+                items.append(rf"{self.tex(syms[0])}, \dots, {self.tex(syms[-1])}")
+            else:
+                items.extend(self.tex(s) for s in syms)
+        return ", ".join(items)
+
+    @present.register
     def _(self, st: ForwardValues) -> list:
         vals = self.sol.values
         if not st.detailed:
@@ -374,8 +398,9 @@ class _View:
             elif v != e and v != s and tree_size(v) <= 12:
                 parts.append(self.tex(v))
             rows.append((self.tex(s), " = ".join(dict.fromkeys(parts))))
-        return [{"kind": "equations", "intro": "Forward pass:", "lines": [], "rows":
-                 [(lhs, "= " + rhs) for lhs, rhs in rows], "aligned": True}]
+        return [{"kind": "equations", "intro": "Forward pass:" if len(rows) > 1 else "",
+                 "lines": [], "rows": [(lhs, "= " + rhs) for lhs, rhs in rows],
+                 "aligned": True}]
 
     @present.register
     def _(self, st: ForwardTable) -> list:
@@ -693,7 +718,8 @@ class _View:
             if picked is not None and picked != eq:
                 eq += f" = {picked}"
             rows.append((self.tex(s), f"= {eq} = {self.num(vals[s])}"))
-        return [{"kind": "equations", "intro": "Forward pass:", "lines": [], "rows": rows}]
+        return [{"kind": "equations", "intro": "Forward pass:" if len(rows) > 1 else "",
+                 "lines": [], "rows": rows}]
 
     @present.register
     def _(self, st: VBackward) -> list:
@@ -785,6 +811,29 @@ class _View:
                 for i, t in enumerate(st.steps) if t in shown]
         return [_table("Step by step (the same numbers the answer is summed from):",
                        header, body)]
+
+    @present.register
+    def _(self, st: VTruncated) -> list:
+        wrt = self.tex(st.lhs.wrt)
+        words = (f"With $K = {st.K}$ each loss term is back-propagated alone through the "
+                 "equations above, its adjoints 0 before the steps it keeps: a term read at "
+                 f"step $t$ keeps the step terms $k = \\max(1,\\, t - {st.K - 1}), \\dots, t$"
+                 " of the sum over the steps, the others are dropped:" if st.K > 1 else
+                 "With $K = 1$ each loss term is back-propagated alone through the equations "
+                 "above, its adjoints 0 before its own step: a term read at step $t$ keeps only "
+                 "the step term $k = t$ of the sum over the steps, the others are dropped:")
+        header = [r"\text{loss term } \ell", r"\text{steps kept}",
+                  rf"\frac{{\partial \ell}}{{\partial {wrt}}} \text{{ (truncated)}}"]
+        body = []
+        for term, t, first, last, value in st.kept:
+            term_tex = self.ex(at=t).doprint(term) if t is not None else \
+                self.ex(in_step=False).doprint(term)
+            kept = ("none" if last < first else str(first) if last == first else
+                    f"{first}, {last}" if last == first + 1 else f"{first}, \\dots, {last}")
+            body.append([term_tex, rf"k = {kept}" if last >= first else r"\text{none}",
+                         self.num(value, compact=True)])
+        return self.present(Note(words)) + [{"kind": "table", "intro": "", "header": header,
+                                             "body": body}]
 
     @present.register
     def _(self, st: VChain) -> list:
@@ -1000,6 +1049,9 @@ def view(sol: Solution) -> dict:
                                 if ans is not None else []),
             **_check_lines(sol.checks.get(q.id)),
         })
+    forward = v.blocks(sol.forward)
+    if forward and forward[0].get("intro") == "Forward pass:":
+        forward[0]["intro"] = ""  # the section's heading says it
     given = []
     for s, val in _shown_givens(sol.graph.given):
         given.append(r"\dots" if s is None else f"{v.tex(s)} = {v.num(_as_matrix(val))}")
@@ -1022,6 +1074,9 @@ def view(sol: Solution) -> dict:
         "figure_md": "![The unrolled computational graph](graph.svg)" if fig is not None else "",
         "steps": str(pr.steps) if pr.steps else "",
         "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
+        "forward": forward,
+        "forward_intro": ("Every quantity the questions read, in the order it is computed; "
+                          "each question below refers to these values." if forward else ""),
         "questions": questions,
         "arch": archview.sections(sol),
         "plots": dict(sorted(v.files.items())),
