@@ -442,3 +442,36 @@ def test_nothing_is_differentiated_by_T():
     with pytest.raises(SpecError, match="T is the number of steps, a constant"):
         solve_text("title: t\nsteps: 2\nequations:\n  h[t]: h[t-1] + x[t]\n  L: sum(h[t]) / T\n"
                    "given:\n  h[0]: 0\n  x: [1, 2]\nquestions:\n  - find: d(L, T)\n")
+
+
+def test_a_truncated_vector_answer_shows_the_per_step_formula_and_the_kept_terms():
+    from pathlib import Path
+
+    from derive.lang.loader import loads
+    from derive.solution import VBackward, VResult, VTruncated
+    cases = Path(__file__).parent / "cases"
+    for name, qid, K, wrt, kept in (
+            ("lead_gru_pytorch", "k1", 1, "W_{hz}", ("k = 1", "k = 2", "k = 3")),
+            ("entries_min_char_rnn", None, 2, "W_{hh}", ("k = 1", "k = 1, 2", "k = 2, 3",
+                                                         "k = 3, 4"))):
+        path = cases / f"{name}.yaml"
+        sol = solve(loads(path.read_text(), path.name))
+        qs = next(q for q in sol.questions if q.question.truncate == K and
+                  (qid is None or q.question.id == qid))
+        kinds = [type(st) for st in qs.steps]
+        # the backward equations with the sum over steps, the kept steps, then the sum
+        assert kinds.index(VBackward) < kinds.index(VTruncated) < kinds.index(VResult)
+        trunc = next(st for st in qs.steps if isinstance(st, VTruncated))
+        assert [(first, last) for _, _, first, last, _ in trunc.kept] == [
+            (max(1, t - K + 1), t) for t in range(1, len(trunc.kept) + 1)]
+        result = next(st for st in qs.steps if isinstance(st, VResult))
+        assert result.terms == tuple(v for *_, v in trunc.kept)  # the sum of the shares
+        md = render.markdown(sol)
+        body = md.split(f"## Question {qs.question.id}\n")[1].split("## Question ")[0]
+        assert "Summing the parameter's uses over the steps:" in body
+        assert r"\sum_{t=1}^{T}" in body
+        assert f"With $K = {K}$ each loss term is back-propagated alone" in body
+        assert (r"$k = \max(1,\, t - 1), \dots, t$" in body) == (K == 2)
+        assert rf"\frac{{\partial \ell}}{{\partial {wrt}}} \text{{ (truncated)}}" in body
+        rows = [ln for ln in body.splitlines() if ln.startswith("| $L_{")]
+        assert [r.split(" | ")[1] for r in rows] == [f"${k}$" for k in kept]
