@@ -45,6 +45,7 @@ def test_every_entry_has_every_field():
     assert required <= names
     for name, op in FUNCTIONS.items():
         assert op.name == name and op.arity in (1, 2)
+        assert not op.variadic or name == "stack"
         for f in dataclasses.fields(ops.Op):
             assert hasattr(op, f.name), (name, f.name)
         for f in required - {"name", "arity", "rule", "tex", "prose"}:
@@ -57,8 +58,8 @@ def test_every_entry_has_every_field():
         assert op.gamma is None or op.gamma.is_positive
         assert op.words is None or isinstance(op.words, str)
     assert {n for n, op in FUNCTIONS.items() if op.gamma is not None} == \
-        {"tanh", "sigmoid", "relu"}
-    assert {n for n, op in FUNCTIONS.items() if op.kink} == {"relu", "abs"}
+        {"tanh", "sigmoid", "relu", "softplus"}
+    assert {n for n, op in FUNCTIONS.items() if op.kink} == {"relu", "abs", "max"}
 
 
 # ---- derivatives and vector-Jacobian products against finite differences --------------------
@@ -82,6 +83,10 @@ def _args_for(name):
     """Arguments inside the domain: vectors (3 × 1), and a column and a row for dot."""
     pos = name in POINTS
     a = (R(3, 10), R(17, 10), R(21, 5)) if pos else (R(-13, 10), R(7, 10), R(21, 10))
+    if name == "stack":  # three scalars
+        return [from_value(x, FAST) for x in a]
+    if name == "max":  # two vectors, no entry tied
+        return [from_value(a, FAST), from_value((R(1, 3), R(-2), R(5, 2)), FAST)]
     if FUNCTIONS[name].arity == 2:
         return [from_value(a, FAST), from_value((R(1, 3), R(-2), R(5, 4)), FAST).transpose()]
     return [from_value(a, FAST)]
@@ -100,7 +105,7 @@ def test_vjp_matches_finite_differences(name):
             return mpmath.fdot(o.data, g.data)
 
         adjoints = op.vjp(FAST, args, out, g)
-        assert len(adjoints) == op.arity
+        assert len(adjoints) == len(args)
         for i, (a, adj) in enumerate(zip(args, adjoints)):
             for j in range(len(a.data)):
                 def f(v, i=i, j=j):

@@ -172,6 +172,14 @@ def _adjoint_rows(ev: Core, relevant, root_eq, wrt, adj) -> list:
                 at_T.append(f)
         lhs = fm.Adj(eq.name, ex.Index("t", 0) if eq.indexed else None,
                      ev.shape_by_name[eq.name] == (1, 1))
+        if eq.indexed and not general and extra_rows:
+            # read only at fixed steps (softmax(stack(e[1], e[2], e[3]))): one row per step
+            at: dict = {}
+            for k, f in extra_rows:
+                at.setdefault(k, []).append(f)
+            rows.extend((fm.Adj(eq.name, ex.Index("n", k), lhs.scalar), fm.plus(at[k]), "")
+                        for k in sorted(at))
+            continue
         fixed_T = [f for k, f in extra_rows if k == T]
         if eq.indexed and (len(at_T) != len(general) or fixed_T):
             rows.append((lhs, fm.plus(general), "t < T" if T and T > 1 else ""))

@@ -121,6 +121,8 @@ class _Forward:
         if isinstance(e, ex.Call):
             if e.func == "sum" and ex.uses_t(e.args[0]) and t is None:
                 return sum(self.ev(e.args[0], s) for s in range(1, self.T + 1))
+            if e.func == "mean" and ex.uses_t(e.args[0]) and t is None:
+                return sum(self.ev(e.args[0], s) for s in range(1, self.T + 1)) / self.T
             return FUNCTIONS[e.func].torch(th, *(self.ev(a, t) for a in e.args))
         raise TypeError(e)
 

@@ -759,10 +759,12 @@ SHORT_SUM_T = 4
 
 def _sums_over_t(eq, T) -> bool:
     """A plain equation with a sum over t, written with its Σ as the author did rather than
-    unrolled into T terms (L = L_1 + L_2 reads well only for a sum of few quantities)."""
+    unrolled into T terms (L = L_1 + L_2 reads well only for a sum of few quantities; a mean
+    over t is always written as (1/T) Σ_t)."""
     return not eq.indexed and any(
-        isinstance(n, ex.Call) and n.func == "sum" and ex.uses_t(n.args[0]) and
-        (not isinstance(n.args[0], ex.Ref) or (T or 0) > SHORT_SUM_T) for n in ex.walk(eq.expr))
+        isinstance(n, ex.Call) and n.func in ex.OVER_T and ex.uses_t(n.args[0]) and
+        (n.func == "mean" or not isinstance(n.args[0], ex.Ref) or (T or 0) > SHORT_SUM_T)
+        for n in ex.walk(eq.expr))
 
 
 def _eq_expr(sol, eq):
