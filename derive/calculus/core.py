@@ -421,7 +421,8 @@ def _no_sum_of_a_scalar(p, eq, prog: Program, key: str) -> None:
             f, arg = ins.extra.name, ex.to_text(ins.node.args[0])
             raise p.error(f"{f}(...) inside {eq.key} is over the entries of a vector, and {arg} "
                           f"is a scalar: for a {f} over steps define a plain equation such as "
-                          f"Z: {f}({arg}), or use stack(...)", key)
+                          f"Z: {f}({arg}), or use stack(...); for the scalar itself, write "
+                          f"it without {f}", key)
 
 
 def _entry(s, t: Tensor, k: int):

@@ -556,9 +556,14 @@ class _View:
         lines = [leib, forms, mats] if len(st.factors) > 1 else [forms, mats]
         if len(st.factors) > 1:
             lines.append(self.answer_tex(st.product))
+        intro = f"The chain rule over the steps from ${a}$ down to ${b}$"
+        if layout.width(general) > layout.LINE / 2:
+            # a long local Jacobian (max's two pieces) gets a display row, where it can break
+            return [{"kind": "equations", "intro": intro + ", with the local Jacobian",
+                     "lines": [], "rows": [(local, "= " + general)]},
+                    {"kind": "equations", "intro": "", "lines": [], "rows": _align(lhs, lines)}]
         return [{"kind": "equations",
-                 "intro": f"The chain rule over the steps from ${a}$ down to ${b}$, with the "
-                          f"local Jacobian ${local} = {general}$:",
+                 "intro": f"{intro}, with the local Jacobian ${local} = {general}$:",
                  "lines": [], "rows": _align(lhs, lines)}]
 
     @present.register
