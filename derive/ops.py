@@ -192,7 +192,11 @@ class Op:
     the adjoints of its arguments (None: no gradient flows back through one).
 
     ``rule`` is the LaTeX of its local derivative as shown to students and ``words`` what is
-    said about points without a derivative; ``kink``: not differentiable at 0 (relu, abs).
+    said about points without a derivative ("{at}" in them: the quantities where one occurs).
+    ``kink``: not differentiable somewhere (relu and abs at 0, max where a = b); its words are
+    said only when a forward value sits there, which ``convention(D, args)`` tells (default:
+    an entry of the argument is 0). Other ``words`` are said of every derivative through it
+    (hardmax, log_softmax).
     ``derivative`` is f'(X) in sympy for an elementwise function (None otherwise).
 
     ``back_form(k, node, subs, g, own)`` and ``jac_form(k, node, subs, js, own)`` give its
@@ -690,9 +694,9 @@ def _max_jac(k, node, subs, js, own):
 
 
 #: What is said when a tie of max occurs in the forward values.
-MAX_WORDS = ("max(a, b) is not differentiable where a = b, and an entry here is exactly such "
-             "a tie: derive follows PyTorch's torch.maximum, which splits the gradient evenly, "
-             "1/2 to each argument.")
+MAX_WORDS = ("$\\max(a, b)$ is not differentiable where $a = b$, and its two arguments are "
+             "exactly equal in {at}: derive follows PyTorch's torch.maximum, which splits the "
+             "gradient evenly there, 1/2 to each argument.")
 
 register(Op(
     name="max", arity=2, shape=_broadcast("max"), exact=maximum,
@@ -735,10 +739,11 @@ def _log_softmax_vjp(D, args, out, g):
 
 #: What is said of a derivative through log_softmax (a textbook's softmax-cross-entropy words).
 LOG_SOFTMAX_WORDS = (
-    "log_softmax(v) = v − log Σ_j exp(v_j), so its Jacobian is I − 1 softmax(v)ᵀ (for a "
-    "scalar v it is 0: the softmax of one entry is 1). With a target y whose entries sum to 1 "
-    "(a one-hot class), the gradient of the cross-entropy −yᵀ log_softmax(v) by v is "
-    "−(I − softmax(v) 1ᵀ) y = softmax(v) − y.")
+    r"$\log\operatorname{softmax}(v) = v - \log \sum_j \exp(v_j)$, so its Jacobian is "
+    r"$I - \mathbf{1}\, \operatorname{softmax}(v)^\top$ (for a scalar $v$ it is 0: the "
+    r"softmax of one entry is 1). With a target $y$ whose entries sum to 1 (a one-hot class), "
+    r"the gradient of the cross-entropy $-y^\top \log\operatorname{softmax}(v)$ by $v$ is "
+    r"$\operatorname{softmax}(v) - y$.")
 
 register(Op(
     name="log_softmax", arity=1, shape=_vector_only("log_softmax"),

@@ -481,6 +481,15 @@ class _View:
         notes = []
         for lhs, rhs, when in st.rows:
             text = "= " + (fp.doprint(rhs) if rhs is not None else "0")
+            if when == "log-softmax-ce":
+                rows.append(("", text))
+                notes.append("Log-softmax with cross-entropy: its Jacobian is "
+                             "$I - \\mathbf{1}\\, \\operatorname{softmax}(z)^\\top$, and "
+                             "since the entries of each target $y$ sum to 1, "
+                             "$-(I - \\operatorname{softmax}(z)\\, \\mathbf{1}^\\top)\\, y$ "
+                             "is $\\operatorname{softmax}(z)\\,(\\mathbf{1}^\\top y) - y$, "
+                             "that is $\\operatorname{softmax}(z) - y$.")
+                continue
             if when == "softmax-ce":
                 rows.append(("", text))
                 notes.append("Softmax with cross-entropy: since the entries of $y_t$ sum to 1, "
