@@ -21,6 +21,7 @@ from .errors import SpecError
 # so that `derive --help` and argument errors answer at once; nothing here dodges a circle.
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode="markdown",  # docstring paragraphs reflow to the terminal
                   help="Worked backpropagation-through-time solutions from problem files.")
 
 FORMATS = ("md", "tex", "pdf")
@@ -144,7 +145,8 @@ def solve(
     files: List[Path] = typer.Argument(..., help="Problem files (YAML, see the spec).",
                                        show_default=False),
     out: Path = typer.Option(Path("output"), "--out", "-o",
-                             help="Folder for the results: OUT/<stem>/solution.md and .tex."),
+                             help="Folder for the results: OUT/STEM/solution.md and .tex "
+                             "(STEM: the file name without .yaml)."),
     format: str = typer.Option("md,tex", "--format", "-f",
                                help="Comma-separated output formats: md, tex, pdf (pdf "
                                     "needs latexmk and TeX Live)."),
@@ -226,7 +228,7 @@ def key(
     files: List[Path] = typer.Argument(..., help="Problem files.", show_default=False),
     no_check: bool = NO_CHECK,
 ) -> None:
-    """Write or update each problem's answer key, <stem>.key.yaml beside the problem file.
+    """Write or update each problem's answer key, STEM.key.yaml beside the problem file.
 
     The answers are cross-checked against PyTorch first; a key is never written for an answer
     that disagrees (exit 1). Exit 2 for an invalid problem file.

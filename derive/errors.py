@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 
 class ExprError(ValueError):
     """An expression string breaks the grammar; the loader adds file, key and line."""
@@ -28,3 +30,9 @@ class SpecError(Exception):
         if self.line is not None:
             where += f" (line {self.line})"
         return f"{where}: {self.message}"
+
+
+def unknown_name(name: str, known) -> str:
+    """"unknown name Whh (did you mean W_hh?)": the closest of ``known`` names, if any is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f"unknown name {name}" + (f" (did you mean {close[0]}?)" if close else "")

@@ -316,3 +316,19 @@ def test_stack_of_a_vector_names_the_argument(tmp_path):
                  "given: {}\nquestions:\n  - find: a\n")
     msg, _ = _check_rejected(p, tmp_path)
     assert "stack takes at least 1 argument" in msg
+
+
+def test_messages_say_what_to_write(tmp_path):
+    msg, _ = _check_rejected(ROOT / "tests/hostile/misspelt_name.yaml", tmp_path)
+    assert msg.endswith("equations.h[t] (line 4): unknown name Whh (did you mean W_hh?)")
+    msg, _ = _check_rejected(ROOT / "tests/hostile/misspelt_wrt.yaml", tmp_path)
+    assert msg.endswith("questions.a.find (line 12): unknown name Whh (did you mean W_hh?)")
+    msg, _ = _check_rejected(ROOT / "tests/hostile/vector_state_without_start.yaml", tmp_path)
+    assert msg.endswith("give its start h[0] as a vector of 2 (it is not given)")
+
+
+def test_help_paragraphs_reflow_to_the_terminal():
+    r = runner.invoke(app, ["solve", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0
+    assert "when torch is installed. Exit status: 0 on success" in r.stdout
+    assert "OUT/STEM/solution.md" in r.stdout

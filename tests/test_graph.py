@@ -42,3 +42,30 @@ def test_cycle_through_earlier_steps_is_reported():
             "questions:\n  - find: c\n")
     with pytest.raises(SpecError, match="cycle"):
         unroll(loads(text))
+
+
+MISSPELT = """title: t
+steps: 2
+equations:
+  h[t]: tanh(Whh*h[t-1] + W_xh*x[t])
+  L: sum(h[t])
+given:
+  h[0]: 0
+  x: [1, 2]
+  W_hh: 0.5
+  W_xh: 1
+questions:
+  - find: d(L, W_xh)
+"""
+
+
+def test_a_misspelt_name_is_reported_where_it_is_used():
+    with pytest.raises(SpecError) as e:
+        unroll(loads(MISSPELT, "m.yaml"))
+    assert str(e.value) == ("m.yaml: equations.h[t] (line 4): unknown name Whh "
+                            "(did you mean W_hh?)")
+
+
+def test_a_free_name_far_from_every_given_stays_a_symbol():
+    g = unroll(loads(MISSPELT.replace("Whh", "q").replace("  W_hh: 0.5\n", ""), "m.yaml"))
+    assert sym("q") in g.leaves and sym("q") not in g.given

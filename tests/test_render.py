@@ -134,3 +134,10 @@ def test_every_markdown_formula_renders_with_katex(tmp_path):
     r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),
                        capture_output=True, text=True, check=True)
     assert json.loads(r.stdout) == []
+
+
+def test_terminal_text_keeps_the_brackets_of_a_fraction():
+    assert render.plain(r"\frac{2 \tanh{\left(1.1 \right)} - 0.7}{T} + \frac{0.08317}{T}") == \
+        "(2 tanh(1.1 ) - 0.7)/T + 0.08317/T"
+    assert render.plain(r"-\frac{3}{4 T}") == "-3/(4 T)"
+    assert render.plain(r"\frac{1}{2}") == "1/2"

@@ -13,7 +13,7 @@ import functools
 
 import sympy
 
-from ..errors import ExprError
+from ..errors import ExprError, unknown_name
 from ..lang import expr as ex
 from ..lang.to_sympy import sym
 from ..solution import MAX_MATRIX_SHOWN, Answer
@@ -150,6 +150,9 @@ class Core:
                 general = compile_expr(eq.expr, shape_of, self.T, sums=sums) \
                     if not eq.indexed else prog
             except ExprError as e:
+                hint = self._start_hint(eq, shape_of, assumed, initial) if eq.indexed else None
+                if hint is not None:
+                    raise p.error(*hint) from None
                 raise p.error(str(e), key) from None
             shape = prog.shape
             if eq.indexed:
@@ -180,6 +183,35 @@ class Core:
         for position, node in enumerate(self.g.nodes.values()):
             node.order = position
         self.order = tuple(self.g.nodes)
+
+    def _start_hint(self, eq, shape_of, assumed, initial) -> tuple | None:
+        """(message, key) when a ``[t]`` equation's shapes fail because of a state's start: a
+        state read at an earlier step takes the shape of its given start (1×1 when none is
+        given); if a column vector for that state makes the equation consistent, say which
+        start to give and how."""
+        read = sorted({n.name for n in ex.walk(eq.expr) if isinstance(n, ex.Ref) and
+                       n.index.kind == "t" and n.index.value < 0 and assumed.get(n.name) == (1, 1)})
+        sizes = sorted({n for v in self.g.given.values() for n in value_shape(v) if n > 1})
+        for name in read:
+            for n in sizes:
+                def trial(extra, n=n, name=name):
+                    return (n, 1) if extra[1] == name and extra[0] != "p" else shape_of(extra)
+                try:
+                    shape = compile_expr(eq.expr, trial, self.T, in_step=True).shape
+                except ExprError:
+                    continue
+                if name == eq.name and shape != (n, 1):
+                    continue
+                start = initial.get(name)
+                if start is not None:
+                    what = f"{name}[{start[1].index}]"
+                    return (f"{name}[t] is a vector of {n}, so {what} must be given as a vector "
+                            f"of {n}, not a number", f"given.{what}")
+                first = min(1 + m.index.value for m in ex.walk(eq.expr)
+                            if isinstance(m, ex.Ref) and m.name == name and m.index.kind == "t")
+                return (f"{name}[t] is a vector of {n}: give its start {name}[{first}] as a "
+                        f"vector of {n} (it is not given)", f"equations.{eq.key}")
+        return None
 
     def quantity_shapes(self) -> tuple:
         out = []
@@ -379,7 +411,8 @@ class Core:
             known = {n.name for eq in self.p.equations for n in ex.walk(eq.expr)
                      if isinstance(n, (ex.Name, ex.Ref))}
             if name not in known and name not in self.shape_by_name:
-                raise ExprError(f"unknown name {name}")
+                raise ExprError(unknown_name(name, known | set(self.shape_by_name) |
+                                             {g.name for g in self.p.given}))
             if kind != "p" and name in self.shape_by_name:
                 if k < 1 or (self.T is not None and k > self.T):
                     raise ExprError(f"{name}[{k}] is outside the steps 1..{self.T}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sympy
 
 from ..lang import expr as ex
-from ..errors import ExprError
+from ..errors import ExprError, unknown_name
 from ..lang.loader import Equation, Problem
 from ..lang.to_sympy import build, split_name, sym
 
@@ -236,7 +236,7 @@ class _Resolver:
                 self.fail(f"{name} is defined for every step: write {name}[t] or {name}[k]")
             g = self.given_names.get(name)
             if self.eq is None and g is None and name not in self.free_names():
-                self.fail(f"unknown name {name}")
+                self.fail(unknown_name(name, self.known_names()))
             return sym(name)
         # Ref
         name, idx = n.name, n.index
@@ -277,8 +277,12 @@ class _Resolver:
         if step < 0:
             self.fail(f"{name}[{step}] is before the first step")
         if self.eq is None and g is None and name not in self.free_indexed_names():
-            self.fail(f"unknown name {name}")
+            self.fail(unknown_name(name, self.known_names()))
         return sym(f"{name}[{step}]")
+
+    def known_names(self) -> set:
+        return self.free_names() | self.free_indexed_names() | set(self.given_names) | \
+            set(self.plain) | set(self.indexed)
 
     def free_names(self):
         return {n.name for eq in self.problem.equations for n in ex.walk(eq.expr)
@@ -350,6 +354,7 @@ def unroll(problem: Problem) -> Graph:
                                                      if q.find is not None]
     used_plain = {n.name for e in exprs for n in ex.walk(e) if isinstance(n, ex.Name)}
     used_indexed = {n.name for e in exprs for n in ex.walk(e) if isinstance(n, ex.Ref)}
+    _misspelt(problem, indexed | plain, given_names)
     given: dict = {}
     for g in problem.given:
         key = f"given.{g.name}" if g.index is None else f"given.{g.name}[{g.index}]"
@@ -393,6 +398,24 @@ def unroll(problem: Problem) -> Graph:
         node.order = position  # the backward pass pops nodes in reverse topological order
     return Graph(problem, T, ordered, tuple(sorted(leaves, key=sort_key)), given, indexed,
                  frozenset(recurrent))
+
+
+def _misspelt(problem: Problem, defined: frozenset, given_names: dict) -> None:
+    """A name an equation reads that nothing defines or gives, close to a given name that no
+    equation reads, is a misspelling ("did you mean W_hh?"), reported where it is used rather
+    than as an unused given.  (A free name far from every given stays a symbol.)"""
+    read = {n.name for eq in problem.equations for n in ex.walk(eq.expr)
+            if isinstance(n, (ex.Name, ex.Ref))}
+    unused = sorted(n for n in given_names if n not in read)
+    if not unused:
+        return
+    for eq in problem.equations:
+        for n in ex.walk(eq.expr):
+            if isinstance(n, (ex.Name, ex.Ref)) and n.name not in defined and \
+                    n.name not in given_names:
+                message = unknown_name(n.name, unused)
+                if "did you mean" in message:
+                    raise problem.error(message, f"equations.{eq.key}")
 
 
 def _lazy_sums(problem, T, eq, nodes, indexed, plain, key, given_names, position):

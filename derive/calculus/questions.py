@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import mpmath
 import sympy
 
-from ..errors import ExprError
+from ..errors import ExprError, unknown_name
 from ..lang import expr as ex
 from ..lang.loader import Problem, Question
-from ..lang.to_sympy import sym
+from ..lang.to_sympy import split_name, sym
 from ..ops import FUNCTIONS
 from ..solution import Note, QuestionSolution, Solution
 from . import general, scalar, vector
@@ -173,6 +173,10 @@ def _wrt_symbol(core: Core, e: ex.Expr) -> sympy.Symbol:
     else:
         raise ExprError("d(of, wrt): wrt must be one quantity, a given or a parameter")
     if s not in core.g.nodes and s not in core.g.given and s not in core.g.leaves:
+        known = {eq.name for eq in core.p.equations} | {g.name for g in core.p.given} | \
+            {split_name(x)[0] for x in core.g.leaves}
+        if e.name not in known:
+            raise ExprError(unknown_name(e.name, known))
         raise ExprError(f"{s.name} does not appear in any equation")
     return s
 

@@ -117,8 +117,29 @@ def _no_html(s: str) -> str:
 @functools.lru_cache(maxsize=None)
 def _latex2text():
     """One converter for every call (building one costs more than converting a formula)."""
-    from pylatexenc.latex2text import LatexNodes2Text  # start-up time: only the terminal needs it
-    return LatexNodes2Text(math_mode="text")
+    # start-up time: only the terminal needs pylatexenc's converter
+    from pylatexenc.latex2text import (LatexNodes2Text, MacroTextSpec,
+                                       get_default_latex_context_db)
+
+    def frac(node, l2tobj):
+        # pylatexenc writes \frac{a - b}{T} as "a - b/T"; the brackets keep its meaning
+        num, den = (l2tobj.nodelist_to_text([a]).strip() for a in node.nodeargd.argnlist[-2:])
+        return f"{_bracketed(num)}/{_bracketed(den)}"
+
+    db = get_default_latex_context_db().filter_context(exclude_categories=())
+    db.add_context_category("derive", prepend=True, macros=[
+        MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "dfrac", "tfrac")])
+    return LatexNodes2Text(math_mode="text", latex_context=db)
+
+
+def _bracketed(s: str) -> str:
+    """``s`` in brackets when it holds an operator at its top level (``a - b``, ``2 x``)."""
+    depth = 0
+    for i, ch in enumerate(s):
+        depth += ch in "([{" or -(ch in ")]}")
+        if depth == 0 and i > 0 and (ch in "+-−/ ·×" and s[i - 1] not in "(^_e"):
+            return f"({s})"
+    return s
 
 
 def plain(latex: str) -> str:
