@@ -296,8 +296,7 @@ def test_sum_of_a_scalar_inside_a_step_equation_is_refused(tmp_path, f):
     assert "equations.alpha[t] (line 6)" in msg
     assert (f"{f}(...) inside alpha[t] is over the entries of a vector, and exp(e[t]) is a "
             f"scalar: for a {f} over steps define a plain equation such as "
-            f"Z: {f}(exp(e[t])), or use stack(...); for the scalar itself, write it "
-            f"without {f}") in msg
+            f"Z: {f}(exp(e[t])), or use stack(...)") in msg
 
 
 def test_stack_of_a_vector_names_the_argument(tmp_path):
@@ -332,3 +331,18 @@ def test_help_paragraphs_reflow_to_the_terminal():
     assert r.exit_code == 0
     assert "when torch is installed. Exit status: 0 on success" in r.stdout
     assert "OUT/STEM/solution.md" in r.stdout
+
+
+def test_sum_of_a_scalar_as_the_term_itself_is_accepted(tmp_path):
+    """L[t]: sum((yhat[t] - y[t])**2) with one output is that one squared error: harmless, and
+    what a generic loss written for vectors reads like; a normaliser inside log is not."""
+    p = tmp_path / "mse.yaml"
+    text = SUM_OF_A_SCALAR.replace("alpha[t]: exp(e[t]) / {f}(exp(e[t]))",
+                                   "alpha[t]: 0.5 * sum((e[t] - x[t])**2) - mean(e[t])")
+    p.write_text(text)
+    r = runner.invoke(app, ["solve", str(p), "--no-check", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    p.write_text(SUM_OF_A_SCALAR.replace("exp(e[t]) / {f}(exp(e[t]))",
+                                         "e[t] - log(sum(exp(e[t])))"))
+    msg, _ = _check_rejected(p, tmp_path)
+    assert "sum(...) inside alpha[t] is over the entries of a vector" in msg

@@ -401,6 +401,10 @@ class Core:
                      sums: list | None = None) -> Program:
         def shape_of(extra):
             kind, name, k = extra
+            if kind == "t":  # at a general step: the body of a sum or mean over t
+                if name in self.shape_by_name:
+                    return self.shape_by_name[name]
+                return self._given_shape(name, 1) or (1, 1)
             s = key_sym((name, None if kind == "p" else k))
             if s in self.g.nodes:
                 return self.values[s].shape
@@ -446,16 +450,30 @@ class Core:
 
 def _no_sum_of_a_scalar(p, eq, prog: Program, key: str) -> None:
     """Inside a name[t] equation sum and mean run over the entries of a vector: of a scalar
-    that reads a step (exp(e[t])) they would silently give the scalar itself, where the author
-    meant a sum over the steps."""
+    that reads a step they give the scalar itself.  That is harmless where the sum is the
+    term itself (L[t]: sum((yhat[t] - y[t])**2) with one output), but as a normaliser (a
+    divisor, or inside a function: exp(e[t]) / sum(exp(e[t])), log(sum(exp(e[t])))) the
+    author meant a sum over the steps, and it would silently give 1: refused."""
+    exposed = set()
+
+    def reach(n):  # the nodes reached from the top through +, -, and products
+        exposed.add(id(n))
+        if isinstance(n, ex.Neg):
+            reach(n.arg)
+        elif isinstance(n, ex.Bin) and n.op in "+-*@":
+            reach(n.left)
+            reach(n.right)
+        elif isinstance(n, ex.Bin) and n.op == "/":
+            reach(n.left)
+
+    reach(eq.expr)
     for ins in prog.instrs:
-        if ins.op == "call" and ins.extra.name in ex.OVER_T and \
-                prog.instrs[ins.args[0]].shape == (1, 1) and ex.uses_t(ins.node.args[0]):
+        if ins.op == "call" and ins.extra.name in ex.OVER_T and id(ins.node) not in exposed \
+                and prog.instrs[ins.args[0]].shape == (1, 1) and ex.uses_t(ins.node.args[0]):
             f, arg = ins.extra.name, ex.to_text(ins.node.args[0])
             raise p.error(f"{f}(...) inside {eq.key} is over the entries of a vector, and {arg} "
                           f"is a scalar: for a {f} over steps define a plain equation such as "
-                          f"Z: {f}({arg}), or use stack(...); for the scalar itself, write "
-                          f"it without {f}", key)
+                          f"Z: {f}({arg}), or use stack(...)", key)
 
 
 def _entry(s, t: Tensor, k: int):

@@ -169,11 +169,12 @@ class _View:
             if isinstance(target.of, sympy.Basic):
                 return self.p.partial(target)
             wrt = self.p._print_Symbol(target.wrt)
-            of = self.ex().doprint(target.of)
+            # a question's expression stands outside time: sum(L[t]) is the sum over steps
+            of = self.ex(in_step=False).doprint(target.of)
             return rf"\frac{{\partial}}{{\partial {wrt}}}\left({of}\right)"
         if isinstance(target, sympy.Basic):
             return self.tex(target)
-        return self.ex().doprint(target)
+        return self.ex(in_step=False).doprint(target)
 
     def root_tex(self, target) -> str:
         if isinstance(target.of, sympy.Basic):
@@ -527,7 +528,7 @@ class _View:
                  "that use it (matrix form; $\\odot$ is the entry-by-entry product"
                  + (", terms at $t + 1$ exist only for $t < T$):" if self.g.T else "):"))
         if not isinstance(st.lhs.of, sympy.Basic):
-            intro = (f"With $f = {self.ex().doprint(st.lhs.of)}$: " + intro[0].lower()
+            intro = (f"With $f = {self.ex(in_step=False).doprint(st.lhs.of)}$: " + intro[0].lower()
                      + intro[1:])
         blocks = [{"kind": "equations", "intro": intro, "lines": [], "rows": rows}]
         for n in notes:
