@@ -367,9 +367,10 @@ def _backward_steps(ev, grad, target, ans, additive: list) -> list:
             plain_acc = seeds[wrt] if plain_acc is None else elementwise(D, D.add, plain_acc,
                                                                          seeds[wrt])
         contribs = (per, plain_acc)
-        columns.append(("contrib", target, tuple(ev.shown(c) if c is not None and
-                                                  t in shown_steps else None
-                                                  for t, c in enumerate(per, start=1))))
+        if any(c is not None for c in per):  # a variable read only by plain equations: none
+            columns.append(("contrib", target, tuple(ev.shown(c) if c is not None and
+                                                     t in shown_steps else None
+                                                     for t, c in enumerate(per, start=1))))
     if T and columns:
         steps.append(VTable(tuple(columns), tuple(range(1, T + 1))))
     if contribs is not None:
