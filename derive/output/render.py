@@ -602,7 +602,9 @@ class _View:
         lhs = self.target_tex(st.lhs)
         rows = []
         if len(st.terms) > 1 and len(st.terms) <= 12:
-            rows.append(" + ".join(self.num(t) for t in st.terms))
+            texts = [self.num(t) for t in st.terms]
+            rows.append(texts[0] + "".join(f" - {x[1:]}" if x.startswith("-") else f" + {x}"
+                                           for x in texts[1:]))
         rows.append(self.answer_tex(st.answer))
         return [{"kind": "equations", "intro": "", "lines": [],
                  "rows": _align(lhs, rows)}]
