@@ -184,8 +184,10 @@ def solve(
     pdf_errors = []
     for r in results:
         docs = render.documents(r[1], text_formats)
-        r[3] = {("graph.svg" if k == "svg" else f"solution.{k}"): text
-                for k, text in docs.items() if k in formats or (k == "svg" and "md" in formats)}
+        # the graph is graph.svg; a sweep's plot is named by its key (sweep-<id>.svg)
+        r[3] = {("graph.svg" if k == "svg" else k if k.endswith(".svg") else f"solution.{k}"):
+                text for k, text in docs.items()
+                if k in formats or (k.endswith("svg") and "md" in formats)}
         if "pdf" in formats:
             try:
                 built = pdf.build(docs["tex"])
@@ -289,8 +291,11 @@ def check(
             c = a.get("check")
             if c is not None and c["status"] == "disagrees":
                 status = "TORCH DISAGREES"
+            exact = a["exact"]
+            if isinstance(exact, list) and None in exact:  # a sweep with inexact entries
+                exact = None
             rows.append((Path(f).name, qid, a["find"], _plain(
-                a["exact"] if a["exact"] is not None else a["value"]), _check_cell(a), status))
+                exact if exact is not None else a["value"]), _check_cell(a), status))
     header = ("problem", "id", "find", "answer", "cross-check", "key")
     widths = [min(40, max(len(str(r[i])) for r in rows + [header])) for i in range(6)]
     for r in [header] + rows:

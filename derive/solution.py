@@ -237,8 +237,65 @@ class GeneralFormula:
 
 
 @dataclass(frozen=True)
+class SweepTarget:
+    """A question with ``over``: ``inner`` (a Partial, or the find's expression as sympy) with
+    the index printed as ``var``, for var = first..last; ``norm`` says what each entry of the
+    list is: "" (the answer itself, a scalar), "euclidean" (a vector's norm) or "spectral" (a
+    matrix's largest singular value)."""
+
+    inner: object
+    var: str
+    first: int
+    last: int
+    norm: str
+
+
+@dataclass(frozen=True)
+class SweepBound:
+    """The bound drawn beside a sweep, read off the state's recurrence h_t = f(W h_{t-1} + …):
+    γ = sup |f′| of the activation, ‖W‖ (|w|, or the largest singular value), ``local`` the
+    factor ∂h_j/∂h_{j−1} at a general step j (sympy, a form for vectors, or None), ``gaps`` the
+    number of factors between the two quantities at each k, and the bound per k:
+    ``anchor_value`` × (γ‖W‖)^(gap(k) − gap(anchor)).  ``exact`` is True when it is the bound
+    ‖∂h_a/∂h_b‖ ≤ (γ‖W‖)^(a−b) itself (anchor ∂h_a/∂h_a = I, value 1); otherwise the line is
+    the rate the bound allows, drawn through the value at ``anchor``."""
+
+    state: str
+    activation: str
+    gamma: sympy.Expr
+    weight: str
+    weight_norm: sympy.Expr
+    local: object
+    gap: sympy.Expr  # the number of factors, in T and the index (T - k)
+    limits: tuple  # (lower, upper) of the product over j, sympy in T and the index
+    gaps: tuple
+    anchor: int | None  # the k where the line passes through the value (None: off range)
+    anchor_value: sympy.Expr
+    anchor_target: object  # the question at the anchor (a Partial), or None
+    exact: bool
+    values: tuple  # per k: a sympy number, or None where the gap is negative
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The list a question with ``over`` asks for: per k in ``ks`` the answer (scalars) or its
+    norm (``target.norm``), as sympy numbers (exact where exact); ``representative`` is the k
+    whose derivation is shown before (or None); ``bound`` the line drawn beside the values in
+    the plot (or None, with the reason in ``no_bound``)."""
+
+    target: SweepTarget
+    ks: tuple
+    values: tuple
+    representative: int | None
+    bound: SweepBound | None
+    no_bound: str
+
+
+@dataclass(frozen=True)
 class Answer:
-    """The final answer: ``exact`` is None when its closed form is too long to be useful."""
+    """The final answer: ``exact`` is None when its closed form is too long to be useful.
+    A sweep's answer holds tuples (one entry per k: ``exact`` entries None where inexact, the
+    whole None when none is exact) and ``value`` a list."""
 
     expr: sympy.Expr
     exact: sympy.Expr | None

@@ -7,6 +7,7 @@ the states at the truncation boundary.  torch is imported here only, lazily.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -151,8 +152,8 @@ def _plain(th, g, like):
 
 
 def _grad(th, out, x):
-    if not out.requires_grad:
-        return None
+    if not out.requires_grad or not x.requires_grad:
+        return None  # x is a constant here (a state detached by truncation): no gradient
     (g,) = th.autograd.grad(out, x, allow_unused=True, retain_graph=True)
     return g
 
@@ -163,6 +164,8 @@ def value(problem: Problem, q: Question):
     th = _torch()
     if q.find is None:
         raise Unavailable("conceptual question")
+    if q.over is not None:
+        return _sweep(th, problem, q)
     if not (isinstance(q.find, ex.Call) and q.find.func == "d"):
         return _plain(th, _Forward(problem).target(q.find), None)
     of, wrt = q.find.args
@@ -190,6 +193,48 @@ def value(problem: Problem, q: Question):
         if g is not None:
             total = g if total is None else total + g
     return _plain(th, total, _Forward(problem).wrt(wrt))
+
+
+def _sweep(th, problem: Problem, q: Question) -> list:
+    """A question with ``over``: the list over k of the answer, or of its norm (Euclidean
+    for a vector, the largest singular value for a matrix, by torch.linalg).  When the
+    differentiated quantity is the same at every k, one autograd call per entry of it gives
+    the derivatives by every k's quantity at once."""
+    var, lo, hi = q.over
+    finds = [ex.bind_sweep(q.find, k) for k in range(lo, hi + 1)]
+    derivative = isinstance(q.find, ex.Call) and q.find.func == "d"
+    if not derivative or ex.uses_sweep(q.find.args[0]) or q.truncate is not None:
+        answers = [value(problem, dataclasses.replace(q, find=f, over=None)) for f in finds]
+    else:
+        fw = _Forward(problem)
+        out = fw.target(q.find.args[0])
+        xs = [fw.wrt(f.args[1]) for f in finds]
+        flat = out.reshape(-1)
+        rows: list = [[] for _ in xs]
+        for i in range(flat.numel()):
+            gs = th.autograd.grad(flat[i], xs, allow_unused=True, retain_graph=True) \
+                if flat[i].requires_grad else [None] * len(xs)
+            for r, g, x in zip(rows, gs, xs):
+                r.append(th.zeros_like(x) if g is None else g)
+        answers = []
+        for r, x in zip(rows, xs):
+            if out.numel() == 1:
+                answers.append(_plain(th, r[0], x))
+            else:
+                jac = th.stack([g.reshape(-1) for g in r])  # rows: entries of out
+                if x.numel() == 1:
+                    jac = jac.reshape(out.shape)
+                answers.append(_plain(th, jac, jac))
+    out = []
+    for a in answers:
+        if not isinstance(a, list):
+            out.append(a)
+            continue
+        t = th.tensor(a, dtype=th.float64)
+        norm = th.linalg.vector_norm(t) if t.dim() == 1 or 1 in t.shape else \
+            th.linalg.matrix_norm(t, ord=2)
+        out.append(float(norm))
+    return out
 
 
 # ---- comparing with the engine --------------------------------------------------------------

@@ -87,6 +87,10 @@ def drifts(key: dict, answers: dict) -> list[Drift]:
             out.append(Drift(qid, None, _shown(a), "the key has no answer for it"))
         elif a is None:
             out.append(Drift(qid, _shown(k), None, "the problem has no such question now"))
+        elif isinstance(k["exact"], list) or isinstance(a["exact"], list):
+            why = _list_drift(k, a)
+            if why:
+                out.append(Drift(qid, _shown(k), _shown(a), why))
         elif k["exact"] is not None and a["exact"] is not None:
             if str(k["exact"]) != a["exact"]:
                 out.append(Drift(qid, k["exact"], a["exact"], "exact answers differ"))
@@ -95,6 +99,26 @@ def drifts(key: dict, answers: dict) -> list[Drift]:
                 != "agrees"):
             out.append(Drift(qid, _shown(k), _shown(a), "values differ"))
     return out
+
+
+def _list_drift(k: dict, a: dict) -> str:
+    """A sweep's list, entry by entry: exact text where both have one, else the values to
+    1e-9; "" when they agree."""
+    kv, av = k["value"], a["value"]
+    n = len(kv) if isinstance(kv, list) else len(k["exact"] or [])
+    if not isinstance(av, list) and not isinstance(a["exact"], list) or \
+            len(av if isinstance(av, list) else a["exact"]) != n:
+        return "the lists have different lengths"
+    for i in range(n):
+        ke = k["exact"][i] if isinstance(k["exact"], list) else None
+        ae = a["exact"][i] if isinstance(a["exact"], list) else None
+        if ke is not None and ae is not None:
+            if str(ke) != ae:
+                return f"entry {i + 1}: exact answers differ"
+        elif not isinstance(kv, list) or not isinstance(av, list) or kv[i] is None or \
+                av[i] is None or compare_values(av[i], kv[i]).status != "agrees":
+            return f"entry {i + 1}: values differ"
+    return ""
 
 
 def _shown(a):

@@ -39,17 +39,21 @@ RESERVED = _Reserved()
 
 @dataclass(frozen=True)
 class Index:
-    """A time index: ``t+offset`` (kind 't'), ``T+offset`` (kind 'T') or a fixed step (kind 'n')."""
+    """A time index: ``t+offset`` (kind 't'), ``T+offset`` (kind 'T'), a fixed step (kind 'n')
+    or ``k+offset`` for the index ``var`` of a question's sweep (kind 'k', only in a find with
+    ``over``; :func:`bind_sweep` turns it into fixed steps)."""
 
     kind: str
     value: int
+    var: str = ""
 
     def text(self) -> str:
         if self.kind == "n":
             return str(self.value)
+        head = self.var if self.kind == "k" else self.kind
         if self.value == 0:
-            return self.kind
-        return f"{self.kind}{self.value:+d}"
+            return head
+        return f"{head}{self.value:+d}"
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,26 @@ def uses_t(e: Expr) -> bool:
 OVER_T = ("sum", "mean")
 
 
+def uses_sweep(e: Expr) -> bool:
+    """True when the expression reads the sweep index (an index of kind 'k')."""
+    return any(isinstance(n, Ref) and n.index.kind == "k" for n in walk(e))
+
+
+def bind_sweep(e: Expr, k: int) -> Expr:
+    """The expression at one value of the sweep index: ``h[k+1]`` becomes ``h[k+1]`` at k."""
+    if isinstance(e, Ref) and e.index.kind == "k":
+        return Ref(e.name, Index("n", k + e.index.value))
+    if isinstance(e, Neg):
+        return Neg(bind_sweep(e.arg, k))
+    if isinstance(e, Transpose):
+        return Transpose(bind_sweep(e.arg, k))
+    if isinstance(e, Bin):
+        return Bin(e.op, bind_sweep(e.left, k), bind_sweep(e.right, k))
+    if isinstance(e, Call):
+        return Call(e.func, tuple(bind_sweep(a, k) for a in e.args))
+    return e
+
+
 def to_text(e: Expr) -> str:
     """The expression in the problem file's own syntax (fully parenthesised where needed)."""
     if isinstance(e, Num):
@@ -184,8 +208,10 @@ def parse_number(text: str) -> sympy.Rational:
     return sympy.Rational(f.numerator, f.denominator)
 
 
-def parse(text: str, *, allow_t: bool = True, allow_d: bool = False) -> Expr:
-    """Parse one expression of the grammar; ``ExprError`` names what is not allowed."""
+def parse(text: str, *, allow_t: bool = True, allow_d: bool = False,
+          over: str | None = None) -> Expr:
+    """Parse one expression of the grammar; ``ExprError`` names what is not allowed.
+    ``over``: the name of a question's sweep index, accepted as an index (``h[k]``)."""
     if not isinstance(text, str):
         raise ExprError("expected an expression")
     if len(text) > MAX_CHARS:
@@ -209,14 +235,15 @@ def parse(text: str, *, allow_t: bool = True, allow_d: bool = False) -> Expr:
     count = sum(1 for _ in ast.walk(tree))
     if count > MAX_NODES:
         raise ExprError(f"expression has more than {MAX_NODES} parts")
-    return _Converter(text.strip(), allow_t, allow_d).conv(tree.body, 0)
+    return _Converter(text.strip(), allow_t, allow_d, over).conv(tree.body, 0)
 
 
 class _Converter:
-    def __init__(self, src: str, allow_t: bool, allow_d: bool) -> None:
+    def __init__(self, src: str, allow_t: bool, allow_d: bool, over: str | None = None) -> None:
         self.src = src
         self.allow_t = allow_t
         self.allow_d = allow_d
+        self.over = over
 
     def conv(self, n: ast.AST, depth: int, top: bool = True) -> Expr:
         if depth > 4 * MAX_DEPTH:
@@ -266,6 +293,9 @@ class _Converter:
             raise ExprError(f"{ident} is a function; call it as {ident}(...)")
         if ident == "t":
             raise ExprError("t may only be used as an index, as in h[t]")
+        if ident == self.over:
+            raise ExprError(f"{ident} is the question's sweep index (over); use it as an "
+                            f"index, as in h[{ident}]")
         if ident.startswith("_") or not NAME_RE.match(ident):
             raise ExprError(f"name {ident!r} is not allowed")
         return Name(ident)
@@ -302,6 +332,18 @@ class _Converter:
                 and idx.right.value <= 100000):
             k = idx.right.value if isinstance(idx.op, ast.Add) else -idx.right.value
             return Index(idx.left.id, k)
+        if self.over is not None:
+            v = self.over
+            if isinstance(idx, ast.Name) and idx.id == v:
+                return Index("k", 0, v)
+            if (isinstance(idx, ast.BinOp) and isinstance(idx.op, (ast.Add, ast.Sub))
+                    and isinstance(idx.left, ast.Name) and idx.left.id == v
+                    and isinstance(idx.right, ast.Constant) and type(idx.right.value) is int
+                    and idx.right.value <= 100000):
+                return Index("k", idx.right.value if isinstance(idx.op, ast.Add)
+                             else -idx.right.value, v)
+            raise ExprError(f"an index must be t, t-j, T, T-j, a whole number, or the sweep "
+                            f"index {v}, {v}+j, {v}-j (j a whole number)")
         raise ExprError("an index must be t, t-k, T, T-k or a whole number")
 
     def call(self, n: ast.Call, d: int, top: bool) -> Expr:
@@ -327,7 +369,7 @@ class _Converter:
         if not spec.variadic and len(n.args) != spec.arity:
             raise ExprError(f"{f} takes {spec.arity} argument{'s' if spec.arity > 1 else ''}")
         if f in OVER_T:
-            sub = _Converter(self.src, True, False)
+            sub = _Converter(self.src, True, False, self.over)
             return Call(f, (sub.conv(n.args[0], d, False),))
         return Call(f, tuple(self.conv(a, d, False) for a in n.args))
 

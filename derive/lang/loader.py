@@ -18,7 +18,7 @@ from .to_sympy import constant
 
 MAX_BYTES = 1_000_000
 TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symbols", "questions")
-QUESTION_KEYS = ("id", "text", "find", "truncate", "answer", "form")
+QUESTION_KEYS = ("id", "text", "find", "truncate", "answer", "form", "over")
 MAX_STEPS = 20000
 
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:str")
@@ -66,6 +66,7 @@ class Question:
     answer: str
     form: str
     line: int | None
+    over: tuple | None = None  # a sweep: (index name, first, last), bounds as whole numbers
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,9 @@ class _Builder:
         equations = self.equations(top["equations"][1], steps)
         given = self.given(top["given"][1]) if "given" in top else ()
         symbols = self.symbols(top["symbols"][1]) if "symbols" in top else ()
+        self.known = {eq.name for eq in equations} | {g.name for g in given} | {
+            n.name for eq in equations for n in ex.walk(eq.expr)
+            if isinstance(n, (ex.Name, ex.Ref))}
         questions = self.questions(top["questions"][1], steps)
         return Problem(self.file, title, source, statement, steps, equations, given, symbols,
                        questions, self.lines)
@@ -322,10 +326,18 @@ class _Builder:
             text = self.text(f"{key}.text", fields["text"]) if "text" in fields else ""
             answer = self.text(f"{key}.answer", fields["answer"]) if "answer" in fields else ""
             find, find_text = None, ""
+            over = None
+            if "over" in fields:
+                self.lines[f"{key}.over"] = _line(fields["over"])
+                over = self.over(f"{key}.over", fields["over"], steps, "find" in fields)
             if "find" in fields:
                 find, find_text = self.expr(f"{key}.find", fields["find"], allow_t=False,
-                                            allow_d=True)
+                                            allow_d=True, over=over and over[0])
                 self.lines[f"{key}.find"] = _line(fields["find"])
+                if over is not None and not ex.uses_sweep(find):
+                    raise self.err(f"{key}.over", fields["over"],
+                                   f"over: {over[0]} needs a find that uses {over[0]} as an "
+                                   f"index, as in d(h[T], h[{over[0]}])")
             elif not answer:
                 raise self.err(key, qnode, "a question needs 'find' (or 'answer' for a "
                                "conceptual question)")
@@ -349,8 +361,55 @@ class _Builder:
                     raise self.err(f"{key}.form", fields["form"],
                                    "form: general goes with a derivative d(of, wrt)")
             out.append(Question(qid, text, find, find_text, truncate, answer, form,
-                                _line(qnode)))
+                                _line(qnode), over=over))
         return tuple(out)
+
+    def over(self, key, node, steps, has_find) -> tuple:
+        """A sweep: ``over: k`` (k = 1..T) or ``over: {k: [a, b]}`` with bounds that are whole
+        numbers or T, T-j, T+j; returns (name, a, b)."""
+        if steps is None:
+            raise self.err(key, node, "over (a sweep over steps) needs 'steps'")
+        if not has_find:
+            raise self.err(key, node, "over goes with a find that uses its index, as in "
+                           "d(h[T], h[k])")
+        if isinstance(node, yaml.MappingNode):
+            items = self.mapping(key, node)
+            if len(items) != 1:
+                raise self.err(key, node, "over takes one index: over: {k: [1, T]}")
+            name, knode, rng = items[0]
+            self.check_node(key, rng)
+            if not isinstance(rng, yaml.SequenceNode) or len(rng.value) != 2:
+                raise self.err(key, rng, f"the range of {name} is two bounds, as in "
+                               f"{{{name}: [1, T]}}")
+            lo, hi = (self.bound(key, b, steps) for b in rng.value)
+        elif isinstance(node, yaml.ScalarNode):
+            name, knode = self.scalar(key, node, ("str",)).strip(), node
+            lo, hi = 1, steps
+        else:
+            raise self.err(key, node, "over is a name (over: k) or a range "
+                           "(over: {k: [1, T]})")
+        if not ex.NAME_RE.match(name):
+            raise self.err(key, knode, f"{name!r} is not a name for an index")
+        if name in ex.RESERVED:
+            raise self.err(key, knode, f"{name} cannot be the sweep index: t, T, d and the "
+                           "function names are taken; use k")
+        if name in self.known:
+            raise self.err(key, knode, f"{name} cannot be the sweep index: it is a name of "
+                           "the problem; use another letter")
+        if lo > hi:
+            raise self.err(key, node, f"the range of {name} is empty ({lo} > {hi})")
+        return name, lo, hi
+
+    def bound(self, key, node, steps) -> int:
+        s = self.scalar(key, node, ("int", "str")).strip()
+        m = re.fullmatch(r"([+-]?\d{1,6})|T\s*(?:([+-])\s*(\d{1,6}))?", s)
+        if not m:
+            raise self.err(key, node, f"a bound of over is a whole number or T, T-j, T+j "
+                           f"(got {s!r})")
+        if m.group(1) is not None:
+            return int(m.group(1))
+        j = int(m.group(3) or 0)
+        return steps + (j if m.group(2) == "+" else -j)
 
 
 def _letter(i: int) -> str:

@@ -325,6 +325,8 @@ class ExprLatex:
         k = idx.value
         if idx.kind == "n":
             return str(k)
+        if idx.kind == "k":  # a sweep's index
+            return idx.text().replace("+", " + ").replace("-", " - ")
         if idx.kind == "T":
             if self.T is not None and (self.at is not None or k):
                 return str(self.T + k)

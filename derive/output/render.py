@@ -13,7 +13,7 @@ import jinja2
 import sympy
 from pylatexenc.latexencode import unicode_to_latex
 
-from . import figure
+from . import figure, plot
 
 from . import layout
 from ..calculus.general import gamma
@@ -28,7 +28,7 @@ from ..calculus.tensor import LazyMatrix
 from ..solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
-                       ROWS_AT_ENDS, shown_rows,
+                       ROWS_AT_ENDS, shown_rows, Sweep, SweepTarget,
                        VBackward, VChain, VForward, VResult, VTable)
 
 def _templates_dir() -> Path:
@@ -50,7 +50,7 @@ oslash mathrel textstyle
 alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi
 rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi
 Psi Omega ell mid vert lVert rVert langle rangle lfloor rfloor lceil rceil overline underline
-widehat widetilde begin end displaystyle limits""".split())
+widehat widetilde begin end displaystyle limits lvert rvert""".split())
 _SAFE_ENVS = frozenset({"bmatrix", "pmatrix", "matrix", "vmatrix", "cases", "aligned"})
 
 
@@ -159,12 +159,17 @@ class _View:
         self.single_delta = len(self.g.recurrent) <= 1
         info = sol.vector
         self.shapes = info.shapes if info is not None else {}
+        self.qid = ""  # the question being presented (names a sweep's plot file)
+        self.files: dict = {}  # file name -> SVG text of the plots beside the Markdown
 
     def ex(self, shift: int = 0, at: int | None = None, in_step: bool = True) -> ExprLatex:
         return ExprLatex(self.names, self.shapes, shift, at, self.g.T, in_step)
 
     def target_tex(self, target) -> str:
         """∂of/∂wrt of a question, or the question's expression, as LaTeX."""
+        if isinstance(target, SweepTarget):
+            return (rf"\left({self.sweep_entry_tex(target)}\right)_{{{target.var}="
+                    rf"{target.first}}}^{{{target.last}}}")
         if isinstance(target, Partial):
             if isinstance(target.of, sympy.Basic):
                 return self.p.partial(target)
@@ -175,6 +180,11 @@ class _View:
         if isinstance(target, sympy.Basic):
             return self.tex(target)
         return self.ex(in_step=False).doprint(target)
+
+    def sweep_entry_tex(self, target: SweepTarget) -> str:
+        """One entry of a sweep's list: the answer at k, or its norm."""
+        inner = self.target_tex(target.inner)
+        return rf"\left\lVert {inner} \right\rVert" if target.norm else inner
 
     def root_tex(self, target) -> str:
         if isinstance(target.of, sympy.Basic):
@@ -195,7 +205,14 @@ class _View:
             return format_number(v) or rounded(v)
         return self.tex(v)
 
-    def answer_tex(self, v) -> str:
+    def answer_tex(self, v, compact: bool = False) -> str:
+        """An answer as shown; a sweep's list (a tuple) in full, or with ``compact`` its
+        first 4 and last 2 entries when it has more than 8."""
+        if isinstance(v, tuple):
+            items = [self.num(x) for x in v]
+            if compact and len(items) > 8:
+                items = items[:4] + [r"\dots"] + items[-2:]
+            return r"\left(" + r",\ ".join(items) + r"\right)"
         if isinstance(v, (sympy.MatrixBase, LazyMatrix)):
             return matrix_latex(v, self.answer_tex)
         if is_numeric(v) and not v.is_Rational:
@@ -469,6 +486,118 @@ class _View:
             blocks.extend(self.present(Note(text)))
         return blocks
 
+    @present.register
+    def _(self, st: Sweep) -> list:
+        tg, b = st.target, st.bound
+        blocks: list = []
+        var = st.target.var
+        entry = self.sweep_entry_tex(tg)
+        if tg.norm:
+            what = ("its Euclidean norm" if tg.norm == "euclidean" else
+                    "its spectral norm, the largest singular value "
+                    r"$\lVert J \rVert_2 = \sigma_{\max}(J)$")
+            blocks += self.present(Note(f"The answer at each ${var}$ is a "
+                                        f"{'vector' if tg.norm == 'euclidean' else 'matrix'}"
+                                        f"; the list holds {what}."))
+        W = self.tex(sym(b.weight)) if b is not None else ""
+        bars = (r"\lvert", r"\rvert") if self.sol.vector is None else (r"\lVert", r"\rVert")
+        rate = rf"\gamma {bars[0]} {W} {bars[1]}"
+        if b is not None and b.exact and b.local is not None and isinstance(tg.inner, Partial):
+            lo, hi = (_linear_tex(x) for x in b.limits)
+            h = lambda i: symbol_latex(f"{b.state}[{i}]", self.names)  # noqa: E731
+            factor = rf"\frac{{\partial {h('j')}}}{{\partial {h('j-1')}}}"
+            local = self.tex(b.local) if isinstance(b.local, sympy.Basic) else FormLatex(
+                ExprLatex(self.names, self.shapes, 0, None, self.g.T, True, "j"),
+                "").doprint(b.local)
+            lhs = self.target_tex(tg.inner)
+            blocks.append({"kind": "equations", "intro": f"At a general ${var}$, the chain "
+                           "rule over the steps between the two states:", "lines": [],
+                           "rows": [(lhs, rf"= \prod_{{j={lo}}}^{{{hi}}} {factor}"),
+                                    ("", rf"\text{{with }} {factor} = {local}")]})
+        header = [var, entry]
+        if b is not None:
+            gap0 = b.gaps[st.ks.index(b.anchor)] if b.anchor is not None else 0
+            power = _linear_tex(b.gap - gap0)
+            anchor = "" if b.exact else self.at_anchor(tg, b) + r" \, "
+            bound_tex = rf"{anchor}\left({rate}\right)^{{{power}}}"
+            header.append(bound_tex)
+        body = []
+        shown = set(_shown(st.ks))
+        for i, k in enumerate(st.ks):
+            if k not in shown:
+                continue
+            row = [str(k), _wide(st.values[i], self.num)]
+            if b is not None:
+                row.append(_wide(b.values[i], self.num) if b.values[i] is not None else "")
+            body.append(row)
+        blocks.append(_table(f"The list over ${var} = {st.ks[0]}, \\dots, {st.ks[-1]}$ "
+                             "(the answer):", header, body))
+        magnitude = entry if tg.norm else rf"\left\lvert {entry} \right\rvert"
+        numeric = all(is_numeric(x) for x in st.values)
+        pl = plot.build(st.ks, st.values, magnitude, var, b.values if b is not None else None,
+                        header[-1] if b is not None else "") if numeric else None
+        if not numeric:
+            blocks += self.present(Note("The answers are symbolic: there is no plot."))
+        elif pl is not None:
+            name = f"sweep-{self.qid}.svg"
+            self.files[name] = plot.svg(pl, plain)
+            what = "norm" if tg.norm else "absolute value"
+            caption = (f"The {what} ${magnitude}$ against ${var}$, on a log scale"
+                       + (", with the bound (dashed)" if b is not None else "") + ".")
+            blocks.append({"kind": "plot", "md": f"![{_md_alt(caption)}]({name})",
+                           "tex": plot.tikz(pl), "caption": caption,
+                           "caption_tex": tex_text(caption)})
+        else:
+            blocks += self.present(Note("Every value is 0: a log scale has nothing to show, "
+                                        "so there is no plot."))
+        if pl is not None and pl.omitted:
+            ks = ", ".join(str(k) for k in pl.omitted)
+            blocks += self.present(Note(f"At ${var} = {ks}$ the value is 0, which has no place "
+                                        "on a log scale: left out of the plot."))
+        if b is not None:
+            blocks += self.present(Note(self.bound_words(st, rate, magnitude)))
+        elif st.no_bound and numeric:
+            blocks += self.present(Note(f"No bound is drawn: {st.no_bound}."))
+        return blocks
+
+    def at_anchor(self, tg: SweepTarget, b) -> str:
+        """The entry at the anchor, such as ‖∂L/∂h_12‖."""
+        inner = self.target_tex(b.anchor_target)
+        return rf"\left\lVert {inner} \right\rVert" if tg.norm else \
+            rf"\left\lvert {inner} \right\rvert"
+
+    def bound_words(self, st: Sweep, rate: str, entry: str) -> str:
+        b, var = st.bound, st.target.var
+        fname = "the identity" if b.activation == "identity" else FUNCTIONS[b.activation].prose
+        val = b.gamma * b.weight_norm
+        shown = format_number(val) if val.is_Rational else rounded(val)
+        wn = format_number(b.weight_norm) if b.weight_norm.is_Rational else \
+            rounded(b.weight_norm)
+        bars = rate.split(" ", 1)[1]
+        gap = _linear_tex(b.gap)
+        text = (f"The bound: each factor $\\partial {b.state}_j / \\partial {b.state}_{{j-1}}$ "
+                f"has norm at most ${rate}$, where $\\gamma = {format_number(b.gamma)}$ bounds "
+                f"the derivative of {fname} and ${bars} = {wn}$"
+                + (" (the largest singular value)" if self.sol.vector is not None else "")
+                + f", so ${rate} = {shown}$. ")
+        if b.exact:
+            text += (f"Over ${gap}$ factor{'' if b.gap == 1 else 's'}, ${entry} \\le "
+                     f"({rate})^{{{gap}}}$: the dashed "
+                     "line, a true bound at every point.")
+        else:
+            at = self.at_anchor(st.target, b)
+            text += (f"The dashed line is $({rate})^{{{gap}}}$ times the value at ${var} = "
+                     f"{b.anchor}$ (${at} = {self.num(b.anchor_value)}$): it bounds the part of "
+                     f"the gradient that flows back from step {b.anchor} to step ${var}$. Terms "
+                     f"that enter at the steps in between (a loss term at every step, say) are "
+                     "not under it; with a single loss term at the end it bounds every point.")
+        text += (" Since $" + rate + (" < 1$, the bound shrinks geometrically as the gap grows: "
+                 "vanishing gradients." if val < 1 else
+                 " > 1$, the bound grows geometrically with the gap: gradients may explode "
+                 "(unless the units saturate; compare the values)." if val > 1 else
+                 " = 1$, the bound neither shrinks nor grows."))
+        return text
+
     # -- vector problems ------------------------------------------------------------------
     @present.register
     def _(self, st: VForward) -> list:
@@ -620,6 +749,36 @@ def _additive_words(name: str, eq: str, term: str, coeff: str) -> str:
             "over long sequences.")
 
 
+def _wide(v, num) -> str:
+    """A number as ``num`` shows it, or in scientific form past float's range (a bound that
+    explodes over thousands of steps)."""
+    if isinstance(v, sympy.Basic) and v.is_number and v != 0:
+        import mpmath
+        x = abs(sympy.N(v, 20))
+        if x > sympy.Float("1e300") or x < sympy.Float("1e-300"):
+            mant, exp = mpmath.nstr(mpmath.mpf(sympy.N(v, 20)._mpf_), 4,
+                                    min_fixed=1, max_fixed=0).split("e")
+            return f"{mant} \\times 10^{{{int(exp)}}}"
+    return num(v)
+
+
+def _linear_tex(e: sympy.Expr) -> str:
+    """T - k, k + 1, 3: a step expression with its symbols first, as a sheet writes it."""
+    const, terms = e.as_coeff_add()
+    text = " ".join(("- " if t.could_extract_minus_sign() else "+ ") +
+                    sympy.latex(-t if t.could_extract_minus_sign() else t)
+                    for t in sorted(terms, key=lambda t: str(t.free_symbols) != "{T}"))
+    text = text[2:] if text.startswith("+ ") else "-" + text[2:] if text else ""
+    if const or not text:
+        text += (f" - {-const}" if const < 0 else f" + {const}") if text else str(const)
+    return text
+
+
+def _md_alt(s: str) -> str:
+    """A caption as Markdown image text (no brackets, no math delimiters)."""
+    return plain(s.replace("$", "")).replace("[", "(").replace("]", ")")
+
+
 def _paren(s: str, form) -> str:
     return rf"\left({s}\right)" if isinstance(form, Plus) else s
 
@@ -688,14 +847,20 @@ def view(sol: Solution) -> dict:
         else:
             ask = v.target_tex(qs.target)
         text = q.text or (f"Compute ${ask}$." if ask else "")
+        if not q.text and isinstance(qs.target, SweepTarget):
+            t = qs.target
+            text = (f"Compute ${v.sweep_entry_tex(t)}$ for ${t.var} = {t.first}, \\dots, "
+                    f"{t.last}$.")
         ans = qs.answer
+        v.qid = q.id
+        shown = v.answer_tex(ans.expr, compact=True) if ans is not None else ""
         questions.append({
             "id": q.id, "id_tex": tex_text(q.id),
             "text_md": md_text(text), "text_tex": tex_text(text),
             "ask": ask,
             "blocks": v.blocks(qs.steps),
-            "answer": (f"{ask} = {v.answer_tex(ans.expr)}" if ans is not None else ""),
-            "answer_rows_tex": (layout.break_rows([(ask, "= " + v.answer_tex(ans.expr))])
+            "answer": (f"{ask} = {shown}" if ans is not None else ""),
+            "answer_rows_tex": (layout.break_rows([(ask, "= " + shown)])
                                 if ans is not None else []),
             **_check_lines(sol.checks.get(q.id)),
         })
@@ -722,6 +887,7 @@ def view(sol: Solution) -> dict:
         "steps": str(pr.steps) if pr.steps else "",
         "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
         "questions": questions,
+        "plots": dict(sorted(v.files.items())),
     }
 
 
@@ -829,6 +995,8 @@ def documents(sol: Solution, formats=("md", "tex")) -> dict:
     out = {f: _env().get_template(TEMPLATE_OF[f]).render(**v, view=v) for f in formats}
     if "md" in formats and v["figure_md"]:
         out["svg"] = v["figure_svg"]
+    if "md" in formats:
+        out.update(v["plots"])  # sweep-<id>.svg: file name -> SVG
     return out
 
 
@@ -867,14 +1035,23 @@ def answers(sol: Solution) -> dict:
         value = a.value
         out[qs.question.id] = {
             "find": qs.question.find_text,
-            "exact": exact_text(a.exact) if a.exact is not None else None,
-            "latex": v.answer_tex(a.expr),
+            "exact": _exact_json(a.exact),
+            "latex": v.answer_tex(a.expr, compact=True),  # as the solution shows it
             "value": value,
         }
         check = sol.checks.get(qs.question.id)
         if check is not None:
             out[qs.question.id]["check"] = check.to_json()
     return out
+
+
+def _exact_json(exact):
+    """The JSON ``exact``: text, null, or for a sweep a list of texts (null where inexact)."""
+    if exact is None:
+        return None
+    if isinstance(exact, tuple):
+        return [exact_text(x) if x is not None else None for x in exact]
+    return exact_text(exact)
 
 
 def to_json(sol: Solution) -> dict:
