@@ -88,7 +88,7 @@ class step(sympy.Function):
         return sympy.Integer(0)
 
     def _latex(self, printer, exp=None):
-        s = rf"\mathbb{{1}}\left[{printer._print(self.args[0])} > 0\right]"
+        s = rf"\mathbf{{1}}\left[{printer._print(self.args[0])} > 0\right]"
         return s if exp is None else rf"{s}^{{{exp}}}"
 
     def _exact_text(self, printer):
@@ -382,7 +382,7 @@ for _op in (
                 lambda th, x: th.relu(x), exact=relu, gamma=sympy.Integer(1), kink=True,
                 prose="relu", namespace={"step": _real(lambda x: mpmath.mpf(1) if x > 0
                                                        else mpmath.mpf(0), "relu'")},
-                prime_latex=lambda a, scalar: (rf"\mathbb{{1}}\left[{a} > 0\right]", 4)),
+                prime_latex=lambda a, scalar: (rf"\mathbf{{1}}\left[{a} > 0\right]", 4)),
     elementwise("exp", mpmath.exp, r"(e^{z})' = e^{z}", lambda th, x: th.exp(x),
                 exact=sympy.exp, tex=r"\exp", prime_by_output=("{o}", "{o}"),
                 by_output=lambda D, y: y),
@@ -482,7 +482,10 @@ def _dot_vjp(D, args, out, g):
 def _sum_latex(p, args):
     if p.scalar(args[0]):
         return p._p(args[0])
-    return r"\textstyle\sum_i " + p.wrap(args[0], 4) + "_i", 2
+    a = p.wrap(args[0], 4)
+    if "_" in a and not a.endswith(r"\right)"):
+        a = rf"\left({a}\right)"  # h_{T}_i is a double subscript: (h_T)_i
+    return r"\textstyle\sum_i " + a + "_i", 2
 
 
 register(Op(
@@ -589,8 +592,8 @@ class maxstep(sympy.Function):
 
     def _latex(self, printer, exp=None):
         a, b = (printer._print(x) for x in self.args)
-        s = (rf"\left(\mathbb{{1}}\left[{a} > {b}\right] + \tfrac{{1}}{{2}}\,"
-             rf"\mathbb{{1}}\left[{a} = {b}\right]\right)")
+        s = (rf"\left(\mathbf{{1}}\left[{a} > {b}\right] + \tfrac{{1}}{{2}}\,"
+             rf"\mathbf{{1}}\left[{a} = {b}\right]\right)")
         return s if exp is None else rf"{s}^{{{exp}}}"
 
     def _exact_text(self, printer):

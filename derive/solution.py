@@ -120,6 +120,7 @@ class Recurrence:
     last: int  # T
     rename: dict  # concrete symbol -> general-t symbol used in the general trees
     rename_last: dict  # concrete symbol -> T-relative symbol used in the trees at t = T
+    first: tuple = ()  # positions in deltas of backward recurrences: their start is at t = 1
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,109 @@ class Note:
     """A sentence of explanation (plain text with $...$ math, already safe)."""
 
     text: str
+
+
+# ---- model and data questions (derive.model) ----------------------------------------------------
+
+@dataclass(frozen=True)
+class DataStep:
+    """A step of a model or data question; the renderer dispatches these in one place."""
+
+
+@dataclass(frozen=True)
+class DataTarget:
+    """What a model or data question asks: ``label`` (words, shown as the answer's left side)
+    and ``question`` (the sentence printed when the problem gives no text: Markdown, where
+    ``{sample}`` stands for the text ``sample``, shown as it is)."""
+
+    label: str
+    question: str
+    sample: str | None = None
+
+
+@dataclass(frozen=True)
+class DataAnswer:
+    """The answer of a model or data question: ``kind`` is count, shape, tokens, matrix,
+    onehot (a matrix of one-hot rows) or text; ``value`` is an int, a list, a list of rows, or None for text; ``text`` is the exact
+    answer as the JSON and the key hold it."""
+
+    kind: str
+    value: object
+    text: str
+
+
+@dataclass(frozen=True)
+class LayerCount(DataStep):
+    """One layer (a model.layers.Built, number ``index``): its tensors with their shapes, the
+    formula with the numbers put in, the output shape and why, the notes."""
+
+    index: int
+    layer: object
+    framework: str
+
+
+@dataclass(frozen=True)
+class ModelSummary(DataStep):
+    """The summary table (layer, output shape, parameters) and, with ``total``, their sum."""
+
+    model: object  # model.spec.Model
+    total: bool
+
+
+@dataclass(frozen=True)
+class ShapeWalk(DataStep):
+    """The output shape of layers 1..``upto``, each with why."""
+
+    model: object
+    upto: int
+
+
+@dataclass(frozen=True)
+class VocabularyTable(DataStep):
+    """The vocabulary (symbol -> index, and counts for a frequency vocabulary)."""
+
+    vocabulary: object  # model.encoding.Vocabulary
+    targets: bool
+
+
+@dataclass(frozen=True)
+class TokenTable(DataStep):
+    """One text step by step: symbol and index (``targets``: the target text of sample k)."""
+
+    data: object  # model.encoding.Data
+    k: int
+    targets: bool
+
+
+@dataclass(frozen=True)
+class PaddedMatrix(DataStep):
+    """All samples' tokens padded to one length."""
+
+    data: object
+
+
+@dataclass(frozen=True)
+class OneHotTable(DataStep):
+    """Sample k after padding, one row per step with its 1 in the token's column."""
+
+    data: object
+    k: int
+
+
+@dataclass(frozen=True)
+class CaesarTable(DataStep):
+    """Sample k's letters and their shifted targets."""
+
+    data: object
+    k: int
+
+
+@dataclass(frozen=True)
+class BackwardRun:
+    """Words: the named backward recurrences (hb[t] reads hb[t+1]) have a backward pass that
+    runs forward in t."""
+
+    names: tuple
 
 
 @dataclass(frozen=True)
@@ -198,6 +302,7 @@ class VChain:
     name: str
     factors: tuple
     product: object  # the Jacobian (the question's answer)
+    by: int = -1  # each factor reads the step before (h[t-1]), or after (+1, hb[t+1])
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,28 @@ def test_messages_name_key_and_line(tmp_path):
     assert "line" in msg
 
 
+ENTRY_MISUSE = {  # hostile file -> (key and line, what the message says)
+    "entry_class_not_whole": ("given.c (line 14)", "c[2] is 3/2, but p[t][c[t]] needs a whole "
+                              "number from 1 to 3"),
+    "entry_class_out_of_range": ("given.c (line 14)", "c[1] is 4, but p[t][c[t]] needs a "
+                                 "whole number from 1 to 3"),
+    "entry_out_of_range": ("equations.L[t] (line 6)", "p[t][4]: entry 4 is out of range, p[t] "
+                           "has 3 entries"),
+    "entry_too_many": ("equations.L[t] (line 6)", "p[t][1][2]: too many subscripts"),
+    "entry_zero": ("questions.a.find (line 15)", "W_hh[0][1]: entry 0 is out of range"),
+    "entry_scalar": ("equations.L[t] (line 6)", "s[1]: s is a scalar, it has no entries"),
+    "entry_matrix_one_subscript": ("questions.a.find (line 15)",
+                                   "W_hh is a 2×2 matrix, pick an entry as W_hh[i][j]"),
+}
+
+
+@pytest.mark.parametrize("stem", sorted(ENTRY_MISUSE))
+def test_misused_entries_name_key_line_and_what(stem, tmp_path):
+    msg, _ = _check_rejected(ROOT / f"tests/hostile/{stem}.yaml", tmp_path)
+    where, what = ENTRY_MISUSE[stem]
+    assert f"{stem}.yaml: {where}: " in msg and what in msg, msg
+
+
 def test_bad_second_file_writes_nothing(tmp_path):
     r = runner.invoke(app, ["solve", str(ROOT / "problems/q1.yaml"),
                             str(ROOT / "tests/hostile/cycle.yaml"), "--out", str(tmp_path)])
@@ -239,7 +261,7 @@ def test_solve_json_reports_agreement_for_every_numeric_answer(tmp_path):
     seen = 0
     for obj in objs:
         for qid, a in obj["answers"].items():
-            if a["value"] is None:
+            if a["value"] is None and "by" not in a["check"]:  # a text answer is checked
                 assert a["check"] == {"status": "skipped", "reason": "the answer is symbolic"}
                 continue
             assert a["check"]["status"] == "agrees" and a["check"]["digits"] >= 12, (qid, a)

@@ -255,3 +255,65 @@ def test_an_answer_torch_cannot_compute_is_a_failure(monkeypatch):
     monkeypatch.setattr(crosscheck, "value", broken)
     (c,) = crosscheck.check(sol.problem, render.answers(sol)).values()
     assert c.status == "disagrees" and "boom" in c.reason
+
+
+def _question(problem, qid):
+    return next(q for q in problem.questions if q.id == qid)
+
+
+def test_a_plain_quantity_between_steps_is_computed_when_first_read(torch):
+    # Z sums over every step and alpha[t] reads it: the check used to stop at KeyError('e', 2)
+    import math
+    p = loads("title: t\nsteps: 3\nequations:\n  e[t]: q*x[t]\n  Z: sum(exp(e[t]))\n"
+              "  alpha[t]: exp(e[t]) / Z\n  L: alpha[1] * T\ngiven:\n  x: [1, -1, 0.5]\n"
+              "  q: 2\nquestions:\n  - id: a\n    find: alpha[1]\n  - id: g\n"
+              "    find: d(L, q)\n")
+    es = [2.0, -2.0, 1.0]
+    z = sum(math.exp(e) for e in es)
+    assert crosscheck.value(p, _question(p, "a")) == pytest.approx(math.exp(2) / z, rel=1e-12)
+    # d(3 e^{2q}/Σ e^{q x_t})/dq = 3 alpha_1 (x_1 - Σ alpha_t x_t)
+    alpha = [math.exp(e) / z for e in es]
+    want = 3 * alpha[0] * (1 - sum(a * x for a, x in zip(alpha, (1, -1, 0.5))))
+    assert crosscheck.value(p, _question(p, "g")) == pytest.approx(want, rel=1e-12)
+
+
+def test_a_backward_recurrence_is_evaluated_from_T_down_without_recursion(torch):
+    T = 3000
+    p = loads(f"title: t\nsteps: {T}\nequations:\n  hb[t]: 0.5*hb[t+1] + x[t]\n"
+              f"  L: sum(hb[t])\ngiven:\n  hb[T+1]: 2\n  x: [{', '.join(['1'] * T)}]\n"
+              "questions:\n  - id: a\n    find: hb[1]\n  - id: b\n    find: d(L, hb[T+1])\n")
+    h = 2.0
+    for _ in range(T):
+        h = 0.5 * h + 1
+    assert crosscheck.value(p, _question(p, "a")) == pytest.approx(h, rel=1e-12)
+    # hb[t] holds 0.5^(T+1-t) hb[T+1]: the sum of those factors is 1 - 0.5^T
+    assert crosscheck.value(p, _question(p, "b")) == pytest.approx(1 - 0.5 ** T, rel=1e-12)
+
+
+def test_entries_are_checked_independently(monkeypatch):
+    """PyTorch reads entries itself: an entry's backward rule that sends the adjoint to the
+    wrong entry is caught, in the loss's equation and by an entry asked for in wrt."""
+    from pathlib import Path
+
+    from derive.calculus import program
+    from derive.lang import expr as ex
+
+    text = (Path(__file__).parent / "cases" / "entries_sentiment.yaml").read_text()
+    sol = solve(loads(text, "s.yaml"))
+    assert all(c.status == "agrees"
+               for c in crosscheck.check(sol.problem, render.answers(sol)).values())
+    real = program._backward
+
+    def wrong(D, ins, a, out, g, *need):
+        grads = real(D, ins, a, out, g, *need)
+        if isinstance(ins.node, ex.Entry):  # the adjoint lands one entry further down
+            base = grads[0]
+            grads[0] = base.like(base.data[-1:] + base.data[:-1])
+        return grads
+
+    monkeypatch.setattr(program, "_backward", wrong)
+    sol = solve(loads(text, "s.yaml"))
+    checks = crosscheck.check(sol.problem, render.answers(sol))
+    assert checks["L"].status == "agrees"
+    assert {k for k, c in checks.items() if c.status == "disagrees"} >= {"W_hh", "W_hy21",
+                                                                        "z", "h1_2"}

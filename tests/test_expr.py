@@ -73,3 +73,47 @@ def test_mean_runs_over_t_like_sum_and_stack_takes_any_number_of_arguments():
         ex.parse("stack()")
     with pytest.raises(ExprError, match="max takes 2 arguments"):
         ex.parse("max(a, b, c)")
+
+
+def test_earlier_starts_and_later_steps_parse():
+    # h[-1]: the second start of a lag-two recurrence; hb[t+1], hb[T+1]: a backward one
+    assert ex.parse("h[-1]") == ex.Ref("h", ex.Index("n", -1))
+    assert ex.parse("hb[t+1]") == ex.Ref("hb", ex.Index("t", 1))
+    assert ex.parse("hb[T+1]") == ex.Ref("hb", ex.Index("T", 1))
+    assert ex.parse("sum(L[t]) / T") == ex.Bin("/", ex.Call("sum", (ex.Ref("L", ex.Index("t", 0)),)),
+                                                ex.Name("T"))
+
+
+def test_entries_parse_after_a_step_or_by_a_given_index():
+    t0 = ex.Index("t", 0)
+    assert ex.parse("p[t][c[t]]") == ex.Entry(ex.Ref("p", t0), (ex.Ref("c", t0),))
+    assert ex.parse("h[T][1]") == ex.Entry(ex.Ref("h", ex.Index("T", 0)),
+                                           (ex.Num(sympy.Integer(1)),))
+    assert ex.parse("p[c]") == ex.Entry(ex.Name("p"), (ex.Name("c"),))
+    assert ex.to_text(ex.parse("-log(p[t][c[t]])")) == "-(log(p[t][c[t]]))"
+    assert ex.uses_t(ex.parse("v[c[t]]"))
+
+
+@pytest.mark.parametrize("text,words", [
+    ("p[t][t]", "an entry index is a whole number"),
+    ("p[t][0]", "entries count from 1"),
+    ("p[t][c[t]+1]", "an entry index is a whole number"),
+    ("h[1][1][1][1][1]", "too many subscripts"),
+])
+def test_bad_entry_indices(text, words):
+    with pytest.raises(ExprError, match=words):
+        ex.parse(text)
+
+
+def test_subscripts_of_a_name_that_does_not_run_over_steps_are_entries():
+    seq = {"h", "x"}.__contains__
+    one, two = ex.Num(sympy.Integer(1)), ex.Num(sympy.Integer(2))
+    assert ex.read_entries(ex.parse("v[2]"), seq) == ex.Entry(ex.Name("v"), (two,))
+    assert ex.read_entries(ex.parse("W[2][1]"), seq) == ex.Entry(ex.Name("W"), (two, one))
+    assert ex.read_entries(ex.parse("x[2]"), seq) == ex.Ref("x", ex.Index("n", 2))
+    assert ex.read_entries(ex.parse("h[2][1]"), seq) == \
+        ex.Entry(ex.Ref("h", ex.Index("n", 2)), (one,))
+    with pytest.raises(ExprError, match=r"W\[1\]\[2\]\[1\]: too many subscripts"):
+        ex.read_entries(ex.parse("W[1][2][1]"), seq)
+    with pytest.raises(ExprError, match=r"v\[0\]: entry 0 is out of range"):
+        ex.read_entries(ex.parse("v[0]"), seq)

@@ -1,5 +1,7 @@
 """Matrix-calculus forms built from compiled equations, printed as textbooks write them."""
 
+import sympy
+
 from derive.lang import expr as ex
 from derive.calculus import forms as fm
 from derive.output.printing import ExprLatex, FormLatex
@@ -47,3 +49,15 @@ def test_hardmax_passes_nothing_back():
     prog = compile_expr(ex.parse("hardmax(W @ h)"), lambda e: SHAPES[e[1]], None)
     out = fm.vjp_forms(prog, fm.Num(1), {("p", "h", None)})
     assert out == {}
+
+
+def test_the_numbers_of_a_product_are_multiplied_into_one_factor():
+    # ½ Σ (·)² back-propagates ½ · 2 (·): shown as the textbook writes it, h − y
+    cases = {"sum(h[t-1]**2) / 2": r"h_{t - 1}", "0.5 * sum(h[t-1]**2)": r"h_{t - 1}",
+             "sum(h[t-1]**2) / 4": r"0.5 h_{t - 1}", "3 * sum(h[t-1]**2) / 2": r"3 h_{t - 1}",
+             "sum((W @ h[t-1])**2) / 2": r"W^{\top} W h_{t - 1}"}
+    for text, want in cases.items():
+        prog = program(text)
+        vjp = fm.vjp_forms(prog, fm.Num(1), {("t", "h", -1)}, None)
+        assert printer(prog).doprint(vjp[("t", "h", -1)]) == want, text
+    assert fm.mm(fm.Num(2), fm.Num(sympy.Rational(1, 2))) == fm.Num(1)

@@ -66,3 +66,37 @@ def test_a_control_character_is_one_line_naming_its_line(char, line):
         loads("\n".join(lines) + "\n", "c.yaml")
     assert str(err.value) == (f"c.yaml (line {line}): character {ord(char):#06x} is not "
                               "allowed in YAML (control characters are not allowed)")
+
+
+def test_given_starts_before_the_first_step_and_after_the_last():
+    p = loads("title: t\nsteps: 3\nequations:\n  hb[t]: hb[t+1] + h[t-2]\n  h[t]: h[t-1]\n"
+              "given:\n  h[-1]: 2\n  h[0]: 1\n  hb[T+1]: 3\n  hb[T+2]: 4\nquestions:\n"
+              "  - find: hb[1]\n", "p.yaml")
+    assert [(g.name, g.index) for g in p.given] == [("h", -1), ("h", 0), ("hb", 4), ("hb", 5)]
+    # an error at the given names its step and finds the line of what the author wrote
+    assert p.lines["given.hb[4]"] == p.lines["given.hb[T+1]"] == 9
+
+
+@pytest.mark.parametrize("given,words", [
+    ("  T: 3\n", r"T is the number of steps \(set it with steps:\); it cannot be given"),
+    ("  h[x]: 3\n", r"a given index must be a whole number \(h\[0\], h\[-1\]\) or T\+k"),
+    ("  h[t]: 3\n", "a given index must be"),
+])
+def test_bad_given_keys(given, words):
+    with pytest.raises(SpecError, match=words) as e:
+        loads(f"title: t\nsteps: 2\nequations:\n  h[t]: h[t-1]\ngiven:\n{given}"
+              "questions:\n  - find: h[1]\n", "p.yaml")
+    assert e.value.line == 6
+
+
+def test_T_cannot_be_defined():
+    for key in ("T", "T[t]"):
+        with pytest.raises(SpecError, match="T is the number of steps") as e:
+            loads(f"title: t\nsteps: 2\nequations:\n  {key}: 3\nquestions:\n  - find: 1\n",
+                  "p.yaml")
+        assert e.value.key == f"equations.{key}" and e.value.line == 4
+
+
+def test_given_T_plus_k_needs_steps():
+    with pytest.raises(SpecError, match="T needs 'steps'"):
+        loads("title: t\nequations:\n  y: hb\ngiven:\n  hb[T+1]: 3\nquestions:\n  - find: y\n")

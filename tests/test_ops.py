@@ -371,3 +371,11 @@ def test_mean_is_the_sum_over_the_number_of_entries():
     out = op.forward(EXACT, [v])
     assert out.shape == (1, 1) and out.data == [R(3)]
     assert op.vjp(EXACT, [v], out, Tensor(1, 1, [R(3)]))[0].data == [R(1)] * 3
+
+
+def test_relu_derivative_prints_as_an_indicator_amssymb_can_set():
+    # amssymb's \mathbb has capitals only: \mathbb{1} prints a wrong glyph
+    z = sympy.Symbol("z", real=True)
+    assert sympy.latex(step(z)) == r"\mathbf{1}\left[z > 0\right]"
+    assert FUNCTIONS["relu"].prime_latex("a_{t}", False) == (r"\mathbf{1}\left[a_{t} > 0\right]", 4)
+    assert FUNCTIONS["relu"].prime_latex("a", True)[0] == r"\mathbf{1}\left[a > 0\right]"

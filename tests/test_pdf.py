@@ -64,6 +64,7 @@ def test_every_bundled_problem_compiles_with_its_graph_inside_the_margins(tmp_pa
         assert has_graph == bool(problem.steps) == ("tikzpicture" in tex), path
         over = [ln for ln in built.log.splitlines() if ln.startswith("Overfull \\hbox")]
         assert over == [], (path.name, over)
+        assert _glyph_problems(tex, built.log) == [], path.name
 
 
 def test_author_text_prints_literally_and_reads_or_runs_nothing(tmp_path):
@@ -137,3 +138,25 @@ def test_wide_tables_split_and_long_rows_break():
     parts = layout.split_table(header, body)
     assert len(parts) > 1 and all(h[0] == "t" for h, _ in parts)
     assert sum(len(h) - 1 for h, _ in parts) == 12
+
+
+
+def _glyph_problems(tex: str, log: str) -> list:
+    """What prints a wrong or no glyph: a character missing from its font (LaTeX's log says
+    "Missing character", as \\tracinglostchars is 2), one with no LaTeX definition, a font
+    substituted, and \\mathbb of anything but a capital (amssymb's blackboard font has capitals
+    only, so \\mathbb{1} prints a wrong symbol without a word in the log)."""
+    bad = [ln for ln in log.splitlines() if "Missing character" in ln
+           or "not set up for use with LaTeX" in ln or ("Font shape" in ln and "undefined" in ln)]
+    return bad + re.findall(r"\\mathbb\s*\{\s*[^A-Z\s][^}]*\}", tex)
+
+
+def test_no_missing_or_wrong_glyph_in_the_course_pdfs():
+    """The course cases of a relu RNN and of PyTorch's GRU print every glyph right (the bundled
+    problems are checked where they are compiled, above)."""
+    _require_tex()
+    for name in ("lead_gru_pytorch", "lead_relu_explode"):
+        tex = render.latex(solve(load(ROOT / "tests/cases" / f"{name}.yaml")))
+        assert _glyph_problems(tex, pdf.build(tex).log) == [], name
+    assert _glyph_problems(r"$\mathbb{1}[z > 0]$", "") == [r"\mathbb{1}"]
+    assert _glyph_problems("", "Missing character: There is no ^^f0 in font msbm10!") != []

@@ -47,8 +47,8 @@ def test_the_functions_of_contract_1_1_print_as_a_textbook_writes_them():
     assert p.doprint(FUNCTIONS["softplus"].exact(a)) == r"\operatorname{softplus}\left(a\right)"
     assert p.doprint(stack(e1, e2)) == r"\begin{bmatrix} e_{1} \\ e_{2} \end{bmatrix}"
     # max's derivative: 1 above, 0 below, 1/2 at a tie (PyTorch's torch.maximum)
-    assert p.doprint(maxstep(a, b)) == (r"\left(\mathbb{1}\left[a > b\right] + \tfrac{1}{2}\,"
-                                        r"\mathbb{1}\left[a = b\right]\right)")
+    assert p.doprint(maxstep(a, b)) == (r"\left(\mathbf{1}\left[a > b\right] + \tfrac{1}{2}\,"
+                                        r"\mathbf{1}\left[a = b\right]\right)")
     assert maxstep(sympy.Integer(2), sympy.Integer(2)) == sympy.Rational(1, 2)
     assert sympy.diff(maximum(a, b), b) == maxstep(b, a)
     assert maximum(sympy.Integer(3), sympy.Rational(1, 2)) == 3
@@ -64,3 +64,19 @@ def test_the_functions_of_contract_1_1_print_as_a_textbook_writes_them():
         r"\operatorname{softmax}\left(\begin{bmatrix} e_{1} \\ e_{2} \end{bmatrix}\right)")
     assert pe.doprint(ex.parse("log_softmax(z)")) == r"\log\operatorname{softmax}\left(z\right)"
     assert pe.doprint(ex.parse("max(a, 0)")) == r"\max\left(a, 0\right)"
+
+
+def test_entries_print_as_a_textbook_writes_them():
+    from derive.lang import expr as ex
+    from derive.output.printing import ExprLatex
+    assert symbol_latex("W_hh[[1,2]]", {}) == r"\left(W_{hh}\right)_{1,2}"
+    assert symbol_latex("v[[2]]", {}) == "v_{2}"
+    assert symbol_latex("h[1][[2]]", {}) == r"\left(h_{1}\right)_{2}"
+    e = ex.parse("-log(p[t][c[t]])")
+    assert ExprLatex({}, {}).doprint(e) == \
+        r"-\log\left(\left(p_{t}\right)_{c_{t}}\right)"
+    # at a step, with the given class numbers put in
+    assert ExprLatex({}, {}, at=2, picks={"c[2]": 3}).doprint(e) == \
+        r"-\log\left(\left(p_{2}\right)_{3}\right)"
+    w = ex.read_entries(ex.parse("W[2][1] * v[1]"), lambda name: False)
+    assert ExprLatex({}, {}).doprint(w) == "W_{2,1} v_{1}"

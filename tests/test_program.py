@@ -57,3 +57,31 @@ def test_a_sum_over_t_inside_a_step_is_over_entries():
 def test_exponents_must_be_numbers():
     with pytest.raises(ExprError, match="exponent"):
         compile_expr(ex.Bin("**", ex.Name("x"), ex.Name("s")), lambda e: SHAPES[e[1]], None)
+
+
+def run_entries(text):
+    e = ex.read_entries(ex.parse(text), lambda name: False)
+    prog = compile_expr(e, lambda k: SHAPES[k[1]], None)
+    return prog, prog.run(EXACT, None, lambda k: from_value(VALUES[k[0]], EXACT))
+
+
+def test_entries_pick_one_value_and_send_the_adjoint_to_it_alone():
+    _, regs = run_entries("W[2][1] * x[2]")
+    assert regs[-1].data == [1]
+    prog, regs = run_entries("x[1] * W[1][2]")
+    grads = prog.vjp(EXACT, regs, Tensor(1, 1, [R(1)]), None)
+    assert grads[("x", None)].data == [2, 0]
+    assert grads[("W", None)].data == [0, 3, 0, 0]
+
+
+@pytest.mark.parametrize("text,words", [
+    ("x[3]", r"x\[3\]: entry 3 is out of range, x has 2 entries"),
+    ("W[1][3]", "W has 2 columns"),
+    ("W[1]", "W is a 2×2 matrix, pick an entry as W\\[i\\]\\[j\\]"),
+    ("s[1]", "s is a scalar"),
+    ("x[1][1]", "too many subscripts, x is a vector of 2 entries"),
+])
+def test_entries_that_do_not_fit_the_shape_are_refused(text, words):
+    e = ex.read_entries(ex.parse(text), lambda name: False)
+    with pytest.raises(ExprError, match=words):
+        compile_expr(e, lambda k: SHAPES[k[1]], None)

@@ -124,7 +124,8 @@ def test_every_markdown_formula_renders_with_katex(tmp_path):
     katex = ROOT / ".ci" / "node" / "node_modules" / "katex"
     assert katex.is_dir(), "katex is missing: npm install --prefix .ci/node katex@0.16"
     items = []
-    for path in PROBLEMS:
+    cases = sorted((ROOT / "tests" / "cases").glob("entries_*.yaml"))  # course exercises
+    for path in PROBLEMS + cases:
         md = render.markdown(solve(load(path)))
         for m in re.finditer(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", md, re.S):
             items.append((m.group(1) or m.group(2), m.group(1) is not None))
@@ -143,6 +144,44 @@ def test_terminal_text_keeps_the_brackets_of_a_fraction():
     assert render.plain(r"\frac{1}{2}") == "1/2"
 
 
+def test_straight_quotes_in_author_text_open_and_close():
+    # LaTeX prints a straight " as a closing quote (”abc”): the opening one must be made
+    assert render.tex_text('say "abc" now') == r"say {\textquotedblleft}abc'' now"
+    assert render.tex_text("a 'word' here") == r"a {\textquoteleft}word' here"
+    assert render.tex_text("it's W_h's") == r"it's W\_h's"  # apostrophes stay
+    assert render.tex_text('("q") and "$x$ is" ok') == \
+        r"({\textquotedblleft}q'') and {\textquotedblleft}$x$ is'' ok"
+    assert render.tex_text("keep $f''(x)$ and a \" b") == r"keep $f''(x)$ and a '' b"
+    assert render.tex_text('"\\input{x}"') == r"{\textquotedblleft}{\textbackslash}input\{x\}''"
+    assert render.md_text('say "abc"') == 'say "abc"'  # Markdown shows them as typed
+
+
+def test_relu_and_gru_markdown_formulas_render_with_katex(tmp_path):
+    """The course cases carry what no bundled problem does (relu's indicator, PyTorch's GRU):
+    KaTeX must accept every formula of their Markdown too."""
+    import json
+    import re
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    assert node, "node is missing: apt-get install nodejs npm (see the README's test command)"
+    katex = ROOT / ".ci" / "node" / "node_modules" / "katex"
+    assert katex.is_dir(), "katex is missing: npm install --prefix .ci/node katex@0.16"
+    items = []
+    for name in ("lead_relu_explode", "lead_gru_pytorch"):
+        md = render.markdown(solve(load(ROOT / "tests/cases" / f"{name}.yaml")))
+        for m in re.finditer(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", md, re.S):
+            items.append((m.group(1) or m.group(2), m.group(1) is not None))
+    assert any(r"\mathbf{1}\left[" in tex for tex, _ in items)  # relu's indicator is there
+    assert not any(r"\mathbb{1}" in tex for tex, _ in items)
+    script = tmp_path / "check.js"
+    script.write_text(KATEX_SCRIPT)
+    r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout) == []
+
+
 def test_the_new_functions_formulas_render_with_katex(tmp_path):
     """max's indicator, log softmax's Jacobian, a stack as a column vector and the mean over
     the steps, in every formula of the course exercises that use them."""
@@ -159,7 +198,7 @@ def test_the_new_functions_formulas_render_with_katex(tmp_path):
         md = render.markdown(solve(load(path)))
         for m in re.finditer(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", md, re.S):
             items.append((m.group(1) or m.group(2), m.group(1) is not None))
-    assert any(r"\tfrac{1}{2}\,\mathbb{1}" in tex for tex, _ in items)
+    assert any(r"\tfrac{1}{2}\,\mathbf{1}" in tex for tex, _ in items)
     script = tmp_path / "check.js"
     script.write_text(KATEX_SCRIPT)
     r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),

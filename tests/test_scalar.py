@@ -2,6 +2,7 @@
 property test against high-precision finite differences."""
 
 import mpmath
+import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -137,3 +138,57 @@ def test_a_question_outside_the_real_domain_is_one_clear_error():
     with pytest.raises(SpecError, match=r"questions.a.find \(line 9\): log is not defined at -3"):
         solve_text("title: t\nsteps: 2\nequations:\n  h[t]: x[t]\ngiven:\n  x: [1, 2]\n"
                    "  w: 3\nquestions:\n  - find: log(-w)\n")
+
+
+BACKWARD = """
+title: a scalar backward recurrence beside a forward one
+steps: 5
+equations:
+  h[t]: tanh(w*h[t-1] + x[t])
+  hb[t]: tanh(wb*hb[t+1] + x[t])
+  L[t]: (h[t] + hb[t] - y[t])**2 / 2
+  L: sum(L[t])
+given:
+  h[0]: 0
+  hb[T+1]: 0.5
+  x: [1, -1, 0.5, 0.25, 2]
+  y: [0, 1, 0, 1, 0]
+  w: 0.5
+  wb: -0.5
+questions:
+  - id: wb
+    find: d(L, wb)
+  - id: hb2
+    find: d(L, hb[2])
+  - id: start
+    find: d(L, hb[T+1])
+"""
+
+
+def test_backward_recurrence_recursion_starts_at_step_one(torch):
+    from conftest import solve_text
+    from derive.check import crosscheck
+    from derive.lang.loader import loads
+    from derive.output import render
+    a = answers_of(BACKWARD)
+    p = loads(BACKWARD)
+    for q in p.questions:
+        assert abs(a[q.id]["value"] - crosscheck.value(p, q)) < 1e-12
+    md = render.markdown(solve_text(BACKWARD))
+    # δ of hb collects from the step before and starts at t = 1; δ of h starts at T as ever
+    assert (r"\delta^{(hb)}_{t} &= \delta^{(hb)}_{t - 1} \cdot \frac{\partial hb_{t - 1}}"
+            r"{\partial hb_{t}}") in md
+    assert r"\delta^{(hb)}_{1} &= " in md and r"\delta^{(h)}_{T} &= " in md
+    assert "so its backward pass runs forward" in md
+    assert "is the local partial: the later states are held fixed" in md
+
+
+def test_a_mean_loss_shows_T_and_its_number():
+    from conftest import solve_text
+    from derive.output import render
+    text = BACKWARD.replace("L: sum(L[t])", "L: sum(L[t]) / T")
+    md = render.markdown(solve_text(text))
+    assert r"\frac{\partial L}{\partial L_{t}} = \frac{1}{T} = 0.2" in md
+    assert r"T = 5" in md  # among the givens
+    assert answers_of(text)["wb"]["value"] == pytest.approx(answers_of(BACKWARD)["wb"]["value"]
+                                                            / 5, rel=1e-12)

@@ -15,7 +15,7 @@ from derive.calculus.graph import sym, unroll
 from derive.lang.loader import loads
 from derive.calculus.core import Core
 
-from conftest import answers_of, close, solve_text
+from conftest import ROOT, answers_of, close, solve_text
 
 SOFTMAX_RNN = """
 title: softmax RNN, four classes
@@ -439,8 +439,8 @@ def test_a_tie_of_max_is_stated_where_it_occurs_and_only_then():
     md = render.markdown(_case("funcs_maxout"))
     assert ("its two arguments are exactly equal in h[1], o[1]: derive follows PyTorch's "
             "torch.maximum, which splits the gradient evenly there, 1/2 to each argument") in md
-    assert (r"\operatorname{diag}\left(\mathbb{1}\left[h_{t} > 0.5\right] + \tfrac{1}{2}\,"
-            r"\mathbb{1}\left[h_{t} = 0.5\right]\right) V^{\top}") in md
+    assert (r"\operatorname{diag}\left(\mathbf{1}\left[h_{t} > 0.5\right] + \tfrac{1}{2}\,"
+            r"\mathbf{1}\left[h_{t} = 0.5\right]\right) V^{\top}") in md
     no_tie = solve_text("""
 title: max without a tie
 steps: 2
@@ -455,3 +455,41 @@ questions:
   - find: d(L, W)
 """)
     assert "not differentiable" not in render.markdown(no_tie)
+
+
+def test_bidirectional_backward_rows_run_forward_and_the_jacobian_chains_up(torch):
+    text = (ROOT / "problems/bidirectional.yaml").read_text()
+    md = render.markdown(solve_text(text, "bidirectional.yaml"))
+    # the backward state's adjoint reads the step before, and starts at t = 1
+    assert (r"\frac{\partial L}{\partial \overleftarrow{h}_{t}} &= U^{\top} \frac{\partial L}"
+            r"{\partial \hat{y}_{t}} + W_{b}^{\top} \operatorname{diag}\left(1 - "
+            r"\overleftarrow{h}_{t - 1} \odot \overleftarrow{h}_{t - 1}\right) \frac{\partial L}"
+            r"{\partial \overleftarrow{h}_{t - 1}} \qquad (t > 1)") in md
+    assert (r"\frac{\partial L}{\partial \overleftarrow{h}_{1}} &= U^{\top} \frac{\partial L}"
+            r"{\partial \hat{y}_{1}}") in md
+    assert "terms at $t - 1$ exist only for $t > 1$" in md
+    # the forward state's rows are as they always were
+    assert r"\frac{\partial L}{\partial h_{t + 1}} \qquad (t < T)" in md
+    assert (r"\frac{\partial \overleftarrow{h}_{1}}{\partial \overleftarrow{h}_{3}} &= "
+            r"\frac{\partial \overleftarrow{h}_{1}}{\partial \overleftarrow{h}_{2}} "
+            r"\frac{\partial \overleftarrow{h}_{2}}{\partial \overleftarrow{h}_{3}}") in md
+    assert "The chain rule over the steps from $1$ up to $3$" in md
+
+
+def test_truncate_through_a_backward_recurrence_is_refused():
+    text = (ROOT / "problems/bidirectional.yaml").read_text() + \
+        "  - id: k\n    find: d(L, W_b)\n    truncate: 1\n"
+    with pytest.raises(SpecError, match="truncate counts steps back in time, but hb runs "
+                       r"backward \(hb\[t\] reads hb\[t\+1\]\)") as e:
+        solve_text(text, "b.yaml")
+    assert e.value.key == "questions.k.truncate" and e.value.line is not None
+    # the forward half alone can still be truncated
+    ok = (ROOT / "problems/bidirectional.yaml").read_text() + \
+        "  - id: k\n    find: d(L, W_f)\n    truncate: 1\n"
+    assert answers_of(ok)["k"]["value"] is not None
+
+
+def test_nothing_is_differentiated_by_T():
+    with pytest.raises(SpecError, match="T is the number of steps, a constant"):
+        solve_text("title: t\nsteps: 2\nequations:\n  h[t]: h[t-1] + x[t]\n  L: sum(h[t]) / T\n"
+                   "given:\n  h[0]: 0\n  x: [1, 2]\nquestions:\n  - find: d(L, T)\n")

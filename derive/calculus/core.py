@@ -13,7 +13,7 @@ import functools
 
 import sympy
 
-from ..errors import ExprError, unknown_name
+from ..errors import ExprError, SpecError, unknown_name
 from ..lang import expr as ex
 from ..lang.to_sympy import sym
 from ..solution import MAX_MATRIX_SHOWN, Answer
@@ -170,6 +170,7 @@ class Core:
             for prg in (prog, general) + tuple(sums):
                 for ins in prg.instrs:
                     self.node_shapes[id(ins.node)] = ins.shape
+        self._check_classes()
         # dependencies from the programs (sympy's scalar view may have simplified some away)
         self.leaf_syms: dict = {}  # node -> the symbol of each leaf of its program, in order
         reorder = False
@@ -183,6 +184,32 @@ class Core:
         for position, node in enumerate(self.g.nodes.values()):
             node.order = position
         self.order = tuple(self.g.nodes)
+
+    def _check_classes(self) -> None:
+        """A given read as an entry index (a class number, c in p[t][c[t]]) holds whole numbers
+        from 1 to the number of entries it picks from, at every step; else an error naming
+        the given."""
+        givens = {g.name: g for g in self.p.given if g.index is None}
+        self.classes: dict = {}  # given name -> the number of entries its values pick from
+        for prog in self.programs.values():
+            for ins in prog.instrs:
+                if ins.op != "entry":
+                    continue
+                base = prog.instrs[ins.args[0]].shape
+                sizes = (base[0] * base[1],) if 1 in base else base
+                for i, size in zip(ins.node.indices, sizes):
+                    g = givens.get(getattr(i, "name", None))
+                    if g is None:
+                        continue
+                    self.classes[g.name] = min(size, self.classes.get(g.name, size))
+                    values = g.value if isinstance(g.value, tuple) else (g.value,)
+                    for k, v in enumerate(values, start=1):
+                        if isinstance(v, tuple) or not v.is_Integer or not 1 <= v <= size:
+                            at = f"{g.name}[{k}]" if isinstance(g.value, tuple) else g.name
+                            shown = "a list" if isinstance(v, tuple) else str(v)
+                            raise self.p.error(
+                                f"{at} is {shown}, but {ex.to_text(ins.node)} needs a whole "
+                                f"number from 1 to {size} (a class number)", f"given.{g.name}")
 
     def _start_hint(self, eq, shape_of, assumed, initial) -> tuple | None:
         """(message, key) when a ``[t]`` equation's shapes fail because of a state's start: a
@@ -252,8 +279,10 @@ class Core:
                                "million (hidden size squared times steps, roughly)",
                                "equations")
         symbolic = any(s not in self.g.given for s in self.g.leaves)
+        # a vector given that only a question reads still makes the problem a vector one
         scalars = all(ins.shape == (1, 1) for prog in self.programs.values()
-                      for ins in prog.instrs)
+                      for ins in prog.instrs) and \
+            not any(isinstance(v, tuple) for v in self.g.given.values())
         self.scalars = scalars
         if scalars or symbolic or cost <= EXACT_COST or (not transcendental and cost <= RATIONAL_COST):
             return MIXED
@@ -391,6 +420,21 @@ class Core:
                 raise self.p.error(str(e), f"equations.{node.equation.key}") from None
             self._partials[s] = out
         return out
+
+    def partial(self, s, dep) -> Tensor | None:
+        """∂s/∂dep of a scalar node (None: s does not read dep).  A partial that is not a
+        finite number (sqrt's at 0) is an error only when it is asked for: a derivative whose
+        paths avoid it (PyTorch's too) needs only the others."""
+        try:
+            return self.partials(s).get(dep)
+        except SpecError:
+            node = self.g.nodes[s]
+            prog = self.programs[node.equation.key]
+            try:
+                return prog.vjp_leaves(self.D, self.regs[s], scalar(self.D.num(1)),
+                                       self.leaf_syms[s], frozenset((dep,))).get(dep)
+            except ExprError as e:
+                raise self.p.error(str(e), f"equations.{node.equation.key}") from None
 
     def seed(self, prog: Program, t, g: Tensor) -> dict:
         """Adjoints of the quantities a question's expression reads, given its adjoint g."""

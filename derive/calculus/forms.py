@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import sympy
+
 from ..lang import expr as ex
 from .program import Program
 
@@ -146,6 +148,25 @@ class AtT:
 
 
 @dataclass(frozen=True)
+class AtStep:
+    """A form written at one fixed step (the start of a backward recurrence's adjoints, t = 1):
+    t reads ``step``."""
+
+    form: object
+    step: int
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The unit vector e_i (or the matrix e_i e_jᵀ) of an entry; ``indices`` are the grammar
+    nodes of its subscripts (a whole number or a given class number such as c[t])."""
+
+    indices: tuple
+    scalar: bool = False
+
+
+@dataclass(frozen=True)
 class Diag:
     arg: object
 
@@ -166,12 +187,28 @@ def had(a, b):
     return Had((a, b), is_scalar(a) and is_scalar(b))
 
 
+def _constant(f):
+    """The number a form stands for (Num, or a number as written), or None."""
+    if isinstance(f, Num):
+        return sympy.Rational(f.value)
+    if isinstance(f, Sub) and isinstance(f.node, ex.Num):
+        return sympy.Rational(f.node.value)
+    return None
+
+
 def mm(*items, scalar=None):
-    flat = []
+    """The product of ``items`` left to right; its numbers are multiplied into one leading
+    factor (½ · 2 (h − y) is written h − y), since a number commutes with every factor."""
+    flat, c = [], sympy.Integer(1)
     for it in items:
-        if it == Num(1):
-            continue
-        flat.extend(it.items if isinstance(it, MM) else (it,))
+        for x in (it.items if isinstance(it, MM) else (it,)):
+            k = _constant(x)
+            if k is None:
+                flat.append(x)
+            else:
+                c *= k
+    if c != 1:
+        flat.insert(0, Num(c))
     if not flat:
         return Num(1)
     if len(flat) == 1:
@@ -235,7 +272,9 @@ def _rule(ins, args, subs, g, own) -> list:
         return [_spread_back(_times(g, subs[1]), args[0]),
                 _spread_back(_times(g, subs[0]), args[1])]
     if op == "/":
-        return [_spread_back(Quot(g, subs[1], sc), args[0]),
+        num, den = _constant(g), _constant(subs[1])
+        first = Num(num / den) if num is not None and den is not None else Quot(g, subs[1], sc)
+        return [_spread_back(first, args[0]),
                 _spread_back(neg(Quot(_times(g, Sub(ins.node, sc)), subs[1], sc)), args[1])]
     if op == "pow":
         p = ins.extra
@@ -248,6 +287,8 @@ def _rule(ins, args, subs, g, own) -> list:
         return ins.extra.back_form(_KIT, ins.node, subs, g, own)
     if op == "sumt":
         return [g] * len(args)
+    if op == "entry":  # only the entry picked receives the adjoint: g e_i
+        return [_times(g, Unit(ins.node.indices))] + [None] * (len(args) - 1)
     return [None] * len(args)
 
 

@@ -130,6 +130,8 @@ class Graph:
     given: dict  # leaf symbol -> exact value
     indexed_names: frozenset
     recurrent: frozenset  # the states: indexed quantities read at an earlier step (h[t-1])
+    # or, for a backward recurrence, at a later one (hb[t+1])
+    backward: frozenset = frozenset()  # the states of backward recurrences (run from T to 1)
 
     def reach(self, wrt, shown: bool = False) -> set:
         """wrt and every node that depends on it (through what the programs read, or with
@@ -139,6 +141,16 @@ class Graph:
             if any(d in out for d in (n.shown_deps if shown else n.deps)):
                 out.add(s)
         return out
+
+    def backward_between(self, roots, wrt) -> tuple:
+        """The backward recurrences whose states lie on a path from wrt to the roots, in file
+        order (their backward pass runs forward in t)."""
+        if not self.backward:
+            return ()
+        on_path = set(self.ancestors(roots)) & self.reach(wrt)
+        names = {self.nodes[s].name for s in on_path if s in self.nodes}
+        return tuple(eq.name for eq in self.problem.equations
+                     if eq.indexed and eq.name in names and eq.name in self.backward)
 
     def ancestors(self, targets) -> tuple:
         """Nodes needed to compute the targets (themselves included), in topological order."""
@@ -170,6 +182,7 @@ class Graph:
         ``t`` binds the index of a loss term taken out of a sum over t."""
         r = _Resolver(self.problem, self.T, None, self.nodes, self.indexed_names,
                       self.plain_names, key, self.given_names)
+        r.backward = self.backward
         r.t_value = t
         return r.build(e)
 
@@ -193,6 +206,7 @@ class _Resolver:
         self.t_value = None  # bound while expanding sum over t
         self.only = None  # the steps a sum over t is restricted to (None: all)
         self.slots: dict = {}
+        self.backward: frozenset = frozenset()  # states that may be read past T (hb[T+1])
 
     def fail(self, msg):
         raise ExprError(msg)
@@ -226,6 +240,10 @@ class _Resolver:
     def resolve(self, n) -> sympy.Expr:
         if isinstance(n, ex.Name):
             name = n.name
+            if name == "T":
+                if self.T is None:
+                    self.fail("T needs 'steps'")
+                return sym("T")  # a leaf whose given value is the number of steps
             if name in self.plain:
                 if not self.defined_above(name, False):
                     where = "itself" if self.eq is not None and self.eq.name == name \
@@ -244,8 +262,6 @@ class _Resolver:
             if self.t_value is not None:
                 step = self.t_value + idx.value
             elif self.eq is not None and self.eq.indexed:
-                if idx.value > 0:
-                    self.fail(f"{name}[{idx.text()}] refers to a later step")
                 if name in self.indexed:
                     if idx.value == 0 and (name == self.eq.name or
                                            not self.defined_above(name, True)):
@@ -263,8 +279,11 @@ class _Resolver:
         else:
             step = idx.value
         if name in self.indexed:
-            if self.T is not None and step > self.T:
-                self.fail(f"{name}[{step}] is beyond the last step T = {self.T}")
+            if self.T is not None and step > self.T and name not in self.backward:
+                self.fail(f"{name}[{step}] is beyond the last step T = {self.T}"
+                          + (f" ({name} runs forward, from {name}[0]; only a backward "
+                             f"recurrence, whose {name}[t] reads {name}[t+1], starts at "
+                             "T+1)" if step == self.T + 1 else ""))
             if step >= 1 and self.eq is not None and self.eq.indexed is False and \
                     not self.defined_above(name, True):
                 self.fail(f"refers to {name}[{step}], which is defined below")
@@ -305,14 +324,17 @@ def unroll(problem: Problem) -> Graph:
         given_names.setdefault(g.name, g)
     templates: dict[int, Template] = {}
     nodes: dict = {}
-    recurrent = set()
+    backward = directions(problem)
+    recurrent = set(backward)
     order = 0
     for i, eq in enumerate(problem.equations):
         key = f"equations.{eq.key}"
         r = _Resolver(problem, T, eq, nodes, indexed, plain, key, given_names, i)
+        r.backward = backward
         self_slot = sym(f"{eq.name}[t]") if eq.indexed else sym(eq.name)
         try:
-            lazy = _lazy_sums(problem, T, eq, nodes, indexed, plain, key, given_names, i)
+            lazy = _lazy_sums(problem, T, eq, nodes, indexed, plain, key, given_names, i,
+                              backward)
             if lazy is None:
                 tmpl_expr = r.build(eq.expr)
                 check_finite_template(tmpl_expr)
@@ -326,8 +348,14 @@ def unroll(problem: Problem) -> Graph:
         templates[i] = tmpl
         if eq.indexed:
             for slot, off in r.slots.items():
-                if off < 0 and split_name(slot)[0] in indexed:
-                    recurrent.add(split_name(slot)[0])  # a state: read at an earlier step
+                base = split_name(slot)[0]
+                if off < 0 and base in indexed:
+                    recurrent.add(base)  # a state: read at an earlier step
+                if off > 0 and base in indexed and base not in backward:
+                    raise problem.error(
+                        f"{eq.name}[t] reads {base}[{slot.name.split('[')[1][:-1]}], a later "
+                        f"step, but {base} is no backward recurrence (one whose {base}[t] "
+                        f"reads {base}[t+1]): {base}[T+{off}] does not exist", key)
             # per slot: its base name and step offset (None: the same symbol at every step)
             shifts = [(s, split_name(s)[0], r.slots[s]) if s in r.slots else (s, None, 0)
                       for s in slot_order]
@@ -358,6 +386,9 @@ def unroll(problem: Problem) -> Graph:
     given: dict = {}
     for g in problem.given:
         key = f"given.{g.name}" if g.index is None else f"given.{g.name}[{g.index}]"
+        if g.index is not None and T and g.index > T and \
+                f"given.{g.name}[T+{g.index - T}]" in problem.lines:
+            key = f"given.{g.name}[T+{g.index - T}]"  # as the author wrote it
         if g.name in plain:
             raise problem.error(f"{g.name} is defined by an equation and cannot be given", key)
         if g.name in indexed and (g.index is None or (g.index >= 1 and T and g.index <= T)):
@@ -366,6 +397,8 @@ def unroll(problem: Problem) -> Graph:
         if g.name not in used_plain and g.name not in used_indexed:
             raise problem.error(f"{g.name} is given but no equation uses it", key)
         if g.index is not None:
+            if g.name in indexed and not _start_is_read(problem, g.name, g.index, exprs):
+                raise problem.error(_unread_start(g.name, g.index, T, backward), key)
             given[sym(f"{g.name}[{g.index}]")] = g.value
         elif isinstance(g.value, tuple) and g.name in used_indexed:
             if g.name in used_plain:
@@ -382,6 +415,8 @@ def unroll(problem: Problem) -> Graph:
                 raise problem.error(f"{g.name} is used with an index: give a list, one value "
                                     "per step", key)
             given[sym(g.name)] = g.value
+    if T is not None and "T" in used_plain:
+        given[sym("T")] = sympy.Integer(T)  # T is the number of steps wherever it is read
     leaves = set()
     for n in nodes.values():
         for d in n.deps:
@@ -397,7 +432,108 @@ def unroll(problem: Problem) -> Graph:
     for position, node in enumerate(ordered.values()):
         node.order = position  # the backward pass pops nodes in reverse topological order
     return Graph(problem, T, ordered, tuple(sorted(leaves, key=sort_key)), given, indexed,
-                 frozenset(recurrent))
+                 frozenset(recurrent), backward)
+
+
+def directions(problem: Problem) -> frozenset:
+    """The states of backward recurrences: the names in a cycle of ``[t]`` equations that
+    reads later steps (``hb[t]`` reading ``hb[t+1]``, directly or through other quantities).
+
+    A cycle that reads both earlier and later steps is an error naming its quantities: a
+    recurrence runs forward in t or backward, never both."""
+    indexed = [eq for eq in problem.equations if eq.indexed]
+    names = {eq.name for eq in indexed}
+    edges: dict = {eq.name: [] for eq in indexed}  # reader -> (read name, offset)
+    for eq in indexed:
+        for n in ex.walk(eq.expr):
+            if isinstance(n, ex.Ref) and n.index.kind == "t" and n.name in names:
+                edges[eq.name].append((n.name, n.index.value))
+    backward: set = set()
+    for comp in _components([eq.name for eq in indexed], edges):
+        inner = [(a, b, k) for a in comp for b, k in edges[a] if b in comp]
+        if len(comp) == 1 and not any(k for _, _, k in inner):
+            continue
+        earlier = sorted({(a, b, k) for a, b, k in inner if k < 0})
+        later = sorted({(a, b, k) for a, b, k in inner if k > 0})
+        if earlier and later:
+            a, b, k = later[0]
+            a2, b2, k2 = earlier[0]
+            eq = next(e for e in indexed if e.name == a)
+            if len(comp) == 1:
+                msg = (f"{a}[t] reads both {a}[t{k2:+d}] and {a}[t{k:+d}]: a recurrence runs "
+                       f"forward (reading {a}[t-1]) or backward (reading {a}[t+1]), not both")
+            else:
+                who = ", ".join(sorted(comp))
+                msg = (f"{who} read each other at both earlier and later steps ({b}[t{k:+d}] "
+                       f"in {a}[t], {b2}[t{k2:+d}] in {a2}[t]): a recurrence runs forward or "
+                       "backward, not both")
+            raise problem.error(msg, f"equations.{eq.key}")
+        if later:
+            backward.update(comp)
+    return frozenset(backward)
+
+
+def _components(order: list, edges: dict) -> list:
+    """Strongly connected components of the name graph (Tarjan), in a fixed order."""
+    index: dict = {}
+    low: dict = {}
+    stack: list = []
+    on: set = set()
+    out: list = []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w, _ in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.add(w)
+                if w == v:
+                    break
+            out.append(frozenset(comp))
+
+    for v in order:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _start_is_read(problem: Problem, name: str, step: int, exprs) -> bool:
+    """Whether some equation or question reads ``name`` at ``step`` (a start before step 1
+    or after T): at a fixed step, or as name[t+k] for some t in 1..T."""
+    T = problem.steps or 0
+    for e in exprs:
+        for n in ex.walk(e):
+            if isinstance(n, ex.Ref) and n.name == name:
+                k = n.index
+                if k.kind == "t" and 1 <= step - k.value <= T:
+                    return True
+                if (k.kind == "T" and T + k.value == step) or (k.kind == "n" and k.value == step):
+                    return True
+    return False
+
+
+def _unread_start(name: str, step: int, T, backward) -> str:
+    """Why a given start of a state is refused: nothing reads it."""
+    where = f"{name}[{step}]" if T is None or step <= T else \
+        f"{name}[T+{step - T}] (= {name}[{step}])"
+    if name in backward and step < 1:
+        return (f"{where} is given but nothing reads it: {name}[t] reads {name}[t+1], so {name} "
+                f"runs backward from {name}[T+1]; give that start instead")
+    if name not in backward and T is not None and step > T:
+        return (f"{where} is given but nothing reads it: {name} runs forward from {name}[0] "
+                f"(only a backward recurrence, whose {name}[t] reads {name}[t+1], starts at "
+                "T+1)")
+    return f"{where} is given but no equation reads it"
 
 
 def _misspelt(problem: Problem, defined: frozenset, given_names: dict) -> None:
@@ -412,13 +548,14 @@ def _misspelt(problem: Problem, defined: frozenset, given_names: dict) -> None:
     for eq in problem.equations:
         for n in ex.walk(eq.expr):
             if isinstance(n, (ex.Name, ex.Ref)) and n.name not in defined and \
-                    n.name not in given_names:
+                    n.name not in given_names and n.name != "T":
                 message = unknown_name(n.name, unused)
                 if "did you mean" in message:
                     raise problem.error(message, f"equations.{eq.key}")
 
 
-def _lazy_sums(problem, T, eq, nodes, indexed, plain, key, given_names, position):
+def _lazy_sums(problem, T, eq, nodes, indexed, plain, key, given_names, position,
+               backward=frozenset()):
     """(LazySums, slot order) for a plain equation that sums an expression over t, or None.
 
     The names it reads are found from the grammar tree without building T terms; the first
@@ -432,6 +569,7 @@ def _lazy_sums(problem, T, eq, nodes, indexed, plain, key, given_names, position
 
     def resolver(only):
         r = _Resolver(problem, T, eq, nodes, indexed, plain, key, given_names, position)
+        r.backward = backward
         r.only = only
         return r.build(eq.expr)
 

@@ -16,7 +16,7 @@ from ..lang import expr as ex
 from ..errors import ExprError
 from ..ops import FUNCTIONS
 from .tensor import (Domain, Tensor, broadcast_shape, elementwise, matmul, matmul_shape, scalar,
-                     total)
+                     shape_text, total)
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,21 @@ def compile_expr(e: ex.Expr, shape_of, T: int | None, t: int | None = None,
             else:
                 extra = ("n", n.name, idx.value)
             return emit("leaf", (), extra, shape_of(extra), n)
+        if isinstance(n, ex.Entry):
+            b = go(n.base, tb)
+            check_entry(n, shp(b))
+            consts, args = [], [b]
+            for i in n.indices:
+                if isinstance(i, ex.Num):
+                    consts.append(int(i.value))
+                    continue
+                r = go(i, tb)
+                if shp(r) != (1, 1):
+                    raise ExprError(f"{ex.to_text(n)}: the entry index {ex.to_text(i)} must be "
+                                    f"one whole number, not {shape_text(shp(r))}")
+                consts.append(None)
+                args.append(r)
+            return emit("entry", args, tuple(consts), (1, 1), n)
         if isinstance(n, ex.Neg):
             a = go(n.arg, tb)
             return emit("neg", (a,), None, shp(a), n)
@@ -206,6 +221,62 @@ def compile_expr(e: ex.Expr, shape_of, T: int | None, t: int | None = None,
     return Program(instrs)
 
 
+def check_entry(n: ex.Entry, shape: tuple) -> None:
+    """Refuse an entry that does not fit its quantity's shape: a scalar subscripted, too many
+    or too few subscripts, a whole-number index outside 1..n."""
+    what = ex.to_text(n.base)
+    rows, cols = shape
+    k = len(n.indices)
+    if shape == (1, 1):
+        raise ExprError(f"{ex.to_text(n)}: {what} is a scalar, it has no entries to pick")
+    if rows == 1 or cols == 1:
+        if k != 1:
+            raise ExprError(f"{ex.to_text(n)}: too many subscripts, {what} is a vector of "
+                            f"{rows * cols} entries (pick one as {what}[i])")
+        sizes = (rows * cols,)
+    else:
+        if k != 2:
+            raise ExprError(f"{ex.to_text(n)}: {what} is a {rows}×{cols} matrix, pick an entry "
+                            f"as {what}[i][j]" if k < 2 else
+                            f"{ex.to_text(n)}: too many subscripts, {what} is a {rows}×{cols} "
+                            "matrix")
+        sizes = (rows, cols)
+    words = ("entries",) if len(sizes) == 1 else ("rows", "columns")
+    for i, size, word in zip(n.indices, sizes, words):
+        if isinstance(i, ex.Num) and not 1 <= i.value <= size:
+            raise ExprError(f"{ex.to_text(n)}: entry {i.value} is out of range, {what} has "
+                            f"{size} {word} (they count from 1)")
+
+
+def whole_index(D: Domain, x, size: int, text: str) -> int:
+    """A given entry index as an int in 1..size (a class number); ExprError otherwise."""
+    v = D.to_sympy(x)
+    if not v.is_number:
+        raise ExprError(f"the entry index {text} has no value")
+    if v != int(v) or not 1 <= int(v) <= size:
+        raise ExprError(f"the entry index {text} is {v}, not a whole number from 1 to {size}")
+    return int(v)
+
+
+def _entry_position(D: Domain, ins: Instr, a: list) -> tuple:
+    """(row, column), 0-based, of the entry an "entry" instruction picks at this step."""
+    base = a[0]
+    at = iter(a[1:])
+    sizes = (base.rows * base.cols,) if base.rows == 1 or base.cols == 1 else base.shape
+    idx = []
+    for c, size, node in zip(ins.extra, sizes, ins.node.indices):
+        idx.append(c if c is not None else
+                   whole_index(D, next(at).data[0], size, ex.to_text(node)))
+    if len(idx) == 2:
+        return idx[0] - 1, idx[1] - 1
+    return (idx[0] - 1, 0) if base.cols == 1 else (0, idx[0] - 1)
+
+
+def _entry(D: Domain, ins: Instr, a: list) -> Tensor:
+    i, j = _entry_position(D, ins, a)
+    return scalar(a[0].at(i, j))
+
+
 # ---- forward and backward rules ------------------------------------------------------------
 
 def _sumt(D: Domain, ins: Instr, a: list) -> Tensor:
@@ -228,6 +299,7 @@ _FORWARD = {
     "matmul": lambda D, ins, a: matmul(D, a[0], a[1]),
     "call": lambda D, ins, a: ins.extra.forward(D, a),
     "sumt": _sumt,
+    "entry": _entry,
 }
 
 
@@ -280,4 +352,10 @@ def _backward(D: Domain, ins: Instr, a: list, out: Tensor, g: Tensor,
         return ins.extra.vjp(D, a, out, g)
     if op == "sumt":
         return [g] * len(a)
+    if op == "entry":  # the adjoint goes to the one entry picked; an index has none
+        i, j = _entry_position(D, ins, a)
+        base = a[0]
+        data = [D.num(0)] * (base.rows * base.cols)
+        data[i * base.cols + j] = g.data[0]
+        return [Tensor(base.rows, base.cols, data)] + [None] * (len(a) - 1)
     raise TypeError(op)

@@ -22,12 +22,12 @@ from ..lang import expr as ex
 from ..lang.loader import Problem, Question
 from ..lang.to_sympy import split_name, sym
 from ..ops import FUNCTIONS
-from ..solution import Note, QuestionSolution, Solution
+from ..solution import Note, Partial, QuestionSolution, Solution, VForward, VResult
 from . import general, scalar, vector
 from .core import Core, key_sym
 from .graph import loss_symbol, unroll
 from .numbers import DIGITS
-from .program import Program, compile_expr
+from .program import Program, check_entry, compile_expr, whole_index
 from .tensor import Tensor, elementwise, scalar as scalar_tensor, zeros
 
 #: Forward values are listed one by one, with their numbers put in, unless there are more
@@ -106,6 +106,10 @@ def _numeric(v) -> bool:
 
 
 def _question(core: Core, q: Question) -> QuestionSolution:
+    if core.p.arch is not None:
+        from ..model import solve as model_solve  # questions about the model: and encoding:
+        if model_solve.handles(core.p, q):
+            return model_solve.question(core.p, q)
     if q.find is None:
         return QuestionSolution(q, None, (Note(q.answer),) if q.answer else (), None)
     key = f"questions.{q.id}.find"
@@ -168,6 +172,8 @@ def _value(core: Core, q: Question, key: str) -> QuestionSolution:
 # ---- derivatives ------------------------------------------------------------------------------------
 
 def _wrt_symbol(core: Core, e: ex.Expr) -> sympy.Symbol:
+    if e == ex.Name("T"):
+        raise ExprError("T is the number of steps, a constant: nothing is differentiated by it")
     if isinstance(e, ex.Name):
         s = sym(e.name)
     elif isinstance(e, ex.Ref) and e.index.kind != "t":
@@ -184,8 +190,37 @@ def _wrt_symbol(core: Core, e: ex.Expr) -> sympy.Symbol:
     return s
 
 
+def _entry_position(core: Core, e: ex.Entry, shape: tuple, key: str) -> tuple:
+    """(row, column), 0-based, of the entry ``e`` of a quantity of this shape; an index may be
+    a given whole number (c[2])."""
+    check_entry(e, shape)
+    sizes = (shape[0] * shape[1],) if 1 in shape else shape
+    idx = []
+    for i, size in zip(e.indices, sizes):
+        if isinstance(i, ex.Num):
+            idx.append(int(i.value))
+            continue
+        prog = core.compile_find(i, key)
+        v = prog.run(core.D, None, core.leaf)[-1]
+        if not v.is_scalar:
+            raise ExprError(f"the entry index {ex.to_text(i)} must be one whole number")
+        idx.append(whole_index(core.D, v.data[0], size, ex.to_text(i)))
+    if len(idx) == 2:
+        return (idx[0] - 1, idx[1] - 1), tuple(idx)
+    return ((idx[0] - 1, 0) if shape[1] == 1 else (0, idx[0] - 1)), tuple(idx)
+
+
+def entry_symbol(s: sympy.Symbol, idx: tuple) -> sympy.Symbol:
+    """The symbol of one entry of a quantity: ``W_hh[[1,2]]``, ``h[1][[2]]`` (printed
+    (W_hh)_{1,2} and (h_1)_2)."""
+    return sym(f"{s.name}[[{','.join(str(i) for i in idx)}]]")
+
+
 def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
     of_e, wrt_e = q.find.args
+    pick = None
+    if isinstance(wrt_e, ex.Entry):  # one entry of a gradient: the gradient, then the entry
+        wrt_e, pick = wrt_e.base, wrt_e
     wrt = _wrt_symbol(core, wrt_e)
     if wrt in core.g.nodes and core.scalars and not _numeric(core.values[wrt].data[0]):
         # a symbolic answer by a quantity keeps that quantity as the variable
@@ -195,6 +230,10 @@ def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
     wshape = core.value(wrt).shape
     roots = [key_sym(k) for k in of_prog.leaf_keys(None)]
     opening = [forward_rows(core, roots), conventions(core, roots, True)]
+    if pick is not None:
+        pos = _entry_position(core, pick, wshape, key)
+        if not of_val.is_scalar:
+            return _by_one_entry(core, q, of_e, of_prog, of_val, wrt, pos, opening)
     if not of_val.is_scalar:
         if wshape != (1, 1) and wshape[1] != 1 and wshape[0] != 1:
             raise ExprError("d(vector, matrix) would be an array with three indices; ask for "
@@ -205,6 +244,15 @@ def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
         if q.truncate is not None:
             raise ExprError("truncate goes with the derivative of a scalar loss")
         return vector.jacobian(core, q, of_e, of_prog, of_val, wrt, wshape, opening)
+    if q.truncate is not None:
+        crossed = core.g.backward_between(roots, wrt)
+        if crossed:
+            name = crossed[0]
+            raise core.p.error(
+                f"truncate counts steps back in time, but {name} runs backward ({name}[t] "
+                f"reads {name}[t+1]) and lies between {wrt.name} and the loss: truncated BPTT "
+                "is defined here only for recurrences that run forward; ask for the full "
+                "gradient", f"questions.{q.id}.truncate")
     grad = _gradient(core, key, of_e, of_prog, wrt, wshape, q.truncate)
     ans = core.answer(grad.answer, wshape)
     extra = []
@@ -216,6 +264,42 @@ def _derivative(core: Core, q: Question, key: str) -> QuestionSolution:
         extra.append(_general_formula(core, narrator, target, wrt))
     steps = narrator.gradient(core, q, key, grad, target, ans, opening, extra,
                               _additive_paths(core, narrator, roots, wrt))
+    if pick is not None:
+        (i, j), idx = pos
+        one = core.answer(scalar_tensor(grad.answer.at(i, j)))
+        where = (f"row {idx[0]}, column {idx[1]}" if len(idx) == 2 else f"entry {idx[0]}")
+        target = Partial(target.of, entry_symbol(wrt, idx))
+        steps = list(steps) + [
+            Note(f"The backward pass gives the whole gradient at once; the entry asked for is "
+                 f"{where} of it:"),
+            VResult(target, (), one.expr, "value")]
+        ans = one
+    return QuestionSolution(q, target, tuple(steps), ans)
+
+
+def _by_one_entry(core: Core, q, of_e, of_prog, of_val, wrt, pos, opening) -> QuestionSolution:
+    """d(vector, one entry): entry i of the answer is the picked entry of the gradient of the
+    vector's entry i, one backward pass each (a column of the Jacobian by the whole quantity,
+    which for a matrix would have three indices)."""
+    if q.truncate is not None:
+        raise ExprError("truncate goes with the derivative of a scalar loss")
+    D = core.D
+    (i, j), idx = pos
+    n = len(of_val.data)
+    out = []
+    for k in range(n):
+        e_k = Tensor(of_val.rows, of_val.cols, [D.num(1) if m == k else D.num(0)
+                                                for m in range(n)])
+        g = core.backward(core.seed(of_prog, None, e_k)).get(wrt)
+        out.append(g.at(i, j) if g is not None else D.num(0))
+    ans = core.answer(Tensor(of_val.rows, of_val.cols, out))
+    target = Partial(vector._of_symbol(of_e), entry_symbol(wrt, idx))
+    where = f"row {idx[0]}, column {idx[1]}" if len(idx) == 2 else f"entry {idx[0]}"
+    fwd, notes = opening
+    steps = ([] if fwd is None else [VForward(*fwd)]) + notes + [
+        Note(f"Entry $i$ of the answer is {where} of the gradient of entry $i$ of the "
+             "differentiated quantity, from one backward pass each."),
+        VResult(target, (), ans.expr, "value")]
     return QuestionSolution(q, target, tuple(steps), ans)
 
 

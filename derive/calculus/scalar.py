@@ -18,8 +18,8 @@ from ..lang import expr as ex
 from ..lang.loader import Question
 from ..lang.to_sympy import build, split_name, sym
 from ..ops import RULE_OF_CLASS
-from ..solution import (Additive, Answer, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
-                        GeneralFormula, GradientSum, Note, One, Partial, Prod,
+from ..solution import (Additive, Answer, BackwardRun, Chain, Delta, Evaluate, ForwardTable,
+                        ForwardValues, GeneralFormula, GradientSum, Note, One, Partial, Prod,
                         QuestionSolution, Recurrence, Result, Rules, Solution, Split,
                         StepTable, Sum, prod, total)
 from . import general as gen
@@ -100,7 +100,7 @@ class Evaluator:
         v = self._partials.get(key)
         if v is None:
             if of in self.g.nodes:
-                t = self.core.partials(of).get(dep)
+                t = self.core.partial(of, dep)
                 v = sympy.Integer(0) if t is None else self.core.shown(t)
             else:
                 # a question's own expression, such as y[2] - yhat[2]: small, taken by sympy
@@ -238,6 +238,10 @@ def gradient(core: Core, q: Question, key: str, grad, target: Partial, ans: Answ
     if use_recursive:
         steps.extend(_recursive_steps(ev, lhs, of, wrt, terms, (adj, edges, parts), answer))
     else:
+        roots = [of] if of in g.nodes else sorted(of.free_symbols, key=lambda s: s.name)
+        crossed = g.backward_between(roots, wrt)
+        if crossed:
+            steps.append(BackwardRun(crossed))
         steps.extend(_expanded_steps(ev, lhs, terms, split, trees, answer))
     return steps + additive
 
@@ -315,7 +319,10 @@ def _paths(ev: Evaluator, top, wrt, reach, bound):
             count[0] += 1
             if count[0] > EXPANDED_MAX_FACTORS:
                 raise _TooLong
-            items.append(prod(Partial(n, d), go(d)))
+            below = go(d)
+            if below is None:
+                continue  # every path on from d is cut by the truncation
+            items.append(prod(Partial(n, d), below))
         memo[n] = total(items)
         return memo[n]
 
@@ -478,12 +485,17 @@ def _recursive_steps(ev, lhs, of, wrt, terms, passes, answer) -> list:
     rec_names = sorted(g.recurrent, key=lambda n: next(x.order for x in g.nodes.values()
                                                         if x.name == n))
     deltas = []
+    first = []
     for name in rec_names:
         s = sym(f"{name}[{t0}]")
-        s_last = sym(f"{name}[{T}]")
+        # a backward recurrence's adjoints run forward in t: they start at t = 1
+        start = 1 if name in g.backward else T
+        if start == 1:
+            first.append(len(deltas))
+        s_last = sym(f"{name}[{start}]")
         deltas.append((Delta(s), delta_tree(s), Delta(s_last), delta_tree(s_last)))
     steps.append(_rules(ev, [d[1] for d in deltas] + [d[3] for d in deltas]))
-    steps.append(Recurrence(tuple(deltas), T, gen, last))
+    steps.append(Recurrence(tuple(deltas), T, gen, last, tuple(first)))
 
     rec_values = _Deltas(adj)
     columns = []

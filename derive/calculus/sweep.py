@@ -45,7 +45,9 @@ def solve(core: Core, q: Question, key: str) -> QuestionSolution:
         _check_exists(core, q, var, k, finds[k])
     derivative = isinstance(q.find, ex.Call) and q.find.func == "d"
     symbolic = not _numeric_problem(core)
-    if symbolic:
+    # one entry of a gradient (d(L, h[k][2])): each k through the handler, which picks it
+    by_entry = derivative and isinstance(q.find.args[1], ex.Entry)
+    if symbolic or by_entry:
         # a symbolic answer by a quantity keeps it as the variable: each k on its own
         answers = {k: qu._question(core, _at(q, k, finds[k])).answer for k in ks}
         tensors = None
@@ -62,7 +64,7 @@ def solve(core: Core, q: Question, key: str) -> QuestionSolution:
     target = SweepTarget(_inner(core, q.find), var, lo, hi, norm)
 
     steps: list = []
-    rep = _representative(core, q, ks, derivative) if not symbolic else None
+    rep = _representative(core, q, ks, derivative) if not (symbolic or by_entry) else None
     if rep is not None:
         sub = qu._question(core, _at(q, rep, finds[rep], core.T, keep_form=True))
         if sub.answer.value is not None and not _same(core, sub.answer.value, tensors[rep]):
@@ -71,7 +73,8 @@ def solve(core: Core, q: Question, key: str) -> QuestionSolution:
         steps.append(Note(f"The derivation for one value, ${var} = {rep}$ (every other "
                           f"${var}$ follows the same steps):"))
         steps.extend(sub.steps)
-    bound, why = (None, "") if symbolic else _bound(core, q, ks, finds, values, derivative)
+    bound, why = (None, "") if symbolic or by_entry else \
+        _bound(core, q, ks, finds, values, derivative)
     steps.append(Sweep(target, ks, values, rep, bound, why))
     return QuestionSolution(q, target, tuple(steps), answer)
 
@@ -277,6 +280,10 @@ def _symbol(e: ex.Expr, T: int | None):
         return sym(e.name)
     if isinstance(e, ex.Ref):
         return sym(f"{e.name}[{e.index.text()}]")
+    if isinstance(e, ex.Entry) and all(isinstance(i, ex.Num) for i in e.indices):
+        base = _symbol(e.base, T)  # one entry: h[k][[2]], printed (h_k)_2
+        return None if base is None else \
+            sym(f"{base.name}[[{','.join(str(int(i.value)) for i in e.indices)}]]")
     return None
 
 

@@ -21,7 +21,7 @@ from ..solution import (Additive, Answer, GeneralFormula, Note, Partial, Questio
                         Solution, VBackward, VChain, VForward, VResult, VTable, shown_rows)
 from . import forms as fm
 from .core import Core, ShownValues, key_sym
-from .program import compile_expr
+from .program import compile_expr, whole_index
 from .tensor import Tensor, elementwise
 
 CHAIN_MAX = 6
@@ -37,11 +37,13 @@ class VectorInfo:
     shapes: dict  # id(grammar node) -> shape, for every compiled subexpression
     quantity_shapes: tuple  # (display key, shape) in file order
     exact: bool
+    classes: tuple = ()  # (given name, n): class numbers that pick one of n entries
 
 
 def solution(core: Core, questions: tuple, loss, grads: dict) -> Solution:
     """The Solution of a problem with vectors or matrices, its values shown on first use."""
-    info = VectorInfo(core.node_shapes, core.quantity_shapes(), core.D.exact)
+    info = VectorInfo(core.node_shapes, core.quantity_shapes(), core.D.exact,
+                      tuple(sorted(core.classes.items())))
     return Solution(core.p, core.g, ShownValues(core), questions, info, loss=loss,
                     gradients=grads)
 
@@ -156,12 +158,14 @@ def _adjoint_rows(ev: Core, relevant, root_eq, wrt, adj) -> list:
         if eq is root_eq:
             continue
         general, at_T, extra_rows = [], [], []
+        ahead = False  # a use at an earlier step (hb[t+1] read at t): a backward recurrence
         for ceq, extra, sum_i in _consumers(ev, users, eq.name):
             f = _term_form(ev, ceq, extra, sum_i, root_eq, ones)
             if f is None:
                 continue
             kind, _, k = extra
             if kind == "t":
+                ahead = ahead or k > 0
                 f = fm.Shift(f, -k, fm.is_scalar(f)) if k else f
                 general.append(f)
                 if k == 0:
@@ -182,7 +186,15 @@ def _adjoint_rows(ev: Core, relevant, root_eq, wrt, adj) -> list:
                         for k in sorted(at))
             continue
         fixed_T = [f for k, f in extra_rows if k == T]
-        if eq.indexed and (len(at_T) != len(general) or fixed_T):
+        if eq.indexed and ahead and eq.name in ev.g.backward:
+            # its adjoints run forward in t: they start at t = 1, which no earlier step reads
+            fixed_1 = [f for k, f in extra_rows if k == 1]
+            rows.append((lhs, fm.plus(general), "t > 1" if T and T > 1 else ""))
+            rows.append((fm.Adj(eq.name, ex.Index("n", 1), lhs.scalar),
+                         fm.plus([fm.AtStep(f, 1, fm.is_scalar(f)) for f in at_T] + fixed_1),
+                         "1"))
+            extra_rows = [(k, f) for k, f in extra_rows if k != 1]
+        elif eq.indexed and (len(at_T) != len(general) or fixed_T):
             rows.append((lhs, fm.plus(general), "t < T" if T and T > 1 else ""))
             rows.append((fm.Adj(eq.name, ex.Index("T", 0), lhs.scalar),
                          fm.plus([fm.AtT(f, fm.is_scalar(f)) for f in at_T] + fixed_T),
@@ -224,9 +236,15 @@ def _cross_entropy_target(e: ex.Expr, s_name: str | None, log_s=None):
 def _softmax_ce(ev: Core, eq, users, adj):
     """The row ∂L/∂o_t = ŷ_t − y_t when o feeds only ŷ = softmax(o) and ŷ only the
     cross-entropy −Σ y log ŷ with targets summing to 1 — checked against the numbers."""
-    if not eq.indexed:
-        return None
     cons = _consumers(ev, users, eq.name)
+    if not eq.indexed:  # a many-to-one read-out: p = softmax(z), L = -log(p[c])
+        if len(cons) != 1 or cons[0][1] != ("p", eq.name, None) or cons[0][0].indexed or \
+                cons[0][0].expr != ex.Call("softmax", (ex.Name(eq.name),)):
+            return None
+        cons2 = _consumers(ev, users, cons[0][0].name)
+        if len(cons2) != 1 or cons2[0][0].indexed or cons2[0][1][0] != "p":
+            return None
+        return _softmax_class(ev, eq, cons[0][0], cons2[0][0].expr, adj)
     if len(cons) != 1 or cons[0][1] != ("t", eq.name, 0):
         return None
     s_eq = cons[0][0]
@@ -237,7 +255,7 @@ def _softmax_ce(ev: Core, eq, users, adj):
         return None
     y = _cross_entropy_target(cons2[0][0].expr, s_eq.name)
     if y is None:
-        return None
+        return _softmax_class(ev, eq, s_eq, cons2[0][0].expr, adj)
     D = ev.D
     for t in range(1, (ev.T or 0) + 1):
         a = adj.get(sym(f"{eq.name}[{t}]"))
@@ -286,6 +304,30 @@ def _log_softmax_ce(ev: Core, eq, users, adj, ones):
     return (None, diff, "log-softmax-ce")
 
 
+def _softmax_class(ev: Core, eq, s_eq, loss, adj):
+    """The row ∂L/∂o_t = ŷ_t − e_{c_t} when ŷ = softmax(o) feeds only −log((ŷ_t)_{c_t}), the
+    cross-entropy of a class number — checked against the numbers."""
+    own = ex.Ref(s_eq.name, ex.Index("t", 0)) if eq.indexed else ex.Name(s_eq.name)
+    if not (isinstance(loss, ex.Neg) and isinstance(loss.arg, ex.Call) and
+            loss.arg.func == "log" and isinstance(loss.arg.args[0], ex.Entry) and
+            loss.arg.args[0].base == own and len(loss.arg.args[0].indices) == 1):
+        return None
+    idx = loss.arg.args[0].indices[0]
+    D = ev.D
+    for t in range(1, (ev.T or 0) + 1) if eq.indexed else (None,):
+        a = adj.get(sym(eq.name if t is None else f"{eq.name}[{t}]"))
+        if a is None:
+            continue
+        s = ev.values[sym(s_eq.name if t is None else f"{s_eq.name}[{t}]")]
+        prog = compile_expr(idx, ev.shape_of, ev.T, t)
+        c = whole_index(D, prog.run(D, t, ev.leaf)[-1].data[0], len(s.data), ex.to_text(idx))
+        want = [D.sub(x, D.num(1)) if k == c - 1 else x for k, x in enumerate(s.data)]
+        if any(_nonzero(D.to_sympy(D.sub(u, v))) for u, v in zip(a.data, want)):
+            return None
+    form = fm.plus([fm.Sub(own, False), fm.neg(fm.Unit((idx,)))])
+    return (None, form, "softmax-ce-class")
+
+
 def _nonzero(x: sympy.Expr) -> bool:
     """A number beyond rounding, or a symbolic expression that sympy has not cancelled to 0."""
     return abs(float(x)) > 1e-30 if x.is_number else x != 0
@@ -321,6 +363,7 @@ def _backward_steps(ev, grad, target, ans, additive: list) -> list:
         ev.general[root_eq.key] = (general, tuple(sums))
         relevant = (root_eq,) + relevant
     steps: list = []
+    T = ev.T or 0
     rows = _adjoint_rows(ev, relevant, root_eq, wrt, adj)
     wnode = ev.g.nodes.get(wrt)
     param = None
@@ -332,6 +375,8 @@ def _backward_steps(ev, grad, target, ans, additive: list) -> list:
         step = int(step)
         terms = []
         for ceq, extra, sum_i in _consumers(ev, relevant, base):
+            if extra[0] == "t" and ceq.indexed and not 1 <= step - extra[2] <= T:
+                continue  # no step of this equation reads it (y_0 for h_0, y_4 for hb_4)
             f = _term_form(ev, ceq, extra, sum_i, root_eq)
             if f is not None and extra[0] == "t":
                 terms.append(fm.Shift(f, -extra[2], fm.is_scalar(f)))
@@ -441,35 +486,39 @@ def _state_chain(ev: Core, of, wrt, answer) -> VChain | None:
     if not isinstance(of, sympy.Symbol) or of not in ev.g.nodes or wrt not in ev.g.nodes:
         return None
     a, b = ev.g.nodes[of], ev.g.nodes[wrt]
-    if a.name != b.name or a.step is None or b.step is None or not b.step < a.step:
+    if a.name != b.name or a.step is None or b.step is None:
         return None
-    if a.step - b.step > CHAIN_MAX:
+    # a backward recurrence (hb[t] reads hb[t+1]) chains from a down... to a later step b
+    d = 1 if a.name in ev.g.backward else -1
+    if not (b.step - a.step) * d > 0 or abs(a.step - b.step) > CHAIN_MAX:
         return None
     eq = a.equation
     prog = ev.programs[eq.key]
     leaves = {ins.extra for ins in prog.instrs if ins.op == "leaf"}
-    if ("t", eq.name, -1) not in leaves:
+    if ("t", eq.name, d) not in leaves:
         return None
     for ins in prog.instrs:
         if ins.op == "leaf" and ins.extra[0] == "t" and ins.extra[1] in ev.shape_by_name \
-                and ins.extra != ("t", eq.name, -1):
+                and ins.extra != ("t", eq.name, d):
             return None  # another quantity of the same step or a later one: more than a chain
-    form = fm.jacobian_forms(prog, ("t", eq.name, -1), _own(eq))
+    form = fm.jacobian_forms(prog, ("t", eq.name, d), _own(eq))
     if form is None:
         return None
     factors = []
     D = ev.D
-    for t in range(a.step, b.step, -1):
+    for t in range(a.step, b.step, d):
         s = sym(f"{eq.name}[{t}]")
         out = ev.values[s]
-        prev = ev.value(sym(f"{eq.name}[{t - 1}]"))
+        prev = ev.value(sym(f"{eq.name}[{t + d}]"))
         rows = []
         for i in range(len(out.data)):
             e_i = Tensor(out.rows, out.cols, [D.num(1) if j == i else D.num(0)
                                              for j in range(len(out.data))])
-            c = prog.vjp(D, ev.regs[s], e_i, t).get((eq.name, t - 1))
+            c = prog.vjp(D, ev.regs[s], e_i, t).get((eq.name, t + d))
             rows.append(c.data if c is not None else [D.num(0)] * len(prev.data))
         m = Tensor(len(out.data), len(prev.data), [x for r in rows for x in r])
         factors.append((t, form, ev.shown(m) if not m.is_scalar else
                         sympy.ImmutableMatrix([[ev.shown(m)]])))
+    if d == 1:
+        return VChain(Partial(of, wrt), eq.name, tuple(factors), answer, 1)
     return VChain(Partial(of, wrt), eq.name, tuple(factors), answer)

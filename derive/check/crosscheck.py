@@ -58,33 +58,82 @@ class _Forward:
                     self.leaves[(g.name, k)] = _const(th, v).requires_grad_(True)
             else:
                 self.leaves[(g.name, g.index)] = _const(th, g.value).requires_grad_(True)
+        if self.T:
+            self.leaves[("T", None)] = th.tensor(float(self.T), dtype=th.float64)
         self.vals: dict = {}
-        indexed = [eq for eq in problem.equations if eq.indexed]
-        # Plain equations may sit between indexed ones; evaluate lazily on first use.
         self.plain = {eq.name: eq for eq in problem.equations if not eq.indexed}
-        self.indexed = {eq.name: eq for eq in indexed}
+        self.indexed = {eq.name: eq for eq in problem.equations if eq.indexed}
+        # Every quantity is computed on first use, after what it reads (its own order, from
+        # the equations as written): plain equations may sit between steps (Z = Σ_t exp(e_t)
+        # read by alpha[t]) and a backward recurrence runs from T down to 1.
         if self.T:
             for t in range(1, self.T + 1):
-                for eq in indexed:
-                    v = self.ev(eq.expr, t)
-                    if detach_upto is not None and t <= detach_upto:
-                        v = v.detach()
-                    self.vals[(eq.name, t)] = v
+                for name in self.indexed:
+                    self.get(name, t)
+
+    def _reads(self, key) -> list:
+        """The quantities (name, step) an equation reads at one step (sums over t expanded)."""
+        name, t = key
+        eq = self.indexed[name] if t is not None else self.plain[name]
+        out: list = []
+
+        def go(e, tb):
+            if isinstance(e, ex.Name):
+                if e.name in self.plain:
+                    out.append((e.name, None))
+            elif isinstance(e, ex.Ref):
+                step = self.step(e.index, tb)
+                if e.name in self.indexed and step is not None and 1 <= step <= self.T:
+                    out.append((e.name, step))
+            elif isinstance(e, (ex.Neg, ex.Transpose)):
+                go(e.arg, tb)
+            elif isinstance(e, ex.Bin):
+                go(e.left, tb)
+                go(e.right, tb)
+            elif isinstance(e, ex.Call):
+                if e.func == "sum" and ex.uses_t(e.args[0]) and tb is None:
+                    for s in range(1, self.T + 1):
+                        go(e.args[0], s)
+                else:
+                    for a in e.args:
+                        go(a, tb)
+
+        go(eq.expr, t)
+        return out
+
+    def _compute(self, root) -> None:
+        """Evaluate root and, first, everything it reads (an explicit stack: a long sequence
+        is deeper than Python's recursion limit)."""
+        stack = [(root, iter(self._reads(root)))]
+        busy = {root}
+        while stack:
+            key, it = stack[-1]
+            nxt = next((d for d in it if d not in self.vals), None)
+            if nxt is not None:
+                if nxt in busy:
+                    raise Unavailable(f"{nxt} is read while it is computed (a cycle)")
+                busy.add(nxt)
+                stack.append((nxt, iter(self._reads(nxt))))
+                continue
+            stack.pop()
+            name, t = key
+            if t is None:
+                v = self.ev(self.plain[name].expr, None)
+            else:
+                v = self.ev(self.indexed[name].expr, t)
+                if self.detach_upto is not None and t <= self.detach_upto:
+                    v = v.detach()
+            self.vals[key] = v
 
     def _per_step(self, name) -> bool:
         return any(isinstance(n, ex.Ref) and n.name == name
                    for eq in self.p.equations for n in ex.walk(eq.expr))
 
     def get(self, name, idx):
-        if idx is None:
-            if (name, None) in self.vals:
-                return self.vals[(name, None)]
-            if name in self.plain:
-                self.vals[(name, None)] = self.ev(self.plain[name].expr, None)
-                return self.vals[(name, None)]
-        elif name in self.indexed and idx >= 1:
+        if (idx is None and name in self.plain) or \
+                (idx is not None and name in self.indexed and 1 <= idx <= self.T):
             if (name, idx) not in self.vals:
-                raise KeyError((name, idx))
+                self._compute((name, idx))
             return self.vals[(name, idx)]
         if (name, idx) in self.leaves:
             return self.leaves[(name, idx)]
@@ -92,7 +141,7 @@ class _Forward:
 
     def step(self, index: ex.Index, t):
         if index.kind == "t":
-            return t + index.value
+            return None if t is None else t + index.value
         if index.kind == "T":
             return self.T + index.value
         return index.value
@@ -105,6 +154,8 @@ class _Forward:
             return self.get(e.name, None)
         if isinstance(e, ex.Ref):
             return self.get(e.name, self.step(e.index, t))
+        if isinstance(e, ex.Entry):
+            return _take(self.ev(e.base, t), self.indices(e, t))
         if isinstance(e, ex.Neg):
             return -self.ev(e.arg, t)
         if isinstance(e, ex.Transpose):
@@ -127,6 +178,17 @@ class _Forward:
             return FUNCTIONS[e.func].torch(th, *(self.ev(a, t) for a in e.args))
         raise TypeError(e)
 
+    def indices(self, e: ex.Entry, t) -> list:
+        """The 1-based whole numbers of an entry's subscripts (a class number c[t] read from
+        its given value)."""
+        out = []
+        for i in e.indices:
+            v = float(i.value) if isinstance(i, ex.Num) else float(self.ev(i, t).detach().reshape(()))
+            if v != int(v):
+                raise ValueError(f"entry index {ex.to_text(i)} is {v}, not a whole number")
+            out.append(int(v))
+        return out
+
     def target(self, e):
         """A question's expression (a quantity or expression) as a tensor."""
         return self.ev(e, None)
@@ -137,6 +199,24 @@ class _Forward:
         if isinstance(e, ex.Ref):
             return self.get(e.name, self.step(e.index, None))
         raise Unavailable("wrt is not a single quantity")
+
+
+def _take(x, idx: list):
+    """Entry idx (1-based) of a column vector, a row vector or a matrix, as a 0-d tensor."""
+    if x.dim() == 0 or x.numel() == 1:
+        raise ValueError("a scalar has no entries")
+    if x.dim() == 1:
+        x = x.reshape(-1, 1)
+    if len(idx) == 1:
+        if x.shape[0] != 1 and x.shape[1] != 1:
+            raise ValueError("a matrix entry needs two subscripts")
+        flat = x.reshape(-1)
+        if not 1 <= idx[0] <= flat.numel():
+            raise ValueError(f"entry {idx[0]} is out of range")
+        return flat[idx[0] - 1]
+    if len(idx) != 2 or not (1 <= idx[0] <= x.shape[0] and 1 <= idx[1] <= x.shape[1]):
+        raise ValueError(f"entry {idx} is out of range")
+    return x[idx[0] - 1, idx[1] - 1]
 
 
 def _plain(th, g, like):
@@ -166,15 +246,31 @@ def value(problem: Problem, q: Question):
         raise Unavailable("conceptual question")
     if q.over is not None:
         return _sweep(th, problem, q)
+    from . import modelcheck
+    if modelcheck.handles(problem, q):
+        return modelcheck.value(problem, q)
     if not (isinstance(q.find, ex.Call) and q.find.func == "d"):
         return _plain(th, _Forward(problem).target(q.find), None)
     of, wrt = q.find.args
+    pick = None
+    if isinstance(wrt, ex.Entry):  # one entry of the gradient by the whole quantity
+        wrt, pick = wrt.base, _Forward(problem).indices(wrt, None)
     if q.truncate is None:
         fw = _Forward(problem)
         out, x = fw.target(of), fw.wrt(wrt)
         if out.numel() == 1:
-            return _plain(th, _grad(th, out.reshape(()), x), x)
+            g = _grad(th, out.reshape(()), x)
+            if pick is not None:
+                return float(_take(th.zeros_like(x) if g is None else g, pick))
+            return _plain(th, g, x)
         flat = out.reshape(-1)
+        if pick is not None:  # one entry of each row's gradient: a vector shaped as ``out``
+            col = []
+            for i in range(flat.numel()):
+                g = _grad(th, flat[i], x)
+                col.append(float(_take(th.zeros_like(x) if g is None else g, pick)))
+            return col if out.dim() < 2 or out.shape[1] == 1 or out.shape[0] == 1 else \
+                [col[i * out.shape[1]:(i + 1) * out.shape[1]] for i in range(out.shape[0])]
         rows = []
         for i in range(flat.numel()):
             g = _grad(th, flat[i], x)
@@ -192,7 +288,10 @@ def value(problem: Problem, q: Question):
         g = _grad(th, out.reshape(()), x)
         if g is not None:
             total = g if total is None else total + g
-    return _plain(th, total, _Forward(problem).wrt(wrt))
+    x = _Forward(problem).wrt(wrt)
+    if pick is not None:
+        return float(_take(th.zeros_like(x) if total is None else total, pick))
+    return _plain(th, total, x)
 
 
 def _sweep(th, problem: Problem, q: Question) -> list:
@@ -203,7 +302,8 @@ def _sweep(th, problem: Problem, q: Question) -> list:
     var, lo, hi = q.over
     finds = [ex.bind_sweep(q.find, k) for k in range(lo, hi + 1)]
     derivative = isinstance(q.find, ex.Call) and q.find.func == "d"
-    if not derivative or ex.uses_sweep(q.find.args[0]) or q.truncate is not None:
+    if not derivative or ex.uses_sweep(q.find.args[0]) or q.truncate is not None or \
+            isinstance(q.find.args[1], ex.Entry):
         answers = [value(problem, dataclasses.replace(q, find=f, over=None)) for f in finds]
     else:
         fw = _Forward(problem)
@@ -254,6 +354,7 @@ class Check:
     digits: int | None = None
     torch: object = None
     reason: str = ""
+    by: str = ""  # what checked it, when not PyTorch autograd (model and data answers)
 
     def to_json(self) -> dict:
         if self.status == "skipped":
@@ -261,6 +362,8 @@ class Check:
         out = {"status": self.status, "digits": self.digits, "torch": self.torch}
         if self.reason:
             out["reason"] = self.reason
+        if self.by:
+            out["by"] = self.by
         return out
 
 
@@ -305,6 +408,10 @@ def check(problem: Problem, answers: dict) -> dict:
     for q in problem.questions:
         a = answers.get(q.id)
         if a is None:
+            continue
+        from . import modelcheck
+        if modelcheck.handles(problem, q):  # counts, shapes, tokens: not through autograd
+            out[q.id] = modelcheck.check(problem, q, a)
             continue
         if a["value"] is None:
             out[q.id] = Check("skipped", reason="the answer is symbolic")

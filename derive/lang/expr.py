@@ -73,6 +73,17 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """An entry of a vector or matrix value: ``v[2]``, ``W_hh[1][2]``, ``p[t][c[t]]`` (1-based).
+
+    ``base`` is the quantity (a Name, or a Ref at a step); each index is a whole number (Num)
+    or a given whole number (a Name, or a Ref such as ``c[t]``)."""
+
+    base: "Expr"
+    indices: tuple
+
+
+@dataclass(frozen=True)
 class Neg:
     arg: "Expr"
 
@@ -95,7 +106,7 @@ class Transpose:
     arg: "Expr"
 
 
-Expr = Num | Name | Ref | Neg | Bin | Call | Transpose
+Expr = Num | Name | Ref | Entry | Neg | Bin | Call | Transpose
 
 
 def walk(e: Expr):
@@ -110,6 +121,8 @@ def walk(e: Expr):
             stack.extend((n.right, n.left))
         elif isinstance(n, Call):
             stack.extend(reversed(n.args))
+        elif isinstance(n, Entry):
+            stack.extend(reversed((n.base,) + n.indices))
 
 
 def uses_t(e: Expr) -> bool:
@@ -119,6 +132,8 @@ def uses_t(e: Expr) -> bool:
         return e.index.kind == "t"
     if isinstance(e, Call) and e.func in OVER_T:
         return False
+    if isinstance(e, Entry):
+        return uses_t(e.base) or any(uses_t(i) for i in e.indices)
     if isinstance(e, (Neg, Transpose)):
         return uses_t(e.arg)
     if isinstance(e, Bin):
@@ -149,6 +164,8 @@ def bind_sweep(e: Expr, k: int) -> Expr:
         return Bin(e.op, bind_sweep(e.left, k), bind_sweep(e.right, k))
     if isinstance(e, Call):
         return Call(e.func, tuple(bind_sweep(a, k) for a in e.args))
+    if isinstance(e, Entry):
+        return Entry(bind_sweep(e.base, k), tuple(bind_sweep(i, k) for i in e.indices))
     return e
 
 
@@ -160,6 +177,8 @@ def to_text(e: Expr) -> str:
         return e.name
     if isinstance(e, Ref):
         return f"{e.name}[{e.index.text()}]"
+    if isinstance(e, Entry):
+        return to_text(e.base) + "".join(f"[{to_text(i)}]" for i in e.indices)
     if isinstance(e, Neg):
         return f"-({to_text(e.arg)})"
     if isinstance(e, Bin):
@@ -308,22 +327,56 @@ class _Converter:
         if abs(p) > MAX_EXPONENT or abs(q) > MAX_EXPONENT:
             raise ExprError(f"exponent {v} is too large (at most {MAX_EXPONENT})")
 
-    def subscript(self, n: ast.Subscript) -> Ref:
+    def subscript(self, n: ast.Subscript) -> Expr:
+        if isinstance(n.value, ast.Subscript):
+            # a further subscript is an entry: p[t][c[t]], W_hh[1][2], h[T][1]
+            inner = self.subscript(n.value)
+            idx = self.entry_index(n.slice)
+            if isinstance(inner, Entry):
+                if len(inner.indices) >= 3:
+                    raise ExprError(f"{to_text(inner)}[...]: too many subscripts")
+                return Entry(inner.base, inner.indices + (idx,))
+            return Entry(inner, (idx,))
         if not isinstance(n.value, ast.Name):
             raise ExprError("only a name can be indexed, as in h[t-1]")
         base = self.name(n.value.id).name
         idx = n.slice
+        if isinstance(idx, (ast.Name, ast.Subscript)) and not (
+                isinstance(idx, ast.Name) and idx.id in ("t", "T", self.over)):
+            # v[c], p[c[t]]: an entry picked by a given whole number
+            return Entry(Name(base), (self.entry_index(idx),))
         index = self.index(idx)
         if index.kind == "t" and not self.allow_t:
             raise ExprError(f"{base}[{index.text()}]: t is only defined inside h[t] equations "
                             "and sum(...)")
         return Ref(base, index)
 
+    def entry_index(self, idx: ast.AST) -> Expr:
+        """An entry index: a whole number from 1, or a given whole number (c, c[t], c[2])."""
+        if isinstance(idx, ast.Constant) and type(idx.value) is int:
+            if not 1 <= idx.value <= 100000:
+                raise ExprError(f"entry index {idx.value} is out of range (entries count from 1)")
+            return Num(sympy.Integer(idx.value))
+        if isinstance(idx, ast.Name) and idx.id not in ("t", "T"):
+            return self.name(idx.id)
+        if isinstance(idx, ast.Subscript) and isinstance(idx.value, ast.Name):
+            e = self.subscript(idx)
+            if isinstance(e, Ref):
+                return e
+        raise ExprError("an entry index is a whole number from 1 or a given class number, "
+                        "as in p[t][c[t]]")
+
     def index(self, idx: ast.AST) -> Index:
         if isinstance(idx, ast.Constant) and type(idx.value) is int:
             if not 0 <= idx.value <= 100000:
                 raise ExprError(f"index {idx.value} is out of range")
             return Index("n", idx.value)
+        if (isinstance(idx, ast.UnaryOp) and isinstance(idx.op, ast.USub)
+                and isinstance(idx.operand, ast.Constant) and type(idx.operand.value) is int):
+            # an earlier start such as h[-1], read by a recurrence over h[t-2]
+            if not 0 <= idx.operand.value <= 100000:
+                raise ExprError(f"index -{idx.operand.value} is out of range")
+            return Index("n", -idx.operand.value)
         if isinstance(idx, ast.Name) and idx.id in ("t", "T"):
             return Index(idx.id, 0)
         if (isinstance(idx, ast.BinOp) and isinstance(idx.op, (ast.Add, ast.Sub))
@@ -342,9 +395,9 @@ class _Converter:
                     and idx.right.value <= 100000):
                 return Index("k", idx.right.value if isinstance(idx.op, ast.Add)
                              else -idx.right.value, v)
-            raise ExprError(f"an index must be t, t-j, T, T-j, a whole number, or the sweep "
-                            f"index {v}, {v}+j, {v}-j (j a whole number)")
-        raise ExprError("an index must be t, t-k, T, T-k or a whole number")
+            raise ExprError(f"an index must be t, t-j, t+j, T, T-j, T+j, a whole number, or the "
+                            f"sweep index {v}, {v}+j, {v}-j (j a whole number)")
+        raise ExprError("an index must be t, t-k, t+k, T, T-k, T+k or a whole number")
 
     def call(self, n: ast.Call, d: int, top: bool) -> Expr:
         if not isinstance(n.func, ast.Name):
@@ -438,7 +491,8 @@ def loss_terms(of: Expr, plain: dict, T: int | None) -> list:
 
 
 def _refs(e) -> bool:
-    return any(isinstance(n, (Ref, Name)) for n in walk(e))
+    # T is the number of steps: a constant factor (sum(L[t]) / T splits into its terms)
+    return any(isinstance(n, Ref) or (isinstance(n, Name) and n.name != "T") for n in walk(e))
 
 
 def additive_terms(e: Expr, name: str) -> list:
@@ -472,3 +526,56 @@ def additive_terms(e: Expr, name: str) -> list:
 
     split(e)
     return [t for t in terms if carries(t) and gated(t)]
+
+
+def read_entries(e: Expr, sequence) -> Expr:
+    """The tree with each whole-number subscript of a name that does not run over steps read
+    as an entry: ``v[2]`` is entry 2 of the vector v, ``W[1][2]`` an entry of the matrix W,
+    while ``h[2][1]`` stays entry 1 of h at step 2.  ``sequence(name)`` says whether a name
+    runs over steps (a ``[t]`` equation, a given used per step)."""
+
+    def first(n, whole):
+        if not isinstance(n, Ref) or sequence(n.name):
+            return None
+        if n.index.kind != "n":
+            raise ExprError(f"{to_text(whole)}: {n.name} does not run over steps")
+        if n.index.value < 1:
+            raise ExprError(f"{to_text(whole)}: entry {n.index.value} is out of range "
+                            "(entries count from 1)")
+        return Num(sympy.Integer(n.index.value))
+
+    def go(n):
+        if isinstance(n, Ref):
+            k = first(n, n)
+            return n if k is None else Entry(Name(n.name), (k,))
+        if isinstance(n, Entry):
+            indices = tuple(go(i) for i in n.indices)
+            k = first(n.base, n)
+            if k is None:
+                return Entry(n.base, indices)
+            if len(indices) > 1:
+                raise ExprError(f"{to_text(n)}: too many subscripts")
+            return Entry(Name(n.base.name), (k,) + indices)
+        if isinstance(n, Neg):
+            return Neg(go(n.arg))
+        if isinstance(n, Transpose):
+            return Transpose(go(n.arg))
+        if isinstance(n, Bin):
+            return Bin(n.op, go(n.left), go(n.right))
+        if isinstance(n, Call):
+            return Call(n.func, tuple(go(a) for a in n.args))
+        return n
+
+    return go(e)
+
+
+def step_names(e: Expr) -> set:
+    """Names read with a time index t or T (``x[t]``, ``h[T]``) anywhere in e."""
+    return {n.name for n in walk(e) if isinstance(n, Ref) and n.index.kind != "n"}
+
+
+def alone_refs(e: Expr) -> set:
+    """Names read with one whole-number subscript and no further one (``x[2]``)."""
+    inner = {id(n.base) for n in walk(e) if isinstance(n, Entry)}
+    return {n.name for n in walk(e) if isinstance(n, Ref) and n.index.kind == "n"
+            and id(n) not in inner}

@@ -7,7 +7,7 @@ naming the file, the key and the line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -17,7 +17,8 @@ from ..errors import ExprError, SpecError
 from .to_sympy import constant
 
 MAX_BYTES = 1_000_000
-TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symbols", "questions")
+TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symbols", "questions",
+            "framework", "model", "encoding")
 QUESTION_KEYS = ("id", "text", "find", "truncate", "answer", "form", "over")
 MAX_STEPS = 20000
 
@@ -28,7 +29,7 @@ _SAFE_TEX_CMDS = frozenset("""hat bar tilde vec dot ddot mathbf boldsymbol mathr
 mathsf mathbb operatorname widehat widetilde overline prime alpha beta gamma delta epsilon
 varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau upsilon phi
 varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega ell partial
-nabla top""".split())
+nabla top overleftarrow overrightarrow""".split())
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Problem:
     symbols: tuple
     questions: tuple
     lines: dict = field(default_factory=dict, compare=False, hash=False)
+    arch: object = None  # model.spec.Arch: the model: and encoding: blocks and their questions
 
     def error(self, message: str, key: str | None = None) -> SpecError:
         """A SpecError for this file at ``key`` (its line when known)."""
@@ -201,7 +203,9 @@ class _Builder:
                 raise self.err(k, knode, f"unknown key (allowed: {', '.join(TOP_KEYS)})")
             top[k] = (knode, v)
             self.lines[k] = _line(knode)
-        for req in ("title", "equations", "questions"):
+        # equations are optional beside a model: or encoding: block (architecture.md)
+        blocks = "model" in top or "encoding" in top
+        for req in ("title", "questions") + (() if blocks else ("equations",)):
             if req not in top:
                 raise SpecError(f"required key '{req}' is missing", file=self.file, key=req)
         title = self.text("title", top["title"][1]).strip()
@@ -216,15 +220,20 @@ class _Builder:
             steps = int(s, 0) if s.lstrip("+-").isdigit() else None
             if steps is None or not 1 <= steps <= MAX_STEPS:
                 raise self.err("steps", node, f"steps must be a whole number from 1 to {MAX_STEPS}")
-        equations = self.equations(top["equations"][1], steps)
-        given = self.given(top["given"][1]) if "given" in top else ()
+        equations = self.equations(top["equations"][1], steps) if "equations" in top else ()
+        given = self.given(top["given"][1], steps) if "given" in top else ()
         symbols = self.symbols(top["symbols"][1]) if "symbols" in top else ()
         self.known = {eq.name for eq in equations} | {g.name for g in given} | {
             n.name for eq in equations for n in ex.walk(eq.expr)
             if isinstance(n, (ex.Name, ex.Ref))}
         questions = self.questions(top["questions"][1], steps)
+        arch = None
+        if blocks or "framework" in top:
+            from ..model import spec as model_spec  # only problems with these blocks need it
+            arch = model_spec.read(self, top, questions, equations, given)
+        equations, questions = self.entries(equations, given, questions)
         return Problem(self.file, title, source, statement, steps, equations, given, symbols,
-                       questions, self.lines)
+                       questions, self.lines, arch)
 
     def equations(self, node, steps) -> tuple:
         out, seen = [], set()
@@ -234,6 +243,9 @@ class _Builder:
         for k, knode, v in items:
             key = f"equations.{k}"
             m = _KEY_RE.match(k)
+            if m and m.group(1) == "T":
+                raise self.err(key, knode, "T is the number of steps (steps:); it cannot be "
+                               "defined by an equation")
             if not m or m.group(1) in ex.RESERVED or m.group(2) not in (None, "t"):
                 raise self.err(key, knode, "an equation key is a name or name[t]")
             indexed = m.group(2) == "t"
@@ -246,6 +258,40 @@ class _Builder:
             self.lines[key] = _line(knode)
             out.append(Equation(m.group(1), indexed, e, text, _line(knode)))
         return tuple(out)
+
+    def entries(self, equations, given, questions) -> tuple:
+        """Equations and questions with subscripts of names that do not run over steps read as
+        entries (``v[2]``, ``W_hh[1][2]``); see :func:`expr.read_entries` and the README."""
+        exprs = [eq.expr for eq in equations] + [q.find for q in questions if q.find is not None]
+        sequences = {eq.name for eq in equations if eq.indexed}
+        sequences |= {g.name for g in given if g.index is not None}
+        for e in exprs:
+            sequences |= ex.step_names(e)
+        alone = set().union(*(ex.alone_refs(e) for e in exprs))
+        alone -= {n.name for e in exprs for n in ex.walk(e) if isinstance(n, ex.Name)}
+        plain_given = {g.name: g.value for g in given if g.index is None}
+        defined = {eq.name for eq in equations}
+        for name, v in plain_given.items():
+            # a list of vectors read as x[2] is x at step 2, as in contract v1
+            if name in alone and isinstance(v, tuple) and isinstance(v[0], tuple):
+                sequences.add(name)
+
+        def sequence(name):
+            return name in sequences or (name not in plain_given and name not in defined)
+
+        def read(e, key, line):
+            try:
+                return ex.read_entries(e, sequence)
+            except ExprError as err:
+                raise SpecError(str(err), file=self.file, key=key, line=line) from None
+
+        eqs = tuple(Equation(eq.name, eq.indexed, read(eq.expr, f"equations.{eq.key}", eq.line),
+                             eq.text, eq.line) for eq in equations)
+        qs = tuple(q if q.find is None else
+                   replace(q, find=read(q.find, f"questions.{q.id}.find",
+                                        self.lines.get(f"questions.{q.id}.find")))
+                   for q in questions)
+        return eqs, qs
 
     def value(self, key, node, depth=0):
         """An exact value: a number, a decimal or fraction string, a constant expression or a
@@ -272,21 +318,37 @@ class _Builder:
         except ExprError as err:
             raise self.err(key, node, str(err)) from None
 
-    def given(self, node) -> tuple:
+    def given(self, node, steps=None) -> tuple:
         out = []
         for k, knode, v in self.mapping("given", node):
             key = f"given.{k}"
             m = _KEY_RE.match(k)
+            if m and m.group(1) == "T":
+                raise self.err(key, knode, "T is the number of steps (set it with steps:); it "
+                               "cannot be given")
             if not m or m.group(1) in ex.RESERVED:
                 raise self.err(key, knode, "a given is a name or name[k] with a whole number k")
             index = None
             if m.group(2) is not None:
-                if not m.group(2).isdigit():
-                    raise self.err(key, knode, "a given index must be a whole number, as in h[0]")
-                index = int(m.group(2))
+                index = self.given_index(key, knode, m.group(2).replace(" ", ""), steps)
+                # the graph names a given by its step (hb[4] for hb[T+1] when T = 3)
+                self.lines.setdefault(f"given.{m.group(1)}[{index}]", _line(knode))
             self.lines[key] = _line(knode)
             out.append(Given(m.group(1), index, self.value(key, v), _line(knode)))
         return tuple(out)
+
+    def given_index(self, key, knode, text: str, steps) -> int:
+        """The step of a given's index: a whole number (``h[0]``, ``h[-1]``, before the first
+        step) or ``T+k`` (``hb[T+1]``, the start of a backward recurrence)."""
+        m = re.fullmatch(r"(-?\d{1,6})|T([+-]\d{1,6})?", text)
+        if m is None:
+            raise self.err(key, knode, "a given index must be a whole number (h[0], h[-1]) or "
+                           "T+k (hb[T+1])")
+        if m.group(1) is not None:
+            return int(m.group(1))
+        if steps is None:
+            raise self.err(key, knode, "T needs 'steps'")
+        return steps + int(m.group(2) or 0)
 
     def symbols(self, node) -> tuple:
         out = []
@@ -343,6 +405,7 @@ class _Builder:
                                "conceptual question)")
             truncate = None
             if "truncate" in fields:
+                self.lines[f"{key}.truncate"] = _line(fields["truncate"])
                 s = self.scalar(f"{key}.truncate", fields["truncate"], ("int",))
                 truncate = int(s) if s.isdigit() else 0
                 if truncate < 1:

@@ -29,6 +29,41 @@ def split_name(s: sympy.Symbol) -> tuple[str, str | None]:
     return n, None
 
 
+class EntryOf(sympy.Function):
+    """An entry in the scalar view of an equation: ``EntryOf(p[t], c[t])``, ``EntryOf(W, 1, 2)``
+    (1-based); its numbers come from the numeric core, never from this symbol."""
+
+    nargs = (2, 3)
+
+    @classmethod
+    def eval(cls, base, *idx):
+        # a vector or matrix with its values put in: the entry itself (ranges are checked
+        # by the numeric core first)
+        if isinstance(base, sympy.MatrixBase) and all(i.is_Integer for i in idx):
+            rows, cols = base.shape
+            if len(idx) == 1 and 1 in (rows, cols) and 1 <= idx[0] <= rows * cols:
+                return base[int(idx[0]) - 1]
+            if len(idx) == 2 and 1 <= idx[0] <= rows and 1 <= idx[1] <= cols:
+                return base[int(idx[0]) - 1, int(idx[1]) - 1]
+        return None
+
+    def _eval_is_real(self):
+        return True
+
+    def _latex(self, printer, exp=None):
+        values = getattr(printer, "values", None)  # the numbers-put-in mode of our printer
+        v = values.get(self.args[0]) if values else None
+        if isinstance(v, sympy.MatrixBase) and self.func(v, *self.args[1:]) != self:
+            tex = printer._print(self.func(v, *self.args[1:]))
+            tex = rf"\left({tex}\right)"  # a number put in, as every value is shown
+            return tex if exp is None else rf"{tex}^{{{exp}}}"
+        base = printer._print(self.args[0])
+        sub = ",".join(printer._print(a) for a in self.args[1:])
+        tex = f"{base}_{{{sub}}}" if len(base) == 1 and base.isalpha() else \
+            rf"\left({base}\right)_{{{sub}}}"
+        return tex if exp is None else rf"{tex}^{{{exp}}}"
+
+
 def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
     """The sympy expression of a grammar tree; ``resolve`` maps Name/Ref nodes to sympy and
     ``expand_sum(body, mean=False)`` gives a sum (or mean) over t of ``body``."""
@@ -37,6 +72,8 @@ def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
             return n.value
         if isinstance(n, (ex.Name, ex.Ref)):
             return resolve(n)
+        if isinstance(n, ex.Entry):
+            return EntryOf(go(n.base), *(go(i) for i in n.indices))
         if isinstance(n, ex.Neg):
             return -go(n.arg)
         if isinstance(n, ex.Transpose):

@@ -77,6 +77,14 @@ def _name_latex(base: str) -> str:
 
 def symbol_latex(name: str, names: dict) -> str:
     """LaTeX of a quantity name such as ``yhat[t-1]`` (``names``: the problem's display names)."""
+    m = re.fullmatch(r"(.+)\[\[([\d,]+)\]\]", name)
+    if m:
+        # one entry asked for: W_hh[[1,2]] is (W_hh)_{1,2}, v[[2]] is v_2, h[1][[2]] is (h_1)_2
+        inner = symbol_latex(m.group(1), names)
+        idx = m.group(2)
+        if re.fullmatch(r"[A-Za-z]", inner):
+            return f"{inner}_{{{idx}}}"
+        return rf"\left({inner}\right)_{{{idx}}}"
     if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*\[-?\d+\](\[\d+\])+", name):
         # an entry of a quantity's value: h[3][1] is (h_3)_1
         head, entries = name.split("]", 1)
@@ -293,18 +301,41 @@ class ExprLatex:
     when given; ``T`` is the number of steps."""
 
     def __init__(self, names: dict, shapes: dict, shift: int = 0, at: int | None = None,
-                 T: int | None = None, in_step: bool = True, base: str = "t") -> None:
+                 T: int | None = None, in_step: bool = True, base: str = "t",
+                 picks: dict | None = None) -> None:
         self.names, self.shapes, self.shift, self.at, self.T = names, shapes, shift, at, T
         self.in_step, self.base = in_step, base
+        self.picks = picks  # name at a step ("c[2]") -> its whole number, printed in its place
 
     def moved(self, by: int) -> "ExprLatex":
         return ExprLatex(self.names, self.shapes, self.shift + by,
                          None if self.at is None else self.at + by, self.T, self.in_step,
-                         self.base)
+                         self.base, self.picks)
+
+    def at_step(self, step: int) -> "ExprLatex":
+        return ExprLatex(self.names, self.shapes, 0, step, self.T, self.in_step, self.base)
 
     def at_last(self) -> "ExprLatex":
         return ExprLatex(self.names, self.shapes, self.shift, self.at, self.T, self.in_step,
-                         "T")
+                         "T", self.picks)
+
+    def entry(self, e) -> str:
+        """``(p_t)_{c_t}``, ``(W_{hh})_{1,2}``; a one-letter plain name as ``v_{2}``,
+        ``W_{2,1}``; with ``picks``, a given index prints as its number."""
+        def idx(i):
+            if self.picks is not None and isinstance(i, (ex.Name, ex.Ref)):
+                key = i.name if isinstance(i, ex.Name) else \
+                    f"{i.name}[{self.index(i.index).replace(' ', '')}]"
+                v = self.picks.get(key)
+                if v is not None:
+                    return str(v)
+            return self.doprint(i)
+
+        base = self._p(e.base)[0]
+        sub = ",".join(idx(i) for i in e.indices)
+        if re.fullmatch(r"[A-Za-z]", base):
+            return f"{base}_{{{sub}}}"
+        return rf"\left({base}\right)_{{{sub}}}"
 
     def scalar(self, n) -> bool:
         s = self.shapes.get(id(n))
@@ -354,6 +385,8 @@ class ExprLatex:
             return self.quantity(e.name, None), 4
         if isinstance(e, ex.Ref):
             return self.quantity(e.name, e.index), 4
+        if isinstance(e, ex.Entry):
+            return self.entry(e), 4
         if isinstance(e, ex.Neg):
             return "-" + self._wrap(e.arg, 2), 1
         if isinstance(e, ex.Transpose):
@@ -415,6 +448,8 @@ class FormLatex:
             return FormLatex(self.e.moved(f.by), self.root)._p(f.form)
         if isinstance(f, fm.AtT):
             return FormLatex(self.e.at_last(), self.root)._p(f.form)
+        if isinstance(f, fm.AtStep):
+            return FormLatex(self.e.at_step(f.step), self.root)._p(f.form)
         if isinstance(f, fm.Prime):
             op = FUNCTIONS[f.func]
             if f.out is not None and op.prime_by_output is not None:
@@ -433,13 +468,16 @@ class FormLatex:
             return rf"\left({jac}\right)", 4
         if isinstance(f, fm.MaxStep):
             a, b = self.e.doprint(f.a.node), self.e.doprint(f.b.node)
-            return (rf"\mathbb{{1}}\left[{a} > {b}\right] + \tfrac{{1}}{{2}}\,"
-                    rf"\mathbb{{1}}\left[{a} = {b}\right]"), 1
+            return (rf"\mathbf{{1}}\left[{a} > {b}\right] + \tfrac{{1}}{{2}}\,"
+                    rf"\mathbf{{1}}\left[{a} = {b}\right]"), 1
         if isinstance(f, fm.Count):
             shape = self.e.shapes.get(id(f.sub.node), (1, 1))
             return str(shape[0] * shape[1]), 4
         if isinstance(f, fm.Entry):
             return rf"\left({self.doprint(f.form)}\right)_{{{f.i}}}", 4
+        if isinstance(f, fm.Unit):
+            e = [rf"\mathbf{{e}}_{{{self.e.doprint(i)}}}" for i in f.indices]
+            return (e[0], 4) if len(e) == 1 else (rf"{e[0]} {e[1]}^{{\top}}", 2)
         if isinstance(f, fm.Diag):
             return rf"\operatorname{{diag}}\left({self.doprint(f.arg)}\right)", 4
         if isinstance(f, fm.Tr):

@@ -15,8 +15,9 @@ from pylatexenc.latexencode import unicode_to_latex
 
 from . import figure, plot
 
-from . import layout
+from . import archview, layout
 from ..calculus.general import gamma
+from ..calculus import forms as fm
 from ..calculus.forms import Plus
 from ..calculus.numbers import is_numeric, tree_size
 from ..lang import expr as ex
@@ -25,7 +26,8 @@ from ..ops import FUNCTIONS
 from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
                        matrix_latex, rounded, symbol_latex, tree_latex)
 from ..calculus.tensor import LazyMatrix
-from ..solution import (Additive, Chain, Delta, Evaluate, ForwardTable, ForwardValues,
+from ..solution import (Additive, BackwardRun, Chain, DataAnswer, DataStep, DataTarget, Delta,
+                       Evaluate, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
                        ROWS_AT_ENDS, shown_rows, Sweep, SweepTarget,
@@ -50,7 +52,7 @@ oslash mathrel textstyle
 alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi
 rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi
 Psi Omega ell mid vert lVert rVert langle rangle lfloor rfloor lceil rceil overline underline
-widehat widetilde begin end displaystyle limits lvert rvert""".split())
+widehat widetilde begin end displaystyle limits lvert rvert overleftarrow overrightarrow""".split())
 _SAFE_ENVS = frozenset({"bmatrix", "pmatrix", "matrix", "vmatrix", "cases", "aligned"})
 
 
@@ -83,14 +85,35 @@ def tex_text(text: str) -> str:
     harmless commands (otherwise it is printed literally)."""
     out, pos = [], 0
     for m in _MATH_RE.finditer(text):
-        out.append(_escape(text[pos:m.start()]))
+        out.append(_escape(_curly(text, pos, m.start())))
         math = m.group(1) if m.group(1) is not None else m.group(2)
         if _safe_math(math):
             out.append(rf"\[{math}\]" if m.group(1) is not None else f"${math}$")
         else:
             out.append(_escape(m.group(0)))
         pos = m.end()
-    out.append(_escape(text[pos:]))
+    out.append(_escape(_curly(text, pos, len(text))))
+    return "".join(out)
+
+
+_OPENS_AFTER = " \t\n([{\u201c\u2018-\u2013\u2014/"
+
+
+def _curly(text: str, start: int, end: int) -> str:
+    """text[start:end] with the straight quotes that open a quotation made opening quotes (LaTeX
+    prints every straight quote as a closing one): a quote after a space, an opening bracket or
+    the start opens, any other closes, so an apostrophe (it's, W_h's) stays one.  The
+    character before ``start`` decides at a segment's start."""
+    out = []
+    for i in range(start, end):
+        ch = text[i]
+        if ch in "\"'":
+            opens = i == 0 or text[i - 1] in _OPENS_AFTER
+            if opens and (i + 1 >= len(text) or text[i + 1].isspace()):
+                opens = False  # a quote standing alone opens nothing
+            if opens:  # a closing one is right as it is: LaTeX prints ' and '' closing
+                ch = "\u201c" if ch == '"' else "\u2018"
+        out.append(ch)
     return "".join(out)
 
 
@@ -128,7 +151,8 @@ def _latex2text():
 
     db = get_default_latex_context_db().filter_context(exclude_categories=())
     db.add_context_category("derive", prepend=True, macros=[
-        MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "dfrac", "tfrac")])
+        MacroTextSpec(m, simplify_repl=frac) for m in ("frac", "dfrac", "tfrac")]
+        + [MacroTextSpec("texttt", simplify_repl="%s")])  # model and data answers
     return LatexNodes2Text(math_mode="text", latex_context=db)
 
 
@@ -161,12 +185,26 @@ class _View:
         self.shapes = info.shapes if info is not None else {}
         self.qid = ""  # the question being presented (names a sweep's plot file)
         self.files: dict = {}  # file name -> SVG text of the plots beside the Markdown
+        # given whole numbers by name at a step ("c[2]"), printed in place of a class index
+        self.picks = {s.name: int(v) for s, v in self.g.given.items()
+                      if isinstance(v, sympy.Basic) and v.is_Integer}
+
+    def picked(self, e, at: int | None = None, in_step: bool = True) -> str | None:
+        """``e`` with each given entry index as its number ((p_2)_{3} for (p_2)_{c_2}), or
+        None when it picks no entry by a given index."""
+        if not any(isinstance(n, ex.Entry) and any(not isinstance(i, ex.Num)
+                                                   for i in n.indices) for n in ex.walk(e)):
+            return None
+        return ExprLatex(self.names, self.shapes, 0, at, self.g.T, in_step,
+                         picks=self.picks).doprint(e)
 
     def ex(self, shift: int = 0, at: int | None = None, in_step: bool = True) -> ExprLatex:
         return ExprLatex(self.names, self.shapes, shift, at, self.g.T, in_step)
 
     def target_tex(self, target) -> str:
         """∂of/∂wrt of a question, or the question's expression, as LaTeX."""
+        if isinstance(target, DataTarget):
+            return rf"\text{{{target.label}}}"
         if isinstance(target, SweepTarget):
             return (rf"\left({self.sweep_entry_tex(target)}\right)_{{{target.var}="
                     rf"{target.first}}}^{{{target.last}}}")
@@ -204,6 +242,12 @@ class _View:
         if isinstance(v, sympy.Basic) and v.is_number:
             return format_number(v) or rounded(v)
         return self.tex(v)
+
+    def answer_of(self, a) -> str:
+        """A question's answer as shown (an Answer's expression, compact as the answer line
+        has it, or a model or data answer)."""
+        return archview.answer_latex(a) if isinstance(a, DataAnswer) else \
+            self.answer_tex(a.expr, compact=True)
 
     def answer_tex(self, v, compact: bool = False) -> str:
         """An answer as shown; a sweep's list (a tuple) in full, or with ``compact`` its
@@ -295,8 +339,16 @@ class _View:
         raise TypeError(type(st))
 
     @present.register
+    def _(self, st: DataStep) -> list:
+        return archview.present(st)
+
+    @present.register
     def _(self, st: Note) -> list:
         return [{"kind": "note", "md": md_text(st.text), "tex": tex_text(st.text)}]
+
+    @present.register
+    def _(self, st: BackwardRun) -> list:
+        return self.present(Note(backward_run_words([self.tex(sym(n)) for n in st.names])))
 
     @present.register
     def _(self, st: ForwardValues) -> list:
@@ -349,7 +401,13 @@ class _View:
 
     @present.register
     def _(self, st: Rules) -> list:
-        items = [f"{self.p.partial(p)} = {self.tex(e)}" for p, e in st.partials]
+        steps = sym("T")
+        items = [f"{self.p.partial(p)} = {self.tex(e)}"
+                 # a rule made of T alone (1/T of a mean) also shows its number
+                 + (f" = {self.tex(e.xreplace({steps: self.g.T}))}"
+                    if self.g.T and isinstance(e, sympy.Basic) and e.free_symbols == {steps}
+                    else "")
+                 for p, e in st.partials]
         rules = [FUNCTIONS[f].rule for f in st.functions]
         lines = [r",\quad ".join(items[i:i + 3]) for i in range(0, len(items), 3)]
         if rules:
@@ -362,15 +420,24 @@ class _View:
     @present.register
     def _(self, st: Recurrence) -> list:
         rows = []
-        for d, tree, d_last, tree_last in st.deltas:
+        for i, (d, tree, d_last, tree_last) in enumerate(st.deltas):
             lhs = DerivePrinter(self.names, rename=st.rename,
                                 single_delta=self.single_delta).delta(d)
             rows.append((lhs, "= " + self.tree(tree, "leibniz", st.rename)))
             rows.append(("", "= " + self.tree(tree, "local", st.rename)))
-            lhs_last = DerivePrinter(self.names, rename=st.rename_last,
+            rename_last = {} if i in st.first else st.rename_last  # the start: t = 1 or T
+            lhs_last = DerivePrinter(self.names, rename=rename_last,
                                      single_delta=self.single_delta).delta(d_last)
-            rows.append((lhs_last, "= " + self.tree(tree_last, "local", st.rename_last)))
-        return self.present(Note(_RECURSION_WORDS)) + [
+            rows.append((lhs_last, "= " + self.tree(tree_last, "local", rename_last)))
+        words = _RECURSION_WORDS
+        if st.first:
+            names = [self.tex(sym(st.deltas[i][0].of.name.split("[")[0])) for i in st.first]
+            words = ("Backward recursion: $\\delta_t$ is the total derivative of the loss by the "
+                     "state at step $t$, through every step that reads it"
+                     + ("; for a state that runs forward, from $t = T$ down to $t = 1$. "
+                        if len(st.first) < len(st.deltas) else ". ")
+                     + backward_run_words(names))
+        return self.present(Note(words)) + [
             {"kind": "equations", "intro": "", "lines": [], "rows": rows}]
 
     @present.register
@@ -392,7 +459,9 @@ class _View:
         intro = "Summing over the steps:"
         if factor is not None:
             named = DerivePrinter(self.names, rename=st.rename).partial(factor)
-            intro = (f"Summing over the steps (${named}$ is the local partial: the earlier "
+            which = "later" if isinstance(factor.of, sympy.Symbol) and \
+                factor.of.name.split("[")[0] in self.g.backward else "earlier"
+            intro = (f"Summing over the steps (${named}$ is the local partial: the {which} "
                      "states are held fixed):")
         return [{"kind": "equations", "intro": intro, "lines": [], "rows": rows}]
 
@@ -621,6 +690,9 @@ class _View:
             node = nodes[s]
             eq = self.ex(at=node.step, in_step=node.step is not None).doprint(
                 node.equation.expr)
+            picked = self.picked(node.equation.expr, node.step, node.step is not None)
+            if picked is not None and picked != eq:
+                eq += f" = {picked}"
             rows.append((self.tex(s), f"= {eq} = {self.num(vals[s])}"))
         return [{"kind": "equations", "intro": "Forward pass:", "lines": [], "rows": rows}]
 
@@ -641,6 +713,18 @@ class _View:
                              "is $\\operatorname{softmax}(z)\\,(\\mathbf{1}^\\top y) - y$, "
                              "that is $\\operatorname{softmax}(z) - y$.")
                 continue
+            if when == "softmax-ce-class":
+                rows.append(("", text))
+                s_tex = fp.doprint(rhs.items[0][1])
+                unit = rhs.items[1][1]
+                e_tex = fp.doprint(unit)
+                idx = self.ex().doprint(unit.indices[0])
+                picked = self.ex().doprint(ex.Entry(rhs.items[0][1].node, unit.indices))
+                notes.append(f"Softmax with cross-entropy of the class ${idx}$: "
+                             f"$(\\operatorname{{diag}}({s_tex}) - {s_tex} {s_tex}^\\top)"
+                             f"(-{e_tex} / {picked}) = {s_tex} - {e_tex}$, "
+                             f"where ${e_tex}$ is the one-hot vector of class ${idx}$.")
+                continue
             if when == "softmax-ce":
                 rows.append(("", text))
                 notes.append("Softmax with cross-entropy: since the entries of $y_t$ sum to 1, "
@@ -648,14 +732,24 @@ class _View:
                              "(-y_t \\oslash \\hat y_t) = \\hat y_t (\\mathbf{1}^\\top y_t) - y_t"
                              " = \\hat y_t - y_t$.")
                 continue
+            steps_value = _with_T(rhs, self.g.T)
+            if steps_value is not None:  # 1/T of a mean: its number too
+                text += " = " + self.tex(steps_value)
             if when == "t < T":
                 text += r" \qquad (t < T)"
+            elif when == "t > 1":
+                text += r" \qquad (t > 1)"
             elif when.startswith("plus at"):
                 text = r"\mathrel{+}= " + text[2:] + rf" \qquad \text{{(at }} t = {when[8:]})"
             rows.append((fp.adj(lhs.name, lhs.index), text))
         intro = ("Backward pass: the adjoint of each quantity is the sum over the equations "
                  "that use it (matrix form; $\\odot$ is the entry-by-entry product"
                  + (", terms at $t + 1$ exist only for $t < T$):" if self.g.T else "):"))
+        if any(when == "t > 1" for _, _, when in st.rows):
+            at = (", terms at $t + 1$ exist only for $t < T$, and terms at $t - 1$ only for "
+                  "$t > 1$). " if any(when == "t < T" for _, _, when in st.rows) else
+                  ", terms at $t - 1$ exist only for $t > 1$). ")
+            intro = intro[:intro.index(", terms at")] + at + _backward_words(self, st.rows)
         if not isinstance(st.lhs.of, sympy.Basic):
             intro = (f"With $f = {self.ex(in_step=False).doprint(st.lhs.of)}$: " + intro[0].lower()
                      + intro[1:])
@@ -706,17 +800,20 @@ class _View:
     def _(self, st: VChain) -> list:
         lhs = self.target_tex(st.lhs)
         a, b = [int(s.name[:-1].split("[")[1]) for s in (st.lhs.of, st.lhs.wrt)]
-        leib = " ".join(self.p.partial(Partial(sym(f"{st.name}[{t}]"), sym(f"{st.name}[{t-1}]")))
+        leib = " ".join(self.p.partial(Partial(sym(f"{st.name}[{t}]"),
+                                               sym(f"{st.name}[{t + st.by}]")))
                         for t, _, _ in st.factors)
         forms = " ".join(_paren(FormLatex(self.ex(at=t), "").doprint(f), f)
                          for t, f, _ in st.factors)
         mats = " ".join(self.num(m) for _, _, m in st.factors)
         general = FormLatex(self.ex(), "").doprint(st.factors[0][1])
-        local = self.p.partial(Partial(sym(f"{st.name}[t]"), sym(f"{st.name}[t-1]")))
+        local = self.p.partial(Partial(sym(f"{st.name}[t]"),
+                                       sym(f"{st.name}[t{st.by:+d}]")))
         lines = [leib, forms, mats] if len(st.factors) > 1 else [forms, mats]
         if len(st.factors) > 1:
             lines.append(self.answer_tex(st.product))
-        intro = f"The chain rule over the steps from ${a}$ down to ${b}$"
+        intro = (f"The chain rule over the steps from ${a}$ "
+                 f"{'down' if st.by < 0 else 'up'} to ${b}$")
         if layout.width(general) > layout.LINE / 2:
             # a long local Jacobian (max's two pieces) gets a display row, where it can break
             return [{"kind": "equations", "intro": intro + ", with the local Jacobian",
@@ -737,6 +834,50 @@ class _View:
         rows.append(self.answer_tex(st.answer))
         return [{"kind": "equations", "intro": "", "lines": [],
                  "rows": _align(lhs, rows)}]
+
+
+def _with_T(f, T):
+    """The number of a form made of numbers and T alone (such as 1/T), or None: also when T
+    is not in it."""
+    def value(f):
+        if isinstance(f, fm.Num):
+            return sympy.Rational(f.value)
+        if isinstance(f, fm.Sub):
+            return sympy.Integer(T) if f.node == ex.Name("T") else ex.constant_value(f.node)
+        if isinstance(f, fm.Quot):
+            a, b = value(f.num), value(f.den)
+            return None if a is None or b is None or b == 0 else a / b
+        if isinstance(f, fm.Plus):
+            parts = [value(x) for _, x in f.items]
+            return None if None in parts else sum(
+                (c * x for (c, _), x in zip(f.items, parts)), sympy.Integer(0))
+        return None
+
+    def has_T(f):
+        return isinstance(f, fm.Sub) and f.node == ex.Name("T") or any(
+            has_T(x) for x in (getattr(f, "num", None), getattr(f, "den", None)) if x) or \
+            isinstance(f, fm.Plus) and any(has_T(x) for _, x in f.items)
+
+    if not T or f is None or not has_T(f):
+        return None
+    return value(f)
+
+
+def backward_run_words(names: list) -> str:
+    """Why the adjoints of backward recurrences run forward in t (``names``: their LaTeX)."""
+    if not names:
+        return ""
+    h = names[0]
+    who = f"${h}$" if len(names) == 1 else ", ".join(f"${n}$" for n in names)
+    return (f"{who} runs backward in time (${h}_{{t}}$ reads ${h}_{{t+1}}$, from $t = T$ down "
+            f"to $1$), so its backward pass runs forward: the adjoint of ${h}_{{1}}$ comes "
+            "first, since no earlier step reads it, and each later step adds what flows back "
+            "from the step before it, up to $t = T$.")
+
+
+def _backward_words(r, rows) -> str:
+    names = [r.tex(sym(lhs.name)) for lhs, _, when in rows if when == "t > 1"]
+    return backward_run_words(names)
 
 
 def _additive_words(name: str, eq: str, term: str, coeff: str) -> str:
@@ -852,15 +993,27 @@ def view(sol: Solution) -> dict:
             text = (f"Compute ${v.sweep_entry_tex(t)}$ for ${t.var} = {t.first}, \\dots, "
                     f"{t.last}$.")
         ans = qs.answer
+        text_md, text_tex = md_text(text), tex_text(text)
+        if isinstance(qs.target, DataTarget) and not q.text:
+            asked = archview.question_words(qs.target)
+            text_md, text_tex = asked["md"], asked["tex"]
         v.qid = q.id
-        shown = v.answer_tex(ans.expr, compact=True) if ans is not None else ""
+        shown = v.answer_of(ans) if ans is not None else ""
+        said = ask
+        if qs.target is not None and not isinstance(qs.target, (Partial, sympy.Basic,
+                                                                SweepTarget, DataTarget)):
+            picked = v.picked(qs.target, in_step=False)
+            if picked is not None and picked != ask:
+                said = f"{ask} = {picked}"
         questions.append({
             "id": q.id, "id_tex": tex_text(q.id),
-            "text_md": md_text(text), "text_tex": tex_text(text),
+            "text_md": text_md, "text_tex": text_tex,
             "ask": ask,
             "blocks": v.blocks(qs.steps),
-            "answer": (f"{ask} = {shown}" if ans is not None else ""),
-            "answer_rows_tex": (layout.break_rows([(ask, "= " + shown)])
+            "answer": (f"{said} = {shown}" if ans is not None else ""),
+            "answer_rows_tex": (layout.break_rows([(ask, "= " + (said[len(ask) + 3:] + " = "
+                                                                 if said != ask else "")
+                                                     + shown)])
                                 if ans is not None else []),
             **_check_lines(sol.checks.get(q.id)),
         })
@@ -887,6 +1040,7 @@ def view(sol: Solution) -> dict:
         "steps": str(pr.steps) if pr.steps else "",
         "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
         "questions": questions,
+        "arch": archview.sections(sol),
         "plots": dict(sorted(v.files.items())),
     }
 
@@ -904,9 +1058,12 @@ def _shapes_line(v: "_View", info) -> str:
     if info is None:
         return ""
     items = []
+    classes = dict(info.classes)
     for key, (r, c) in info.quantity_shapes:
         q = v.tex(sym(key))
-        items.append(f"{q} \\in \\mathbb{{R}}" if (r, c) == (1, 1) else
+        n = classes.get(key.split("[")[0]) if (r, c) == (1, 1) else None
+        items.append(f"{q} \\in \\{{1, \\dots, {n}\\}}" if n is not None else
+                     f"{q} \\in \\mathbb{{R}}" if (r, c) == (1, 1) else
                      f"{q} \\in \\mathbb{{R}}^{{{r}}}" if c == 1 else
                      f"{q} \\in \\mathbb{{R}}^{{{r} \\times {c}}}")
     return r",\quad ".join(items)
@@ -918,15 +1075,23 @@ def _check_lines(c) -> dict:
         return {"check_md": "", "check_tex": ""}
     if c.status == "agrees":
         words = (f"Checked against PyTorch autograd (float64): agrees to {c.digits} significant "
-                 "digits.")
-        return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{words}}}"}
-    words = (f"CROSS-CHECK FAILED: PyTorch autograd (float64) gives {_short(c.torch)}, which "
+                 "digits." if not c.by else f"Checked against {c.by}: agrees.")
+        return {"check_md": f"*{words}*", "check_tex": rf"\emph{{{_by_tex(c, words)}}}"}
+    words = (f"CROSS-CHECK FAILED: {'PyTorch autograd (float64)' if not c.by else c.by} "
+             f"gives {_short(c.torch)}, which "
              "disagrees with this answer." if c.reason == "" else
              f"CROSS-CHECK FAILED: {c.reason}; this answer is not confirmed.")
-    return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{words}}}"}
+    return {"check_md": f"**{words}**", "check_tex": rf"\textbf{{{_by_tex(c, words)}}}"}
+
+
+def _by_tex(c, words: str) -> str:
+    """The check's words in LaTeX: a model or data check names functions (one_hot), escaped."""
+    return _escape(words) if c.by else words
 
 
 def _short(v) -> str:
+    if isinstance(v, str):
+        return repr(v)
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
     return f"{v:.10g}"
@@ -1035,8 +1200,8 @@ def answers(sol: Solution) -> dict:
         value = a.value
         out[qs.question.id] = {
             "find": qs.question.find_text,
-            "exact": _exact_json(a.exact),
-            "latex": v.answer_tex(a.expr, compact=True),  # as the solution shows it
+            "exact": a.text if isinstance(a, DataAnswer) else _exact_json(a.exact),
+            "latex": v.answer_of(a),  # as the solution shows it
             "value": value,
         }
         check = sol.checks.get(qs.question.id)
