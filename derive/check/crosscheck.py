@@ -117,12 +117,12 @@ class _Forward:
                 continue
             stack.pop()
             name, t = key
-            if t is None:
-                v = self.ev(self.plain[name].expr, None)
-            else:
-                v = self.ev(self.indexed[name].expr, t)
-                if self.detach_upto is not None and t <= self.detach_upto:
-                    v = v.detach()
+            eq = self.plain[name] if t is None else self.indexed[name]
+            v = self.ev(eq.expr, t)
+            if isinstance(eq.expr, (ex.Name, ex.Ref)):
+                v = v.clone()  # h[t]: x[t] is a quantity of its own, not x[t]'s tensor
+            if t is not None and self.detach_upto is not None and t <= self.detach_upto:
+                v = v.detach()
             self.vals[key] = v
 
     def _per_step(self, name) -> bool:
