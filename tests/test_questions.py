@@ -149,3 +149,12 @@ def test_the_forward_pass_is_listed_once_and_referred_to():
     assert book.count(r"\subsection*{Forward pass}") == 2
     sheet = render.book([sol], "B", solutions=False)
     assert "Forward pass" not in sheet
+
+
+def test_a_long_reference_names_runs_of_steps_by_their_ends():
+    path = Path(__file__).parent.parent / "problems" / "tanh_rnn.yaml"
+    md = render.markdown(solve_text(path.read_text(), path.name))
+    assert ("Forward values: see the forward pass above ($h_{1}, \\dots, h_{6}, \\hat{y}_{1}, "
+            "\\dots, \\hat{y}_{6}, L_{1}, \\dots, L_{6}, L$).") in md
+    forward = md.split("## Forward pass")[1].split("## Question")[0]
+    assert "Forward pass, step by step:" in forward  # six steps: a table, by the same rule

@@ -521,7 +521,7 @@ def test_a_truncated_vector_answer_shows_the_per_step_formula_and_the_kept_terms
         body = md.split(f"## Question {qs.question.id}\n")[1].split("## Question ")[0]
         assert "Summing the parameter's uses over the steps:" in body
         assert r"\sum_{t=1}^{T}" in body
-        assert f"With $K = {K}$ each loss term is back-propagated alone" in body
+        assert f"With $K = {K}$ each loss term runs the equations above alone" in body
         assert (r"$k = \max(1,\, t - 1), \dots, t$" in body) == (K == 2)
         assert rf"\frac{{\partial \ell}}{{\partial {wrt}}} \text{{ (truncated)}}" in body
         rows = [ln for ln in body.splitlines() if ln.startswith("| $L_{")]

@@ -359,11 +359,12 @@ class _View:
                                  + self.quantities(listed) + "$)."))
 
     def quantities(self, rows) -> str:
-        """Node symbols as a short list: grouped by name in order of first use, a run of four
-        or more steps as its ends (h_1, …, h_T)."""
+        """Node symbols as a short list: grouped by name (L_t apart from L) in order of first
+        use, a run of four or more steps as its ends (h_1, …, h_T)."""
         groups: dict = {}
         for s in rows:
-            groups.setdefault(self.g.nodes[s].name, []).append(s)
+            node = self.g.nodes[s]
+            groups.setdefault((node.name, node.step is None), []).append(s)
         items = []
         for syms in groups.values():
             steps = [self.g.nodes[s].step for s in syms]
@@ -825,13 +826,13 @@ class _View:
     @present.register
     def _(self, st: VTruncated) -> list:
         wrt = self.tex(st.lhs.wrt)
-        words = (f"With $K = {st.K}$ each loss term is back-propagated alone through the "
-                 "equations above, its adjoints 0 before the steps it keeps: a term read at "
-                 f"step $t$ keeps the step terms $k = \\max(1,\\, t - {st.K - 1}), \\dots, t$"
-                 " of the sum over the steps, the others are dropped:" if st.K > 1 else
-                 "With $K = 1$ each loss term is back-propagated alone through the equations "
-                 "above, its adjoints 0 before its own step: a term read at step $t$ keeps only "
-                 "the step term $k = t$ of the sum over the steps, the others are dropped:")
+        words = (f"With $K = {st.K}$ each loss term runs the equations above alone, its "
+                 "adjoints 0 before the steps it keeps: a term read at step $t$ keeps the step "
+                 f"terms $k = \\max(1,\\, t - {st.K - 1}), \\dots, t$ of the sum over the steps, "
+                 "the others are dropped:" if st.K > 1 else
+                 "With $K = 1$ each loss term runs the equations above alone, its adjoints 0 "
+                 "before its own step: a term read at step $t$ keeps only the step term $k = t$ "
+                 "of the sum over the steps, the others are dropped:")
         header = [r"\text{loss term } \ell", r"\text{steps kept}",
                   rf"\frac{{\partial \ell}}{{\partial {wrt}}} \text{{ (truncated)}}"]
         body = []
