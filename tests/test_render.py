@@ -253,3 +253,24 @@ questions:
     # the formula keeps its constants exact; the value put in is the given 0.5
     assert (r"L &= \frac{8187543 \tanh{\left(w \right)}}{131072} = "
             r"\frac{8187543 \tanh{\left(0.5 \right)}}{131072} = 28.87") in md
+
+
+def test_givens_are_shown_as_written_and_values_by_the_rule():
+    from conftest import solve_text
+    sol = solve_text("""
+title: Givens as written
+equations:
+  L: w * x
+given:
+  w: 0.12345
+  x: [0.5, 1234567]
+questions:
+  - id: L
+    find: L
+""")
+    md = render.markdown(sol)
+    assert r"& w = 0.12345,\quad x = \begin{bmatrix} 0.5 \\ 1234567 \end{bmatrix}" in md
+    # 0.12345 * 1234567 = 152407.29615: rounded, in scientific form from 1000 on
+    assert render.answers(sol)["L"]["latex"] == \
+        r"\begin{bmatrix} 0.06173 \\ 1.524 \times 10^{5} \end{bmatrix}"
+    assert render.summary_rows(sol)[0][2] == "[ 0.06173; 1.524 × 10^5 ]"

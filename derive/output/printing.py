@@ -407,13 +407,14 @@ def exact_text(v: sympy.Expr) -> str:
     return ExactStr({"order": "none"}).doprint(v)
 
 
-def matrix_latex(m, entry, compact: bool = False) -> str:
+def matrix_latex(m, entry, compact: bool = False, number=format_number) -> str:
     """A bmatrix; a column vector as a transposed row when ``compact`` (table cells); more
-    than 8 rows or columns show the first 3 and last 2 with dots."""
+    than 8 rows or columns show the first 3 and last 2 with dots.  ``number`` shows a number
+    entry (:func:`formula_number` for the author's givens, which are never rounded)."""
     def num(x):
         if not x.is_number:
             return entry(x)
-        s = format_number(x)
+        s = number(x)
         # a matrix sets its entries in text style: a fraction there is as large as in a display
         return s.replace(r"\frac", r"\dfrac", 1) if s.lstrip("-").startswith(r"\frac") else s
 

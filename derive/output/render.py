@@ -24,8 +24,8 @@ from ..lang import expr as ex
 from ..lang.to_sympy import split_name, sym
 from ..ops import FUNCTIONS
 from .printing import (NUMBERS_NOTE, DerivePrinter, ExprLatex, FormLatex, exact_text,
-                       format_number, matrix_latex, rounded, symbol_latex, tree_latex,
-                       watch_rounding)
+                       format_number, formula_number, matrix_latex, rounded, symbol_latex,
+                       tree_latex, watch_rounding)
 from ..calculus.tensor import LazyMatrix
 from ..solution import (Additive, BackwardRun, Chain, DataAnswer, DataStep, DataTarget, Delta,
                        Evaluate, ForwardTable, ForwardValues,
@@ -172,6 +172,7 @@ def plain(latex: str) -> str:
     # a matrix's full-size fractions and the room between its rows are for the page only
     latex = re.sub(r"\\\\\[[^\]]*\]", r"\\\\", latex.replace(r"\dfrac", r"\frac"))
     s = _latex2text().latex_to_text(latex)
+    s = re.sub(r"\s*×\s*", " × ", s)  # 1.235 × 10^6, spaced as on the page
     return re.sub(r"\s+", " ", s).strip()
 
 
@@ -244,6 +245,14 @@ class _View:
         if isinstance(v, sympy.Basic) and v.is_number:
             return format_number(v) or rounded(v)
         return self.tex(v)
+
+    def given_num(self, v) -> str:
+        """A given's value as the author wrote it: exact, never rounded (0.12345 stays)."""
+        if isinstance(v, (sympy.MatrixBase, LazyMatrix)):
+            return matrix_latex(v, self.tex, number=formula_number)
+        if isinstance(v, sympy.Basic) and v.is_Rational:
+            return formula_number(v)
+        return self.num(v)
 
     def answer_of(self, a) -> str:
         """A question's answer as shown (an Answer's expression, compact as the answer line
@@ -1010,7 +1019,7 @@ def _view(sol: Solution) -> dict:
         })
     given = []
     for s, val in _shown_givens(sol.graph.given):
-        given.append(r"\dots" if s is None else f"{v.tex(s)} = {v.num(_as_matrix(val))}")
+        given.append(r"\dots" if s is None else f"{v.tex(s)} = {v.given_num(_as_matrix(val))}")
     return {
         "title_md": md_text(pr.title), "title_tex": tex_text(pr.title),
         "source_md": md_text(pr.source), "source_tex": tex_text(pr.source),
