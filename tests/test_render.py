@@ -274,3 +274,27 @@ questions:
     assert render.answers(sol)["L"]["latex"] == \
         r"\begin{bmatrix} 0.06173 \\ 1.524 \times 10^{5} \end{bmatrix}"
     assert render.summary_rows(sol)[0][2] == "[ 0.06173; 1.524 × 10^5 ]"
+
+
+def test_the_new_functions_formulas_render_with_katex(tmp_path):
+    """max's indicator, log softmax's Jacobian, a stack as a column vector and the mean over
+    the steps, in every formula of the course exercises that use them."""
+    import json
+    import re
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    katex = ROOT / ".ci" / "node" / "node_modules" / "katex"
+    assert node and katex.is_dir(), "node and katex are needed (see the README's test command)"
+    items = []
+    for path in sorted((ROOT / "tests" / "cases").glob("funcs_*.yaml")):
+        md = render.markdown(solve(load(path)))
+        for m in re.finditer(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", md, re.S):
+            items.append((m.group(1) or m.group(2), m.group(1) is not None))
+    assert any(r"\tfrac{1}{2}\,\mathbf{1}" in tex for tex, _ in items)
+    script = tmp_path / "check.js"
+    script.write_text(KATEX_SCRIPT)
+    r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout) == []
