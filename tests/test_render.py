@@ -190,6 +190,100 @@ def test_relu_and_gru_markdown_formulas_render_with_katex(tmp_path):
     assert json.loads(r.stdout) == []
 
 
+@pytest.fixture(scope="module")
+def relu():
+    """The relu RNN of issue 11, whose exact numbers are fractions such as 514399/8192."""
+    return solve(load(ROOT / "tests/cases/lead_relu_explode.yaml"))
+
+
+def test_numbers_follow_the_rule_everywhere(relu):
+    """No long fraction is shown anywhere (forward values, matrices, tables, substitutions,
+    answers, Markdown and LaTeX alike); short ones stay exact, full size in a matrix."""
+    import re
+    md, tex = render.markdown(relu), render.latex(relu)
+    for text in (md, tex):
+        assert not re.search(r"frac\{\d{4,}\}|frac\{\d+\}\{\d{4,}\}", text)
+        assert "62.79" in text  # L = 514399/8192
+    # h_2 = (61/16, 69/32): exact, full size, with room between the rows
+    assert r"\begin{bmatrix} \dfrac{61}{16} \\[1em] \dfrac{69}{32} \end{bmatrix}" in md
+    # dL/dW's step terms: 16807/1024 is 16.41, 16807/2048 is 8.207
+    assert r"\begin{bmatrix} 16.41 & 8.207 \\ 16.41 & 8.207 \end{bmatrix}" in md
+    # table rows that hold matrices are kept apart in LaTeX
+    assert r"\\\noalign{\vskip 3pt}" in tex
+
+
+def test_the_json_and_the_terminal_keep_exact_and_show_rounded(relu):
+    a = render.answers(relu)
+    assert a["L"]["exact"] == "514399/8192"
+    assert a["L"]["value"] == 514399 / 8192
+    assert a["L"]["latex"] == "62.79"
+    assert a["W"]["exact"] == "[[32493/256, 66837/1024], [32493/256, 66837/1024]]"
+    assert a["W"]["value"] == [[32493 / 256, 66837 / 1024]] * 2
+    assert a["J"]["latex"] == (r"\begin{bmatrix} 11.28 & 10.28 \\ 5.138 & 6.138 "
+                               r"\end{bmatrix}")  # 5773/512, 5261/512; 5261/1024, 6285/1024
+    rows = {qid: shown for qid, _, shown in render.summary_rows(relu)}
+    assert rows["L"] == "62.79"
+    assert rows["J"] == "[ 11.28 10.28; 5.138 6.138 ]"
+
+
+def test_the_number_rule_is_said_once_when_something_is_rounded(relu, q1):
+    from derive.output.printing import NUMBERS_NOTE
+    md, tex = render.markdown(relu), render.latex(relu)
+    assert md.count("Numbers: integers, fractions and decimals") == 1
+    assert tex.count("Numbers: integers, fractions and decimals") == 1
+    assert md.index("Numbers: ") < md.index("## Question")
+    assert NUMBERS_NOTE in md
+    # q1's numbers are all exact: no note
+    assert "Numbers: " not in render.markdown(q1)
+    assert "Numbers: " not in render.latex(q1)
+
+
+def test_an_exact_form_with_rounded_numbers_is_not_shown():
+    """An answer is shown as exact form ≈ value only when the form is exact as shown."""
+    from conftest import solve_text
+    sol = solve_text("""
+title: A long coefficient
+equations:
+  L: 8187543/131072 * tanh(w)
+  M: tanh(w) / 2
+given:
+  w: 0.5
+questions:
+  - id: L
+    find: L
+  - id: M
+    find: M
+""")
+    a = render.answers(sol)
+    assert a["L"]["latex"] == "28.87"  # 62.47 tanh(0.5) would not be exact
+    assert a["M"]["latex"] == r"\frac{\tanh{\left(0.5 \right)}}{2} \approx 0.2311"
+    md = render.markdown(sol)
+    # the formula keeps its constants exact; the value put in is the given 0.5
+    assert (r"L &= \frac{8187543 \tanh{\left(w \right)}}{131072} = "
+            r"\frac{8187543 \tanh{\left(0.5 \right)}}{131072} = 28.87") in md
+
+
+def test_givens_are_shown_as_written_and_values_by_the_rule():
+    from conftest import solve_text
+    sol = solve_text("""
+title: Givens as written
+equations:
+  L: w * x
+given:
+  w: 0.12345
+  x: [0.5, 1234567]
+questions:
+  - id: L
+    find: L
+""")
+    md = render.markdown(sol)
+    assert r"& w = 0.12345,\quad x = \begin{bmatrix} 0.5 \\ 1234567 \end{bmatrix}" in md
+    # 0.12345 * 1234567 = 152407.29615: rounded, in scientific form from 1000 on
+    assert render.answers(sol)["L"]["latex"] == \
+        r"\begin{bmatrix} 0.06173 \\ 1.524 \times 10^{5} \end{bmatrix}"
+    assert render.summary_rows(sol)[0][2] == "[ 0.06173; 1.524 × 10^5 ]"
+
+
 def test_the_new_functions_formulas_render_with_katex(tmp_path):
     """max's indicator, log softmax's Jacobian, a stack as a column vector and the mean over
     the steps, in every formula of the course exercises that use them."""

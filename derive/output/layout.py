@@ -57,7 +57,7 @@ def width(s: str) -> float:
                 end = s.find(r"\end{" + env + "}", i)
                 body = s[i:end if end >= 0 else len(s)]
                 i = end + len(env) + 6 if end >= 0 else len(s)
-                rows = [r for r in body.split(r"\\")]
+                rows = [re.sub(r"^\s*\[[^\]]*\]", "", r) for r in body.split(r"\\")]
                 w += 1.5 + max(sum(width(c) + 1 for c in r.split("&")) for r in rows)
             elif name == "end":
                 _, i = _group(s, _skip(s, i))

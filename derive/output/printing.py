@@ -7,6 +7,8 @@ prints as its number, in parentheses where a product needs them (``2(4 - 5)(2)(1
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import re
 
@@ -21,29 +23,93 @@ from ..calculus import forms as fm
 from ..solution import (MAX_MATRIX_SHOWN, Delta, One,
                         Partial, Sum)
 
+#: Significant digits of a rounded number (and the rule's limits below), as the note says.
 ROUND_DIGITS = 4
+#: An exact decimal has at most this many significant digits (one fewer than a rounded one).
+EXACT_DIGITS = ROUND_DIGITS - 1
+#: A fraction stays exact when its numerator and denominator each have at most 3 digits.
+FRACTION_LIMIT = 1000
+#: An integer stays exact, in plain digits, below a million.
+INTEGER_LIMIT = 10 ** 6
+
+#: The rule, said once near the top of a solution that rounds a number.
+NUMBERS_NOTE = ("Numbers: integers, fractions and decimals of up to three significant digits "
+                "are exact; a decimal with four significant digits (such as 62.47, 1.250 or "
+                "$1.235 \\times 10^{6}$) is rounded. The answer key and derive's JSON output "
+                "keep every answer exact.")
+
+_ROUNDING: contextvars.ContextVar = contextvars.ContextVar("rounding", default=None)
+
+
+@contextlib.contextmanager
+def watch_rounding():
+    """Within the block, a list that gets an entry each time a number is shown rounded
+    (the view asks it whether its solution needs the note on numbers)."""
+    seen: list = []
+    outer = _ROUNDING.get()
+    token = _ROUNDING.set(seen)
+    try:
+        yield seen
+    finally:
+        _ROUNDING.reset(token)
+        if outer is not None:
+            outer.extend(seen)
 
 
 def format_number(v: sympy.Expr) -> str | None:
-    """A number as shown: integers plainly, short terminating decimals as decimals (0.1),
-    other rationals as fractions, anything else rounded to 4 significant digits."""
-    if v.is_Integer:
-        return str(v)
-    if v.is_Rational:
-        p, q = int(v.p), int(v.q)
-        q2 = q
-        for f in (2, 5):
-            while q2 % f == 0:
-                q2 //= f
-        if q2 == 1:
-            s = _decimal(p, q)
-            if s is not None:
-                return s
-        sign = "-" if p < 0 else ""
-        return f"{sign}\\frac{{{abs(p)}}}{{{q}}}"
+    r"""A number as shown, by the number rule (said once in a solution that rounds):
+
+    - an integer below a million in absolute value: its digits (``8``, ``-120000``);
+    - a terminating decimal with at most 3 significant digits: the decimal (``0.1``, ``-2.5``,
+      ``0.0625``; below 10^-4 or from 10^6 on in scientific form, ``2.5 \times 10^{-7}``);
+    - any other fraction whose numerator and denominator have at most 3 digits each:
+      the fraction (``\frac{1}{3}``, ``\frac{125}{256}``);
+    - anything else (longer fractions and integers, irrational numbers): rounded to 4
+      significant digits, trailing zeros kept (:func:`rounded`), so a reader can tell a
+      rounded decimal (4 digits) from an exact one (at most 3).
+
+    None for what is not a number."""
+    exact = exact_form(v)
+    if exact is not None:
+        return exact
     if v.is_number:
         return rounded(v)
     return None
+
+
+def exact_form(v: sympy.Expr) -> str | None:
+    """The number's exact form by the number rule, or None when the rule rounds it (or it is
+    not a rational number)."""
+    if not v.is_Rational:
+        return None
+    p, q = int(v.p), int(v.q)
+    sign = "-" if p < 0 else ""
+    p = abs(p)
+    if q == 1 and p < INTEGER_LIMIT:
+        return sign + str(p)
+    dec = _short_decimal(p, q)
+    if dec is not None:
+        return sign + dec
+    if p < FRACTION_LIMIT and q < FRACTION_LIMIT:
+        return f"{sign}\\frac{{{p}}}{{{q}}}"
+    return None
+
+
+def formula_number(v: sympy.Expr) -> str | None:
+    """A constant inside a formula (an equation, a local derivative): exact, since a formula
+    states it rather than a value it takes; as the number rule has it when the rule keeps it
+    exact, else an integer's digits, a terminating decimal of up to 6 places (as an author
+    writes 0.12345), or the fraction."""
+    exact = exact_form(v)
+    if exact is not None or not v.is_Rational:
+        return exact if exact is not None else format_number(v)
+    p, q = int(v.p), int(v.q)
+    if q == 1:
+        return str(p)
+    dec = _decimal(p, q)
+    if dec is not None:
+        return dec
+    return ("-" if p < 0 else "") + f"\\frac{{{abs(p)}}}{{{q}}}"
 
 
 def _decimal(p: int, q: int) -> str | None:
@@ -58,16 +124,74 @@ def _decimal(p: int, q: int) -> str | None:
     return ("-" if p < 0 else "") + s
 
 
+def _short_decimal(p: int, q: int) -> str | None:
+    """p/q (p >= 0) as a decimal when it terminates within EXACT_DIGITS significant digits."""
+    twos = fives = 0
+    while q % 2 == 0:
+        q //= 2
+        twos += 1
+    while q % 5 == 0:
+        q //= 5
+        fives += 1
+    if q != 1:
+        return None
+    places = max(twos, fives)  # p/q = digits / 10^places
+    digits = p * (10 ** places) // (2 ** twos * 5 ** fives)
+    while digits and digits % 10 == 0:
+        digits //= 10
+        places -= 1
+    if len(str(digits)) > EXACT_DIGITS:
+        return None
+    return _place(str(digits), len(str(digits)) - 1 - places)
+
+
+def _place(digits: str, exp: int) -> str:
+    r"""The significant ``digits`` (no sign) of a number whose leading digit is at 10^exp:
+    plain between 10^-4 and 10^6 (10^3 for a rounded number, whose 4 digits must not read as
+    an integer), else ``d.dd \times 10^{exp}``."""
+    rounded_digits = len(digits) == ROUND_DIGITS
+    if -4 <= exp < (3 if rounded_digits else 6):
+        if exp < 0:
+            return "0." + "0" * (-exp - 1) + digits
+        whole, frac = digits[:exp + 1].ljust(exp + 1, "0"), digits[exp + 1:]
+        return whole + ("." + frac if frac else "")
+    mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{mant} \\times 10^{{{exp}}}"
+
+
 def rounded(v: sympy.Expr) -> str:
-    """4 significant digits; tiny and huge numbers in scientific form."""
-    x = float(v) if v.is_Float else float(sympy.N(v, 30))
-    if x == 0:
+    r"""``v`` rounded to 4 significant digits (half away from zero), trailing zeros kept
+    (``62.47``, ``1.250``, ``0.0001234``); from 1000 on and below 10^-4 in scientific form
+    (``1.235 \times 10^{6}``), at any magnitude.  Zero is ``0``."""
+    seen = _ROUNDING.get()
+    if v.is_Rational:
+        r = v
+    elif v.is_Float:
+        r = sympy.Rational(v)
+    else:
+        r = sympy.Rational(sympy.N(v, 30))
+    p, q = int(r.p), int(r.q)
+    if p == 0:
         return "0"
-    s = f"{x:.{ROUND_DIGITS}g}"
-    if "e" in s:
-        mant, exp = s.split("e")
-        return f"{mant} \\times 10^{{{int(exp)}}}"
-    return s
+    if seen is not None:
+        seen.append(v)
+    sign = "-" if p < 0 else ""
+    p = abs(p)
+    exp = len(str(p)) - len(str(q))  # the leading digit's power of ten, or one more
+
+    def at_least(e):  # p/q >= 10^e
+        return p >= q * 10 ** e if e >= 0 else p * 10 ** -e >= q
+
+    while not at_least(exp):
+        exp -= 1
+    while at_least(exp + 1):
+        exp += 1
+    shift = ROUND_DIGITS - 1 - exp  # n = p/q * 10^shift, rounded half up
+    num, den = (p * 10 ** shift, q) if shift >= 0 else (p, q * 10 ** -shift)
+    n = (2 * num + den) // (2 * den)
+    if n == 10 ** ROUND_DIGITS:
+        n, exp = 10 ** (ROUND_DIGITS - 1), exp + 1
+    return sign + _place(str(n), exp)
 
 
 @functools.lru_cache(maxsize=4096)  # render time: sympy's latex() of a bare name is slow
@@ -118,6 +242,17 @@ class DerivePrinter(LatexPrinter):
         self.values = values
         self.rename = rename or {}
         self.single_delta = single_delta
+        self._formula = False  # printing an expression with symbols: its constants are exact
+
+    def doprint(self, expr) -> str:
+        """LaTeX of ``expr``: a number by the number rule; in an expression with symbols (a
+        formula) the constants stay exact, and only the values put in go by the rule."""
+        outer = self._formula
+        self._formula = isinstance(expr, sympy.Basic) and bool(expr.free_symbols)
+        try:
+            return super().doprint(expr)
+        finally:
+            self._formula = outer
 
     # -- quantities --------------------------------------------------------------------------
     def _value_of(self, expr):
@@ -136,6 +271,16 @@ class DerivePrinter(LatexPrinter):
         return symbol_latex(self.rename.get(expr, expr).name, self.names)
 
     def _print_Mul(self, expr):
+        coeff, rest = expr.as_coeff_Mul()
+        if not self._formula and coeff.is_Rational and rest != 1 and \
+                exact_form(abs(coeff)) is None:
+            # a coefficient the number rule rounds prints as its decimal, not inside sympy's
+            # \frac{8187543 x}{131072}
+            body = self._print(rest)
+            if rest.is_Add or (self._value_of(rest) is not None
+                               and not body.startswith(r"\left(")):
+                body = rf"\left({body}\right)"
+            return ("-" if coeff < 0 else "") + rounded(abs(coeff)) + " " + body
         if self.values is None or not any(self._value_of(s) is not None
                                           for s in expr.free_symbols):
             return super()._print_Mul(expr)
@@ -148,7 +293,7 @@ class DerivePrinter(LatexPrinter):
         if coeff < 0:
             sign, coeff = "-", -coeff
         if coeff != 1:
-            parts.append(format_number(coeff))
+            parts.append(formula_number(coeff))  # a constant of the formula
         for f in factors:
             s = self._print(f)
             if f.is_Add or (f.is_Symbol and self._value_of(f) is not None
@@ -159,11 +304,10 @@ class DerivePrinter(LatexPrinter):
 
     def _print_Pow(self, expr):
         b = expr.base
-        if self.values is not None and b.is_Symbol and self._value_of(b) is not None \
-                and not self._value_of(b).is_Integer:
+        if self.values is not None and b.is_Symbol and self._value_of(b) is not None:
             base = self._print(b)
-            if not base.startswith(r"\left("):
-                base = rf"\left({base}\right)"
+            if not re.fullmatch(r"\d+", base) and not base.startswith(r"\left("):
+                base = rf"\left({base}\right)"  # (0.5)^{2}, (1.235 \times 10^{6})^{2}
             return f"{base}^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
 
@@ -194,10 +338,9 @@ class DerivePrinter(LatexPrinter):
     _print_ImmutableMatrix = _print_Matrix = _print_ImmutableDenseMatrix = _print_MatrixBase
 
     def _print_Rational(self, expr):
-        return format_number(expr)
+        return formula_number(expr) if self._formula else format_number(expr)
 
-    def _print_Integer(self, expr):
-        return str(expr)
+    _print_Integer = _print_Rational
 
     # -- chain trees -------------------------------------------------------------------------
     def partial(self, p: Partial) -> str:
@@ -264,11 +407,16 @@ def exact_text(v: sympy.Expr) -> str:
     return ExactStr({"order": "none"}).doprint(v)
 
 
-def matrix_latex(m, entry, compact: bool = False) -> str:
+def matrix_latex(m, entry, compact: bool = False, number=format_number) -> str:
     """A bmatrix; a column vector as a transposed row when ``compact`` (table cells); more
-    than 8 rows or columns show the first 3 and last 2 with dots."""
+    than 8 rows or columns show the first 3 and last 2 with dots.  ``number`` shows a number
+    entry (:func:`formula_number` for the author's givens, which are never rounded)."""
     def num(x):
-        return format_number(x) if x.is_number else entry(x)
+        if not x.is_number:
+            return entry(x)
+        s = number(x)
+        # a matrix sets its entries in text style: a fraction there is as large as in a display
+        return s.replace(r"\frac", r"\dfrac", 1) if s.lstrip("-").startswith(r"\frac") else s
 
     def pick(n):
         if n <= MAX_MATRIX_SHOWN:
@@ -285,14 +433,22 @@ def matrix_latex(m, entry, compact: bool = False) -> str:
                                    for j in pick(m.cols)))
             continue
         rows.append(" & ".join(r"\cdots" if j is None else num(m[i, j]) for j in pick(m.cols)))
-    return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+    # LaTeX spaces matrix rows by a strut, so full-size fractions overlap without more room
+    sep = r" \\[1em] " if any(r"\dfrac" in r for r in rows) else r" \\ "
+    return r"\begin{bmatrix} " + sep.join(rows) + r" \end{bmatrix}"
 
 
-__all__ = ["DerivePrinter", "format_number", "rounded", "symbol_latex", "tree_latex",
-           "exact_text"]
+__all__ = ["DerivePrinter", "format_number", "exact_form", "formula_number", "rounded",
+           "watch_rounding", "symbol_latex", "tree_latex", "exact_text"]
 
 
 # ---- grammar trees and matrix-calculus forms (vector problems) ---------------------------------
+
+def _number_precedence(s: str) -> int:
+    """A shown number's precedence in :class:`ExprLatex`: a negative one is a sum's, one in
+    scientific form (2.5 \\times 10^{-7}) a product's, any other an atom's."""
+    return 1 if s.startswith("-") else 2 if r"\times" in s else 4
+
 
 class ExprLatex:
     """A grammar tree as LaTeX, with shapes: ``*`` of two vectors is ⊙, ``@`` a plain product.
@@ -379,8 +535,8 @@ class ExprLatex:
     def _p(self, e) -> tuple[str, int]:
         """(latex, precedence): 1 sum, 2 product, 3 power, 4 atom."""
         if isinstance(e, ex.Num):
-            s = format_number(e.value)
-            return s, (1 if s.startswith("-") else 4)
+            s = formula_number(e.value)
+            return s, _number_precedence(s)
         if isinstance(e, ex.Name):
             return self.quantity(e.name, None), 4
         if isinstance(e, ex.Ref):
@@ -440,8 +596,8 @@ class FormLatex:
         if isinstance(f, fm.Adj):
             return self.adj(f.name, f.index), 4
         if isinstance(f, fm.Num):
-            s = format_number(sympy.Rational(f.value))
-            return s, (1 if s.startswith("-") else 4)
+            s = formula_number(sympy.Rational(f.value))
+            return s, _number_precedence(s)
         if isinstance(f, fm.Ones):
             return r"\mathbf{1}", 4
         if isinstance(f, fm.Shift):

@@ -23,8 +23,9 @@ from ..calculus.numbers import is_numeric, tree_size
 from ..lang import expr as ex
 from ..lang.to_sympy import split_name, sym
 from ..ops import FUNCTIONS
-from .printing import (DerivePrinter, ExprLatex, FormLatex, exact_text, format_number,
-                       matrix_latex, rounded, symbol_latex, tree_latex)
+from .printing import (NUMBERS_NOTE, DerivePrinter, ExprLatex, FormLatex, exact_text,
+                       format_number, formula_number, matrix_latex, rounded, symbol_latex,
+                       tree_latex, watch_rounding)
 from ..calculus.tensor import LazyMatrix
 from ..solution import (Additive, BackwardRun, Chain, DataAnswer, DataStep, DataTarget, Delta,
                        Evaluate, ForwardRef, ForwardTable, ForwardValues,
@@ -168,7 +169,10 @@ def _bracketed(s: str) -> str:
 
 def plain(latex: str) -> str:
     """LaTeX math as plain Unicode text for the terminal."""
+    # a matrix's full-size fractions and the room between its rows are for the page only
+    latex = re.sub(r"\\\\\[[^\]]*\]", r"\\\\", latex.replace(r"\dfrac", r"\frac"))
     s = _latex2text().latex_to_text(latex)
+    s = re.sub(r"\s*×\s*", " × ", s)  # 1.235 × 10^6, spaced as on the page
     return re.sub(r"\s+", " ", s).strip()
 
 
@@ -243,6 +247,14 @@ class _View:
             return format_number(v) or rounded(v)
         return self.tex(v)
 
+    def given_num(self, v) -> str:
+        """A given's value as the author wrote it: exact, never rounded (0.12345 stays)."""
+        if isinstance(v, (sympy.MatrixBase, LazyMatrix)):
+            return matrix_latex(v, self.tex, number=formula_number)
+        if isinstance(v, sympy.Basic) and v.is_Rational:
+            return formula_number(v)
+        return self.num(v)
+
     def answer_of(self, a) -> str:
         """A question's answer as shown (an Answer's expression, compact as the answer line
         has it, or a model or data answer)."""
@@ -262,7 +274,11 @@ class _View:
         if is_numeric(v) and not v.is_Rational:
             if v.has(sympy.Float) or sympy.count_ops(v) > 12:
                 return rounded(v)
-            return f"{self.tex(v)} \\approx {rounded(v)}"
+            with watch_rounding() as seen:
+                exact = self.tex(v)
+            if seen:  # the exact form would hold rounded numbers: only the value is shown
+                return rounded(v)
+            return f"{exact} \\approx {rounded(v)}"
         return self.tex(v)
 
     def tree(self, tree, mode, rename=None, values=None, deltas=None, lhs=None) -> str:
@@ -319,6 +335,9 @@ class _View:
                 b["rows_tex"] = layout.break_rows(b["rows"])
             if b["kind"] == "table":
                 b["parts_tex"] = layout.split_table(b["header"], b["body"])
+                # a matrix or a fraction is taller than a row: space keeps rows apart
+                b["tall"] = any(r"\begin{" in c or r"\frac" in c for row in b["body"]
+                                for c in row)
         return out
 
     def derivation_lines(self, st) -> list:
@@ -621,9 +640,9 @@ class _View:
         for i, k in enumerate(st.ks):
             if k not in shown:
                 continue
-            row = [str(k), _wide(st.values[i], self.num)]
+            row = [str(k), self.num(st.values[i])]
             if b is not None:
-                row.append(_wide(b.values[i], self.num) if b.values[i] is not None else "")
+                row.append(self.num(b.values[i]) if b.values[i] is not None else "")
             body.append(row)
         blocks.append(_table(f"The list over ${var} = {st.ks[0]}, \\dots, {st.ks[-1]}$ "
                              "(the answer):", header, body))
@@ -940,17 +959,6 @@ def _additive_words(name: str, eq: str, term: str, coeff: str) -> str:
             "over long sequences.")
 
 
-def _wide(v, num) -> str:
-    """A number as ``num`` shows it, or in scientific form past float's range (a bound that
-    explodes over thousands of steps)."""
-    if isinstance(v, sympy.Basic) and v.is_number and v != 0:
-        import mpmath
-        x = abs(sympy.N(v, 20))
-        if x > sympy.Float("1e300") or x < sympy.Float("1e-300"):
-            mant, exp = mpmath.nstr(mpmath.mpf(sympy.N(v, 20)._mpf_), 4,
-                                    min_fixed=1, max_fixed=0).split("e")
-            return f"{mant} \\times 10^{{{int(exp)}}}"
-    return num(v)
 
 
 def _linear_tex(e: sympy.Expr) -> str:
@@ -1026,7 +1034,16 @@ def _table(intro, header, body) -> dict:
 
 
 def view(sol: Solution) -> dict:
-    """The ready strings the templates render (the only thing they see)."""
+    """The ready strings the templates render (the only thing they see); ``numbers_md`` and
+    ``numbers_tex`` say the number rule when the solution shows a rounded number."""
+    with watch_rounding() as seen:
+        out = _view(sol)
+    out["numbers_md"] = md_text(NUMBERS_NOTE) if seen else ""
+    out["numbers_tex"] = tex_text(NUMBERS_NOTE) if seen else ""
+    return out
+
+
+def _view(sol: Solution) -> dict:
     v = _View(sol)
     pr = sol.problem
     fig = figure.build(sol)
@@ -1072,7 +1089,7 @@ def view(sol: Solution) -> dict:
         forward[0]["intro"] = ""  # the section's heading says it
     given = []
     for s, val in _shown_givens(sol.graph.given):
-        given.append(r"\dots" if s is None else f"{v.tex(s)} = {v.num(_as_matrix(val))}")
+        given.append(r"\dots" if s is None else f"{v.tex(s)} = {v.given_num(_as_matrix(val))}")
     return {
         "title_md": md_text(pr.title), "title_tex": tex_text(pr.title),
         "source_md": md_text(pr.source), "source_tex": tex_text(pr.source),
