@@ -13,7 +13,10 @@ TABLE = 78
 
 _CMD_WIDTH = {"quad": 2, "qquad": 4, ",": 0.3, ";": 0.4, "!": 0, " ": 0.5, "left": 0,
               "right": 0, "bigl": 0, "bigr": 0, "displaystyle": 0, "textstyle": 0,
-              "mathrel": 0, "limits": 0, "top": 1}
+              "mathrel": 0, "limits": 0, "top": 1,
+              # binary operators carry their spacing on both sides
+              "cdot": 1.6, "odot": 1.6, "oslash": 1.6, "times": 1.6}
+_SPACED = frozenset("+-=<>")
 
 
 def _group(s: str, i: int) -> tuple[str, int]:
@@ -45,7 +48,7 @@ def width(s: str) -> float:
             if name == "frac":
                 a, i = _group(s, _skip(s, i))
                 b, i = _group(s, _skip(s, i))
-                w += max(width(a), width(b))
+                w += max(width(a), width(b)) + 0.4  # the bar's overhang
             elif name in ("text", "operatorname", "mathrm", "textbf", "emph"):
                 a, i = _group(s, _skip(s, i))
                 w += len(a) * (0.55 if name == "text" else 0.8)
@@ -73,7 +76,9 @@ def width(s: str) -> float:
                 w += 0.6
                 i += 1
             continue
-        if c not in " {}":
+        if c in _SPACED:
+            w += 1.6
+        elif c not in " {}":
             w += 1
         i += 1
     return w
@@ -174,3 +179,67 @@ def split_table(header: list, body: list) -> list:
     chunks.append(cur)
     return [([header[0]] + [header[i] for i in cols],
              [[r[0]] + [r[i] for i in cols] for r in body]) for cols in chunks]
+
+
+#: The widest inline formula left in a sentence; a wider one becomes a display of its own.
+INLINE = 24
+
+
+def pack(items: list, sep: str = r",\quad ", room: float = LINE) -> list:
+    """``items`` (LaTeX math) joined by ``sep`` into rows that fit ``room``, in order; an item
+    wider than the room has a row of its own."""
+    rows, cur, used = [], [], 0.0
+    gap = width(sep)
+    for it in items:
+        w = width(it)
+        if cur and used + gap + w > room:
+            rows.append(sep.join(cur))
+            cur, used = [], 0.0
+        used += (gap if cur else 0) + w
+        cur.append(it)
+    if cur:
+        rows.append(sep.join(cur))
+    return rows
+
+
+def unbroken(items: list, sep: str = ", ") -> str:
+    """Text of inline formulas that a line may break between, never inside one."""
+    return sep.join(rf"\mbox{{${it}$}}" for it in items)
+
+
+_INLINE = re.compile(r"(?<![\\$])\$([^$\n]+?)\$(?!\$)([.,:;]?)")
+
+
+def display_long(text: str, most: float = INLINE) -> str:
+    """LaTeX text whose inline formulas wider than ``most`` become displays (with the
+    punctuation that follows), so a sentence never runs past the margin."""
+    def one(m):
+        math, punct = m.group(1), m.group(2)
+        if width(math) <= most:
+            return m.group(0)
+        return rf"\[{math}{{{punct}}}\]" if punct else rf"\[{math}\]"
+
+    return _INLINE.sub(one, text)
+
+
+_ROW_VECTOR = re.compile(r"\\begin\{bmatrix\} (.*) \\end\{bmatrix\}\^\\top")
+
+
+def align_row_vectors(body: list) -> list:
+    """Table rows whose cells are transposed row vectors ([a & b]ᵀ) with each entry padded to
+    the widest entry at its place in the column, so the brackets line up down the column."""
+    if not body:
+        return body
+    out = [list(r) for r in body]
+    for j in range(max(len(r) for r in body)):
+        cells = [(i, _ROW_VECTOR.fullmatch(r[j])) for i, r in enumerate(body) if j < len(r)]
+        split = {i: m.group(1).split(" & ") for i, m in cells if m}
+        if len(split) < 2 or len({len(v) for v in split.values()}) != 1:
+            continue
+        n = len(next(iter(split.values())))
+        widest = [max((v[k] for v in split.values()), key=width) for k in range(n)]
+        for i, entries in split.items():
+            padded = [e if e == w else rf"\phantom{{{w}}}\llap{{${e}$}}"
+                      for e, w in zip(entries, widest)]
+            out[i][j] = (r"\begin{bmatrix} " + " & ".join(padded) + r" \end{bmatrix}^\top")
+    return out
