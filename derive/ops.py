@@ -192,7 +192,11 @@ class Op:
     the adjoints of its arguments (None: no gradient flows back through one).
 
     ``rule`` is the LaTeX of its local derivative as shown to students and ``words`` what is
-    said about points without a derivative; ``kink``: not differentiable at 0 (relu, abs).
+    said about points without a derivative ("{at}" in them: the quantities where one occurs).
+    ``kink``: not differentiable somewhere (relu and abs at 0, max where a = b); its words are
+    said only when a forward value sits there, which ``convention(D, args)`` tells (default:
+    an entry of the argument is 0). Other ``words`` are said of every derivative through it
+    (hardmax, log_softmax).
     ``derivative`` is f'(X) in sympy for an elementwise function (None otherwise).
 
     ``back_form(k, node, subs, g, own)`` and ``jac_form(k, node, subs, js, own)`` give its
@@ -207,6 +211,7 @@ class Op:
     name) its real domain; ``gamma`` sup |f'| (None when not bounded or not an activation);
     ``transcendental``: the vector engine counts it when choosing exact or 50-digit numbers.
     ``cls`` is its sympy class when it has one (its rule is then stated beside a derivation);
+    ``variadic``: it takes ``arity`` arguments or more (stack);
     ``namespace`` the mpmath functions of its sympy forms by name, for ``lambdify``.
     """
 
@@ -235,6 +240,14 @@ class Op:
     transcendental: bool = False
     cls: type | None = None
     namespace: dict = field(default_factory=dict)
+    variadic: bool = False
+    convention: Callable | None = None
+
+    def at_kink(self, D, args) -> bool:
+        """Whether the arguments (tensors) sit where it has no derivative (see ``kink``)."""
+        if self.convention is not None:
+            return self.convention(D, args)
+        return any(x == 0 for x in args[0].data)
 
     @functools.cached_property
     def mp_prime(self) -> Callable:
@@ -513,3 +526,290 @@ register(Op(
     jac_form=None, tex=r"\cdot",
     latex=lambda p, args: (p.wrap(args[0], 3) + r" \cdot " + p.wrap(args[1], 3), 2),
     prose="the dot product", scalar_out=True))
+
+
+# ---- functions of contract v1.1: mean, max, softplus, log_softmax, stack -------------------------
+
+class maximum(sympy.Function):
+    """max(a, b) of two scalars; at a tie its derivative is 1/2 by each argument
+    (:class:`maxstep`), as PyTorch's ``torch.maximum`` splits the gradient."""
+
+    is_real = True
+
+    def _at(cls, a, b):
+        if a == b:
+            return a
+        if a.is_number and b.is_number:
+            d = a - b
+            if d.is_Number:
+                return a if d > 0 else b
+            s = sympy.sign(d.evalf(60))
+            if s.is_Number and s != 0:
+                return a if s > 0 else b
+        return None
+
+    eval = classmethod(_at)  # sympy's evaluation hook
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        if argindex == 1:
+            return maxstep(a, b)
+        if argindex == 2:
+            return maxstep(b, a)
+        raise ArgumentIndexError(self, argindex)
+
+    def _eval_evalf(self, prec):
+        a, b = (x.evalf(prec) for x in self.args)
+        return a if a >= b else b
+
+    def _latex(self, printer, exp=None):
+        s = rf"\max\left({printer._print(self.args[0])}, {printer._print(self.args[1])}\right)"
+        return s if exp is None else rf"{s}^{{{exp}}}"
+
+    def _exact_text(self, printer):
+        return f"Max({printer._print(self.args[0])}, {printer._print(self.args[1])})"
+
+
+class maxstep(sympy.Function):
+    """∂max(a, b)/∂a: 1 where a > b, 0 where a < b, 1/2 at a tie (PyTorch's convention)."""
+
+    is_real = True
+
+    def _at(cls, a, b):
+        d = a - b
+        if d.is_zero:
+            return sympy.Rational(1, 2)
+        if d.is_positive:
+            return sympy.Integer(1)
+        if d.is_negative:
+            return sympy.Integer(0)
+        return None
+
+    eval = classmethod(_at)  # sympy's evaluation hook
+
+    def fdiff(self, argindex=1):
+        return sympy.Integer(0)
+
+    def _latex(self, printer, exp=None):
+        a, b = (printer._print(x) for x in self.args)
+        s = (rf"\left(\mathbf{{1}}\left[{a} > {b}\right] + \tfrac{{1}}{{2}}\,"
+             rf"\mathbf{{1}}\left[{a} = {b}\right]\right)")
+        return s if exp is None else rf"{s}^{{{exp}}}"
+
+    def _exact_text(self, printer):
+        a, b = (printer._print(x) for x in self.args)
+        return f"Heaviside({a} - ({b}), 1/2)"
+
+
+class stack(sympy.Function):
+    """The column vector of its (scalar) arguments, in the scalar view of an equation."""
+
+    is_real = True
+
+    def _latex(self, printer, exp=None):
+        s = (r"\begin{bmatrix} " + r" \\ ".join(printer._print(a) for a in self.args)
+             + r" \end{bmatrix}")
+        return s if exp is None else rf"{s}^{{{exp}}}"
+
+
+def _broadcast(name):
+    """The shape rule of an elementwise function of two arguments (as ``*``)."""
+    def shape(shapes, texts):
+        a, b = shapes
+        if a == b or b == (1, 1):
+            return a
+        if a == (1, 1):
+            return b
+        raise ExprError(f"shapes do not match in {name}({texts[0]}, {texts[1]}): "
+                        f"{shape_text(a)} and {shape_text(b)}")
+    return shape
+
+
+def _pairs(args):
+    """(a_i, b_i) entry by entry, a scalar argument spread over the other's entries."""
+    a, b = args
+    n = max(len(a.data), len(b.data))
+    return [(a.data[0 if len(a.data) == 1 else i], b.data[0 if len(b.data) == 1 else i])
+            for i in range(n)]
+
+
+def _max_share(D, x, y):
+    """∂max(x, y)/∂x at one entry: 1, 0, or 1/2 at a tie (symbolic: maxstep(x, y))."""
+    try:
+        s = D.sign(D.sub(x, y))
+    except ExprError:
+        return maxstep(D.to_sympy(x), D.to_sympy(y))
+    return D.num(1) if s > 0 else D.num(0) if s < 0 else D.num(sympy.Rational(1, 2))
+
+
+def _max_forward(D, args):
+    out = []
+    for x, y in _pairs(args):
+        try:
+            s = D.sign(D.sub(x, y))
+        except ExprError:  # symbols: max(a, b) stays as it is
+            out.append(maximum(D.to_sympy(x), D.to_sympy(y)))
+            continue
+        out.append(x if s >= 0 else y)
+    big = args[0] if len(args[0].data) >= len(args[1].data) else args[1]
+    return big.like(out)
+
+
+def _max_vjp(D, args, out, g):
+    pairs = _pairs(args)
+    grads = []
+    for k, a in enumerate(args):
+        d = [D.mul(gi, _max_share(D, *(p if k == 0 else p[::-1])))
+             for gi, p in zip(g.data, pairs)]
+        if len(a.data) != len(d):  # a scalar spread over the other argument: the sum
+            d = [D.dot(d, [D.num(1)] * len(d))]
+        grads.append(a.like(d))
+    return grads
+
+
+def _max_tie(D, args) -> bool:
+    return any(D.sub(x, y) == 0 for x, y in _pairs(args))
+
+
+def _max_back(k, node, subs, g, own):
+    a, b = subs
+    sc = a.scalar and b.scalar
+
+    def share(x, y):
+        step_ = k.MaxStep(x, y, sc)
+        # diag(1[a > b] + ...) g, as textbooks write a gate on a vector adjoint
+        f = k.times(g, step_) if sc or k.is_scalar(g) else k.mm(k.diag_or(step_), g)
+        return k.spread(f, x.scalar)
+
+    return [share(a, b), share(b, a)]
+
+
+def _max_jac(k, node, subs, js, own):
+    a, b = subs
+    sc = a.scalar and b.scalar
+    terms = []
+    for (x, y), j in (((a, b), js[0]), ((b, a), js[1])):
+        if j is None:
+            continue
+        step_ = k.MaxStep(x, y, sc)
+        terms.append(k.mm(step_ if x.scalar else k.diag_or(step_), j))
+    return k.plus(terms)
+
+
+#: What is said when a tie of max occurs in the forward values.
+MAX_WORDS = ("$\\max(a, b)$ is not differentiable where $a = b$, and its two arguments are "
+             "exactly equal in {at}: derive follows PyTorch's torch.maximum, which splits the "
+             "gradient evenly there, 1/2 to each argument.")
+
+register(Op(
+    name="max", arity=2, shape=_broadcast("max"), exact=maximum,
+    mp=lambda a, b: a if a >= b else b, forward=_max_forward, vjp=_max_vjp,
+    rule=(r"\partial \max(a, b)/\partial a = 1 \text{ for } a > b,\ 0 \text{ for } a < b,\ "
+          r"\tfrac{1}{2} \text{ at } a = b"),
+    torch=lambda th, a, b: th.maximum(a, b), back_form=_max_back, jac_form=_max_jac,
+    tex=r"\max",
+    latex=lambda p, args: (rf"\max\left({p.doprint(args[0])}, {p.doprint(args[1])}\right)", 4),
+    words=MAX_WORDS, kink=True, convention=_max_tie, prose=r"$\max$", cls=maximum,
+    namespace={"maximum": lambda a, b: a if a >= b else b,
+               "maxstep": lambda a, b: mpmath.mpf(1) if a > b else
+               mpmath.mpf(0) if a < b else mpmath.mpf(1) / 2}))
+
+register(elementwise(
+    "softplus", lambda x: mpmath.log1p(mpmath.exp(x)),
+    r"\operatorname{softplus}'(z) = \sigma(z)",
+    lambda th, x: th.logaddexp(x, th.zeros_like(x)),
+    value=lambda x: sympy.log(1 + sympy.exp(x)), derivative=lambda x: sigmoid(x),
+    gamma=sympy.Integer(1), prime_latex=lambda a, scalar: (rf"\sigma\left({a}\right)", 4)))
+
+
+def _log_softmax_forward(D, args):
+    a = args[0]
+    if D.exact:
+        exps = [D.func(FUNCTIONS["exp"], x) for x in a.data]
+        lse = D.func(FUNCTIONS["log"], D.dot(exps, [D.num(1)] * len(exps)))
+        return a.like([D.sub(x, lse) for x in a.data])
+    m = max(a.data)
+    lse = m + mpmath.log(mpmath.fsum(mpmath.exp(x - m) for x in a.data))
+    return a.like([x - lse for x in a.data])
+
+
+def _log_softmax_vjp(D, args, out, g):
+    # Jᵀ g with J = I − 1 softmax(v)ᵀ: g − softmax(v) (1ᵀ g)
+    s = _softmax_forward(D, args)
+    sg = D.dot(g.data, [D.num(1)] * len(g.data))
+    return [g.like([D.sub(gi, D.mul(si, sg)) for gi, si in zip(g.data, s.data)])]
+
+
+#: What is said of a derivative through log_softmax (a textbook's softmax-cross-entropy words).
+LOG_SOFTMAX_WORDS = (
+    r"$\log\operatorname{softmax}(v) = v - \log \sum_j \exp(v_j)$, so its Jacobian is "
+    r"$I - \mathbf{1}\, \operatorname{softmax}(v)^\top$ (for a scalar $v$ it is 0: the "
+    r"softmax of one entry is 1). With a target $y$ whose entries sum to 1 (a one-hot class), "
+    r"the gradient of the cross-entropy $-y^\top \log\operatorname{softmax}(v)$ by $v$ is "
+    r"$\operatorname{softmax}(v) - y$.")
+
+register(Op(
+    name="log_softmax", arity=1, shape=_vector_only("log_softmax"),
+    exact=lambda x: sympy.Integer(0), mp=lambda x: mpmath.mpf(0),
+    forward=_log_softmax_forward, vjp=_log_softmax_vjp,
+    rule=(r"\partial \log\operatorname{softmax}(v)/\partial v = I - \mathbf{1}\, "
+          r"\operatorname{softmax}(v)^{\top}"),
+    torch=lambda th, x: th.log_softmax(x.reshape(-1), 0).reshape(x.shape),
+    back_form=lambda k, node, subs, g, own: [k.mm(k.LogSoftJac(subs[0], True), g,
+                                                  scalar=subs[0].scalar)],
+    jac_form=lambda k, node, subs, js, own: k.mm(k.LogSoftJac(subs[0], False), js[0]),
+    tex=r"\log\operatorname{softmax}", latex=_call_latex(r"\log\operatorname{softmax}"),
+    words=LOG_SOFTMAX_WORDS, prose=r"$\log\operatorname{softmax}$", transcendental=True))
+
+
+def _mean_latex(p, args):
+    if p.scalar(args[0]):
+        return p._p(args[0])
+    return rf"\operatorname{{mean}}\left({p.doprint(args[0])}\right)", 4
+
+
+def _mean_forward(D, args):
+    a = args[0]
+    return a.like([D.div(_total(D, a), D.num(len(a.data)))], (1, 1))
+
+
+def _mean_vjp(D, args, out, g):
+    share = D.div(g.data[0], D.num(len(args[0].data)))
+    return [args[0].like([share] * len(args[0].data))]
+
+
+register(Op(
+    name="mean", arity=1, shape=_scalar_shape, exact=lambda x: x, mp=lambda x: x,
+    forward=_mean_forward, vjp=_mean_vjp,
+    rule=r"\partial \operatorname{mean}(v)/\partial v_i = 1/n",
+    torch=lambda th, x: x.mean(),
+    back_form=lambda k, node, subs, g, own: [
+        k.mm(k.Quot(g, k.Count(subs[0]), True), k.Ones(), scalar=False)
+        if not subs[0].scalar else g],
+    jac_form=None, tex=r"\operatorname{mean}", latex=_mean_latex, prose="the mean",
+    scalar_out=True))
+
+
+def _stack_shape(shapes, texts):
+    for i, (s, t) in enumerate(zip(shapes, texts), start=1):
+        if s != (1, 1):
+            raise ExprError(f"stack takes scalars: argument {i}, {t}, is {shape_text(s)}")
+    return (len(shapes), 1)
+
+
+def _stack_exact(*xs):
+    return xs[0] if len(xs) == 1 else stack(*xs)
+
+
+register(Op(
+    name="stack", arity=1, variadic=True, shape=_stack_shape, exact=_stack_exact,
+    mp=lambda *xs: xs[0],
+    forward=lambda D, args: args[0].like([a.data[0] for a in args], (len(args), 1)),
+    vjp=lambda D, args, out, g: [a.like([g.data[i]]) for i, a in enumerate(args)],
+    rule=r"\partial \operatorname{stack}(e_1, \dots, e_n)_i/\partial e_i = 1",
+    torch=lambda th, *xs: th.stack([x.reshape(()) for x in xs]).reshape(-1, 1),
+    back_form=lambda k, node, subs, g, own: [k.Entry(g, i) for i in range(1, len(subs) + 1)],
+    jac_form=None, tex=r"\operatorname{stack}",
+    latex=lambda p, args: (r"\begin{bmatrix} " + r" \\ ".join(p.doprint(a) for a in args)
+                           + r" \end{bmatrix}", 4),
+    prose="the stacked vector"))

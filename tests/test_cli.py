@@ -291,6 +291,54 @@ def test_graph_gradients_option_writes_them_on_the_figure(tmp_path):
     assert svg.count('fill="#a00"') == 7  # h1, h2, ŷ1, ŷ2, L1, L2, L
 
 
+SUM_OF_A_SCALAR = """title: attention weights written with sum inside a [t] equation
+steps: 3
+equations:
+  h[t]: tanh(w*h[t-1] + x[t])
+  e[t]: q*h[t]
+  alpha[t]: exp(e[t]) / {f}(exp(e[t]))
+  L: sum(alpha[t])
+given:
+  h[0]: 0
+  x: [1, 2, 3]
+  w: 0.5
+  q: 1
+questions:
+  - find: d(L, q)
+"""
+
+
+@pytest.mark.parametrize("f", ["sum", "mean"])
+def test_sum_of_a_scalar_inside_a_step_equation_is_refused(tmp_path, f):
+    """It would silently give 1 (a sum over the one entry of a scalar); the message points to
+    a plain equation or stack(...)."""
+    p = tmp_path / "att.yaml"
+    p.write_text(SUM_OF_A_SCALAR.format(f=f))
+    msg, _ = _check_rejected(p, tmp_path)
+    assert "equations.alpha[t] (line 6)" in msg
+    assert (f"{f}(...) inside alpha[t] is over the entries of a vector, and exp(e[t]) is a "
+            f"scalar: for a {f} over steps define a plain equation such as "
+            f"Z: {f}(exp(e[t])), or use stack(...)") in msg
+
+
+def test_stack_of_a_vector_names_the_argument(tmp_path):
+    p = tmp_path / "stack.yaml"
+    p.write_text("title: stack of a vector\nsteps: 2\nequations:\n"
+                 "  h[t]: tanh(W @ h[t-1])\n  a: softmax(stack(h[2] if 1 else h[1]))\n"
+                 "given:\n  h[0]: [1, 2]\n  W: [[1, 0], [0, 1]]\nquestions:\n  - find: a\n")
+    msg, _ = _check_rejected(p, tmp_path)  # a conditional is not in the grammar
+    p.write_text("title: stack of a vector\nsteps: 2\nequations:\n"
+                 "  h[t]: tanh(W @ h[t-1])\n  a: softmax(stack(dot(h[1], h[1]), h[2]))\n"
+                 "given:\n  h[0]: [1, 2]\n  W: [[1, 0], [0, 1]]\nquestions:\n  - find: a\n")
+    msg, _ = _check_rejected(p, tmp_path)
+    assert "equations.a (line 5)" in msg
+    assert "stack takes scalars: argument 2, h[2], is 2×1" in msg
+    p.write_text("title: empty stack\nequations:\n  a: softmax(stack())\n"
+                 "given: {}\nquestions:\n  - find: a\n")
+    msg, _ = _check_rejected(p, tmp_path)
+    assert "stack takes at least 1 argument" in msg
+
+
 def test_messages_say_what_to_write(tmp_path):
     msg, _ = _check_rejected(ROOT / "tests/hostile/misspelt_name.yaml", tmp_path)
     assert msg.endswith("equations.h[t] (line 4): unknown name Whh (did you mean W_hh?)")
@@ -305,3 +353,18 @@ def test_help_paragraphs_reflow_to_the_terminal():
     assert r.exit_code == 0
     assert "when torch is installed. Exit status: 0 on success" in r.stdout
     assert "OUT/STEM/solution.md" in r.stdout
+
+
+def test_sum_of_a_scalar_as_the_term_itself_is_accepted(tmp_path):
+    """L[t]: sum((yhat[t] - y[t])**2) with one output is that one squared error: harmless, and
+    what a generic loss written for vectors reads like; a normaliser inside log is not."""
+    p = tmp_path / "mse.yaml"
+    text = SUM_OF_A_SCALAR.replace("alpha[t]: exp(e[t]) / {f}(exp(e[t]))",
+                                   "alpha[t]: 0.5 * sum((e[t] - x[t])**2) - mean(e[t])")
+    p.write_text(text)
+    r = runner.invoke(app, ["solve", str(p), "--no-check", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    p.write_text(SUM_OF_A_SCALAR.replace("exp(e[t]) / {f}(exp(e[t]))",
+                                         "e[t] - log(sum(exp(e[t])))"))
+    msg, _ = _check_rejected(p, tmp_path)
+    assert "sum(...) inside alpha[t] is over the entries of a vector" in msg

@@ -59,6 +59,22 @@ def test_t_outside_equations_is_rejected():
     assert ex.parse("sum(L[t])", allow_t=False) == ex.Call("sum", (ex.Ref("L", ex.Index("t", 0)),))
 
 
+def test_mean_runs_over_t_like_sum_and_stack_takes_any_number_of_arguments():
+    from derive.lang import expr as ex
+    m = ex.parse("mean((yhat[t] - y[t])**2)", allow_t=False)  # t is bound inside mean
+    assert not ex.uses_t(m) and ex.uses_t(m.args[0])
+    terms = ex.loss_terms(ex.parse("mean(L[t]) + 0.01*w**2"), {}, 3)
+    assert [(ex.to_text(e), t, h) for e, t, h in terms] == [
+        ("(L[t] / 3)", 1, 1), ("(L[t] / 3)", 2, 2), ("(L[t] / 3)", 3, 3),
+        ("(1/100 * (w ** 2))", None, 0)]
+    s = ex.parse("softmax(stack(e[1], e[2], e[3]))")
+    assert ex.to_text(s) == "softmax(stack(e[1], e[2], e[3]))"
+    with pytest.raises(ExprError, match="stack takes at least 1 argument"):
+        ex.parse("stack()")
+    with pytest.raises(ExprError, match="max takes 2 arguments"):
+        ex.parse("max(a, b, c)")
+
+
 def test_earlier_starts_and_later_steps_parse():
     # h[-1]: the second start of a lag-two recurrence; hb[t+1], hb[T+1]: a backward one
     assert ex.parse("h[-1]") == ex.Ref("h", ex.Index("n", -1))

@@ -32,7 +32,7 @@ from derive.lang import expr as ex
 ATOMS = ["x", "w", "h[t-1]", "h[0]", "x[t]", "0", "1", "0.5", "-2", "1/3", "h[1]", "y[t]",
          "z", "T", "t", "h[t]", "1e5", "W_x", "x[2]"]
 FUNCS = ["tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs", "softmax", "hardmax", "sum",
-         "dot", "d", "open", "__import__"]
+         "dot", "d", "open", "__import__", "mean", "max", "softplus", "log_softmax", "stack"]
 OPS = ["+", "-", "*", "/", "**", "@", "**-1*", " if ", ".T+", "[", "]", ",", ")", "("]
 
 
@@ -73,7 +73,7 @@ def test_random_problems_never_crash(h, y, find, wrt, steps):
 
 
 VALID_ATOMS = ["x[t]", "w", "h[t-1]", "0.5", "-2", "1/3", "u"]
-VALID_FUNCS = ["tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs"]
+VALID_FUNCS = ["tanh", "sigmoid", "relu", "exp", "log", "sqrt", "abs", "softplus", "stack"]
 VALID_OPS = ["+", "-", "*", "/", "@"]
 
 

@@ -45,6 +45,7 @@ def test_every_entry_has_every_field():
     assert required <= names
     for name, op in FUNCTIONS.items():
         assert op.name == name and op.arity in (1, 2)
+        assert not op.variadic or name == "stack"
         for f in dataclasses.fields(ops.Op):
             assert hasattr(op, f.name), (name, f.name)
         for f in required - {"name", "arity", "rule", "tex", "prose"}:
@@ -57,8 +58,8 @@ def test_every_entry_has_every_field():
         assert op.gamma is None or op.gamma.is_positive
         assert op.words is None or isinstance(op.words, str)
     assert {n for n, op in FUNCTIONS.items() if op.gamma is not None} == \
-        {"tanh", "sigmoid", "relu"}
-    assert {n for n, op in FUNCTIONS.items() if op.kink} == {"relu", "abs"}
+        {"tanh", "sigmoid", "relu", "softplus"}
+    assert {n for n, op in FUNCTIONS.items() if op.kink} == {"relu", "abs", "max"}
 
 
 # ---- derivatives and vector-Jacobian products against finite differences --------------------
@@ -82,6 +83,10 @@ def _args_for(name):
     """Arguments inside the domain: vectors (3 × 1), and a column and a row for dot."""
     pos = name in POINTS
     a = (R(3, 10), R(17, 10), R(21, 5)) if pos else (R(-13, 10), R(7, 10), R(21, 10))
+    if name == "stack":  # three scalars
+        return [from_value(x, FAST) for x in a]
+    if name == "max":  # two vectors, no entry tied
+        return [from_value(a, FAST), from_value((R(1, 3), R(-2), R(5, 2)), FAST)]
     if FUNCTIONS[name].arity == 2:
         return [from_value(a, FAST), from_value((R(1, 3), R(-2), R(5, 4)), FAST).transpose()]
     return [from_value(a, FAST)]
@@ -100,7 +105,7 @@ def test_vjp_matches_finite_differences(name):
             return mpmath.fdot(o.data, g.data)
 
         adjoints = op.vjp(FAST, args, out, g)
-        assert len(adjoints) == op.arity
+        assert len(adjoints) == len(args)
         for i, (a, adj) in enumerate(zip(args, adjoints)):
             for j in range(len(a.data)):
                 def f(v, i=i, j=j):
@@ -306,6 +311,66 @@ def test_the_scalar_domain_check_evaluates_every_function_by_its_entry():
             "questions:\n  - id: a\n    find: y\n  - id: b\n    find: d(y, w)\n")
     a = render.answers(derive.solve(loads(text, "abs.yaml")))
     assert a["a"]["exact"] == "4" and a["b"]["exact"] == "-1/2"
+
+
+# ---- the functions of contract v1.1 --------------------------------------------------------------
+
+def test_max_splits_the_gradient_at_a_tie_as_torch_maximum_does(torch):
+    op = FUNCTIONS["max"]
+    a, b = (R(1), R(2), R(3)), (R(1), R(5), R(0))
+    g = Tensor(3, 1, [R(1), R(1), R(1)])
+    for D in (EXACT, FAST):
+        args = [from_value(a, D), from_value(b, D)]
+        out = op.forward(D, args)
+        ga, gb = op.vjp(D, args, out, g.like([D.num(x) for x in g.data]))
+        assert [float(x) for x in out.data] == [1, 5, 3]
+        assert [float(x) for x in ga.data] == [0.5, 0, 1]
+        assert [float(x) for x in gb.data] == [0.5, 1, 0]
+        assert op.at_kink(D, args)
+        assert not op.at_kink(D, [args[0], from_value((R(2), R(5), R(0)), D)])
+    ta = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor([1.0, 5.0, 0.0], dtype=torch.float64, requires_grad=True)
+    op.torch(torch, ta, tb).sum().backward()
+    assert ta.grad.tolist() == [0.5, 0, 1] and tb.grad.tolist() == [0.5, 1, 0]
+    # a scalar spread over a vector collects the shares of every entry
+    s = from_value(R(2), EXACT)
+    v = from_value((R(2), R(1)), EXACT)
+    gs, gv = op.vjp(EXACT, [s, v], op.forward(EXACT, [s, v]), Tensor(2, 1, [R(1), R(1)]))
+    assert gs.shape == (1, 1) and gs.data == [R(3, 2)] and gv.data == [R(1, 2), 0]
+
+
+def test_softplus_is_exact_and_its_derivative_is_sigmoid():
+    op = FUNCTIONS["softplus"]
+    assert op.exact(sympy.Integer(0)) == sympy.log(2)
+    assert op.derivative == sigmoid(ops.X)
+    assert EXACT.func(op, R(0), prime=True) == R(1, 2)
+
+
+def test_log_softmax_of_one_entry_is_zero_and_so_is_its_jacobian():
+    op = FUNCTIONS["log_softmax"]
+    x = from_value(R(3, 2), EXACT)
+    out = op.forward(EXACT, [x])
+    assert sympy.simplify(out.data[0]) == 0
+    assert sympy.simplify(op.vjp(EXACT, [x], out, Tensor(1, 1, [R(1)]))[0].data[0]) == 0
+    assert op.exact(sympy.Symbol("z")) == 0
+
+
+def test_stack_takes_scalars_and_hands_each_its_entry_back():
+    from derive.errors import ExprError
+    op = FUNCTIONS["stack"]
+    assert op.shape(((1, 1),) * 3, ("a", "b", "c")) == (3, 1)
+    with pytest.raises(ExprError, match=r"stack takes scalars: argument 2, h\[2\], is 2×1"):
+        op.shape(((1, 1), (2, 1)), ("e[1]", "h[2]"))
+    e = sympy.Symbol("e")
+    assert op.exact(e) == e  # a stack of one scalar is the scalar
+
+
+def test_mean_is_the_sum_over_the_number_of_entries():
+    op = FUNCTIONS["mean"]
+    v = from_value((R(1), R(2), R(6)), EXACT)
+    out = op.forward(EXACT, [v])
+    assert out.shape == (1, 1) and out.data == [R(3)]
+    assert op.vjp(EXACT, [v], out, Tensor(1, 1, [R(3)]))[0].data == [R(1)] * 3
 
 
 def test_relu_derivative_prints_as_an_indicator_amssymb_can_set():

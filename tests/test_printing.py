@@ -37,6 +37,35 @@ def test_exact_text_parses_back():
         (1 / (1 + sympy.exp(-sympy.Rational(1, 2)))).evalf(20)
 
 
+def test_the_functions_of_contract_1_1_print_as_a_textbook_writes_them():
+    from derive.lang import expr as ex
+    from derive.ops import FUNCTIONS, maximum, maxstep, stack
+    from derive.output.printing import ExprLatex
+    a, b, e1, e2 = sym("a"), sym("b"), sym("e[1]"), sym("e[2]")
+    p = DerivePrinter()
+    assert p.doprint(maximum(a, b)) == r"\max\left(a, b\right)"
+    assert p.doprint(FUNCTIONS["softplus"].exact(a)) == r"\operatorname{softplus}\left(a\right)"
+    assert p.doprint(stack(e1, e2)) == r"\begin{bmatrix} e_{1} \\ e_{2} \end{bmatrix}"
+    # max's derivative: 1 above, 0 below, 1/2 at a tie (PyTorch's torch.maximum)
+    assert p.doprint(maxstep(a, b)) == (r"\left(\mathbf{1}\left[a > b\right] + \tfrac{1}{2}\,"
+                                        r"\mathbf{1}\left[a = b\right]\right)")
+    assert maxstep(sympy.Integer(2), sympy.Integer(2)) == sympy.Rational(1, 2)
+    assert sympy.diff(maximum(a, b), b) == maxstep(b, a)
+    assert maximum(sympy.Integer(3), sympy.Rational(1, 2)) == 3
+    # the exact text parses back, with sympy's own Max and Heaviside(0) = 1/2
+    assert sympy.sympify(exact_text(maxstep(a, b))).subs({"a": 1, "b": 1}) == \
+        sympy.Rational(1, 2)
+    assert exact_text(maximum(a, b)) == "Max(a, b)"
+    assert exact_text(FUNCTIONS["softplus"].exact(a)) == "log(1 + exp(a))"
+    shapes = {}
+    pe = ExprLatex({}, shapes, in_step=False)
+    assert pe.doprint(ex.parse("mean(L[t])")) == r"\frac{1}{T} \sum_{t=1}^{T} L_{t}"
+    assert pe.doprint(ex.parse("softmax(stack(e[1], e[2]))")) == (
+        r"\operatorname{softmax}\left(\begin{bmatrix} e_{1} \\ e_{2} \end{bmatrix}\right)")
+    assert pe.doprint(ex.parse("log_softmax(z)")) == r"\log\operatorname{softmax}\left(z\right)"
+    assert pe.doprint(ex.parse("max(a, 0)")) == r"\max\left(a, 0\right)"
+
+
 def test_entries_print_as_a_textbook_writes_them():
     from derive.lang import expr as ex
     from derive.output.printing import ExprLatex

@@ -214,3 +214,27 @@ def test_a_relu_chain_says_that_its_indicator_is_the_identity():
         "[0, 1], [1, 1]", "[-30, -30], [1, 1]")
     md2 = render.markdown(solve(loads(text, "relu.yaml")))
     assert "is positive at $t = 3, 4, 5, 6$, so" in md2  # not at 2
+
+
+def test_the_new_functions_formulas_render_with_katex(tmp_path):
+    """max's indicator, log softmax's Jacobian, a stack as a column vector and the mean over
+    the steps, in every formula of the course exercises that use them."""
+    import json
+    import re
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    katex = ROOT / ".ci" / "node" / "node_modules" / "katex"
+    assert node and katex.is_dir(), "node and katex are needed (see the README's test command)"
+    items = []
+    for path in sorted((ROOT / "tests" / "cases").glob("funcs_*.yaml")):
+        md = render.markdown(solve(load(path)))
+        for m in re.finditer(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", md, re.S):
+            items.append((m.group(1) or m.group(2), m.group(1) is not None))
+    assert any(r"\tfrac{1}{2}\,\mathbf{1}" in tex for tex, _ in items)
+    script = tmp_path / "check.js"
+    script.write_text(KATEX_SCRIPT)
+    r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout) == []

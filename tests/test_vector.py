@@ -406,6 +406,57 @@ questions:
     assert a["a"]["value"] is None and a["b"]["value"] is None
 
 
+# ---- the functions of contract v1.1 in matrix form ------------------------------------------
+
+def _case(name):
+    from conftest import ROOT
+    return solve_text((ROOT / "tests/cases" / f"{name}.yaml").read_text(), f"{name}.yaml")
+
+
+def test_log_softmax_cross_entropy_is_shown_to_be_softmax_minus_target():
+    md = render.markdown(_case("funcs_log_softmax"))
+    assert (r"\frac{\partial L}{\partial z_{t}} &= \left(I - \operatorname{softmax}\left(z_{t}"
+            r"\right)\, \mathbf{1}^{\top}\right) \left(-\frac{\partial L}{\partial L_{t}} y_{t}"
+            r"\right) \\" "\n"
+            r" &= \frac{\partial L}{\partial L_{t}} \left(\operatorname{softmax}\left(z_{t}"
+            r"\right) - y_{t}\right)") in md
+    assert "Log-softmax with cross-entropy" in md
+    # the mean over the steps gives each loss term the adjoint 1/T
+    assert r"\frac{\partial L}{\partial L_{t}} &= \frac{1}{3}" in md
+    assert r"L &= \frac{1}{T} \sum_{t=1}^{T} L_{t}" in md
+
+
+def test_scores_read_at_fixed_steps_get_one_backward_row_each():
+    md = render.markdown(_case("funcs_dot_attention_vec"))
+    for k in (1, 2, 3):
+        assert (rf"\frac{{\partial L}}{{\partial e_{{{k}}}}} &= \left(\left(\operatorname{{diag}}"
+                rf"\left(\alpha\right) - \alpha\, \alpha^{{\top}}\right) \frac{{\partial L}}"
+                rf"{{\partial \alpha}}\right)_{{{k}}}") in md
+    assert r"\frac{\partial L}{\partial e_{t}} &= 0" not in md
+
+
+def test_a_tie_of_max_is_stated_where_it_occurs_and_only_then():
+    md = render.markdown(_case("funcs_maxout"))
+    assert ("its two arguments are exactly equal in h[1], o[1]: derive follows PyTorch's "
+            "torch.maximum, which splits the gradient evenly there, 1/2 to each argument") in md
+    assert (r"\operatorname{diag}\left(\mathbf{1}\left[h_{t} > 0.5\right] + \tfrac{1}{2}\,"
+            r"\mathbf{1}\left[h_{t} = 0.5\right]\right) V^{\top}") in md
+    no_tie = solve_text("""
+title: max without a tie
+steps: 2
+equations:
+  h[t]: max(W @ h[t-1] + x[t], 0)
+  L: sum(h[2])
+given:
+  h[0]: [1, -1]
+  W: [[0.5, 0.25], [-0.5, 1]]
+  x: [[1, 2], [0.5, -3]]
+questions:
+  - find: d(L, W)
+""")
+    assert "not differentiable" not in render.markdown(no_tie)
+
+
 def test_bidirectional_backward_rows_run_forward_and_the_jacobian_chains_up(torch):
     text = (ROOT / "problems/bidirectional.yaml").read_text()
     md = render.markdown(solve_text(text, "bidirectional.yaml"))

@@ -156,6 +156,7 @@ class Core:
                 raise p.error(str(e), key) from None
             shape = prog.shape
             if eq.indexed:
+                _no_sum_of_a_scalar(p, eq, prog, key)
                 want = assumed.get(eq.name) or (initial[eq.name][0] if eq.name in initial
                                                 else None)
                 if want is not None and want != shape:
@@ -314,7 +315,7 @@ class Core:
                          (s.name.split("[")[0], int(s.name[:-1].split("[")[1])))
 
     def _forward(self) -> None:
-        # the calls with a convention to state (hardmax's ties, relu's and abs's kinks)
+        # the calls with a convention to state (hardmax's ties; relu's, abs's and max's kinks)
         watched = {key: tuple(ins for ins in prog.instrs if ins.op == "call" and
                               (ins.extra.name == "hardmax" or ins.extra.kink))
                    for key, prog in self.programs.items()}
@@ -328,7 +329,7 @@ class Core:
             for ins in watched[node.equation.key]:
                 if ins.extra.name == "hardmax" and hardmax(self.D, regs[ins.args[0]])[1]:
                     self.ties.append(s)
-                if ins.extra.kink and any(x == 0 for x in regs[ins.args[0]].data):
+                if ins.extra.kink and ins.extra.at_kink(self.D, [regs[a] for a in ins.args]):
                     self.kinks.append((s, ins.extra.name))
             out = regs[-1]
             if s in self.override:
@@ -444,6 +445,10 @@ class Core:
                      sums: list | None = None) -> Program:
         def shape_of(extra):
             kind, name, k = extra
+            if kind == "t":  # at a general step: the body of a sum or mean over t
+                if name in self.shape_by_name:
+                    return self.shape_by_name[name]
+                return self._given_shape(name, 1) or (1, 1)
             s = key_sym((name, None if kind == "p" else k))
             if s in self.g.nodes:
                 return self.values[s].shape
@@ -485,6 +490,34 @@ class Core:
             exact = None
         value = _nest([float(x) for x in entries], t) if numeric else None
         return Answer(v, exact, value)
+
+
+def _no_sum_of_a_scalar(p, eq, prog: Program, key: str) -> None:
+    """Inside a name[t] equation sum and mean run over the entries of a vector: of a scalar
+    that reads a step they give the scalar itself.  That is harmless where the sum is the
+    term itself (L[t]: sum((yhat[t] - y[t])**2) with one output), but as a normaliser (a
+    divisor, or inside a function: exp(e[t]) / sum(exp(e[t])), log(sum(exp(e[t])))) the
+    author meant a sum over the steps, and it would silently give 1: refused."""
+    exposed = set()
+
+    def reach(n):  # the nodes reached from the top through +, -, and products
+        exposed.add(id(n))
+        if isinstance(n, ex.Neg):
+            reach(n.arg)
+        elif isinstance(n, ex.Bin) and n.op in "+-*@":
+            reach(n.left)
+            reach(n.right)
+        elif isinstance(n, ex.Bin) and n.op == "/":
+            reach(n.left)
+
+    reach(eq.expr)
+    for ins in prog.instrs:
+        if ins.op == "call" and ins.extra.name in ex.OVER_T and id(ins.node) not in exposed \
+                and prog.instrs[ins.args[0]].shape == (1, 1) and ex.uses_t(ins.node.args[0]):
+            f, arg = ins.extra.name, ex.to_text(ins.node.args[0])
+            raise p.error(f"{f}(...) inside {eq.key} is over the entries of a vector, and {arg} "
+                          f"is a scalar: for a {f} over steps define a plain equation such as "
+                          f"Z: {f}({arg}), or use stack(...)", key)
 
 
 def _entry(s, t: Tensor, k: int):

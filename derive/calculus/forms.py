@@ -57,6 +57,40 @@ class SoftJac:
 
 
 @dataclass(frozen=True)
+class LogSoftJac:
+    """The Jacobian of log softmax(v), I − 1 softmax(v)ᵀ, or its transpose I − softmax(v) 1ᵀ
+    (``transposed``); ``v`` is a Sub of the argument."""
+
+    v: object
+    transposed: bool
+
+
+@dataclass(frozen=True)
+class MaxStep:
+    """∂max(a, b)/∂a entry by entry: 1 where a > b, 0 where a < b, 1/2 at a tie."""
+
+    a: object
+    b: object
+    scalar: bool
+
+
+@dataclass(frozen=True)
+class Count:
+    """The number of entries of a subexpression (the n of a mean)."""
+
+    sub: object
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Entry i (1-based) of a vector form: the share of one argument of a stack."""
+
+    form: object
+    i: int
+    scalar: bool = True
+
+
+@dataclass(frozen=True)
 class Had:
     """Entry-by-entry product (a plain product when either side is a scalar)."""
 
@@ -350,4 +384,13 @@ def _diag_or(f):
 
 #: The form builders a table entry (:mod:`derive.ops`) writes its forms with.
 _KIT = SimpleNamespace(Sub=Sub, Prime=Prime, SoftJac=SoftJac, Quot=Quot, Ones=Ones, mm=mm,
-                       times=_times, diag_or=_diag_or, is_scalar=is_scalar)
+                       times=_times, diag_or=_diag_or, is_scalar=is_scalar,
+                       LogSoftJac=LogSoftJac, MaxStep=MaxStep, Count=Count, Entry=Entry,
+                       plus=plus, spread=lambda g, scalar: _spread_scalar(g, scalar))
+
+
+def _spread_scalar(g, scalar: bool):
+    """The adjoint of an operand that is a scalar (``scalar``) spread over a vector."""
+    if scalar and not is_scalar(g):
+        return mm(Tr(Ones(), False), g, scalar=True)
+    return g

@@ -214,9 +214,10 @@ class _Resolver:
     def build(self, e: ex.Expr) -> sympy.Expr:
         return build(e, self.resolve, self.expand_sum)
 
-    def expand_sum(self, body: ex.Expr) -> sympy.Expr:
+    def expand_sum(self, body: ex.Expr, mean: bool = False) -> sympy.Expr:
+        """The sum over t of body (divided by T for a mean), restricted to ``only``."""
         if self.T is None:
-            self.fail("sum over t needs 'steps'")
+            self.fail(f"{'mean' if mean else 'sum'} over t needs 'steps'")
         if self.eq is not None and self.eq.indexed:
             # t is already bound inside name[t]: the sum is over the entries at step t
             return build(body, self.resolve, self.expand_sum)
@@ -226,7 +227,7 @@ class _Resolver:
             self.t_value = t
             terms.append(self.build(body))
         self.t_value = None
-        return sympy.Add(*terms)
+        return sympy.Add(*terms) / self.T if mean else sympy.Add(*terms)
 
     def defined_above(self, name: str, indexed: bool) -> bool:
         if self.eq is None:
@@ -561,7 +562,7 @@ def _lazy_sums(problem, T, eq, nodes, indexed, plain, key, given_names, position
     and the last step's terms are built once, so a bad reference is still an error here."""
     if eq.indexed or T is None:
         return None
-    sums = [n for n in ex.walk(eq.expr) if isinstance(n, ex.Call) and n.func == "sum"
+    sums = [n for n in ex.walk(eq.expr) if isinstance(n, ex.Call) and n.func in ex.OVER_T
             and ex.uses_t(n.args[0])]
     if not sums or all(isinstance(n.args[0], ex.Ref) for n in sums):
         return None  # L = L_1 + ... + L_T is cheap and reads well as it is
@@ -620,7 +621,7 @@ def _enters_linearly(e: ex.Expr, target) -> bool:
 
 
 def _has_sum(e) -> bool:
-    return any(isinstance(n, ex.Call) and n.func == "sum" for n in ex.walk(e))
+    return any(isinstance(n, ex.Call) and n.func in ex.OVER_T for n in ex.walk(e))
 
 
 def check_finite_template(e: sympy.Expr) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sympy
+
 from ..lang import expr as ex
 from ..errors import ExprError
 from ..ops import FUNCTIONS
@@ -191,18 +193,22 @@ def compile_expr(e: ex.Expr, shape_of, T: int | None, t: int | None = None,
             return emit(n.op, (a, b), None, broadcast_shape(n.op, shp(a), shp(b), texts), n)
         if isinstance(n, ex.Call):
             f = n.func
-            if f == "sum" and ex.uses_t(n.args[0]) and not in_step:
+            if f in ex.OVER_T and ex.uses_t(n.args[0]) and not in_step:
                 if T is None:
-                    raise ExprError("sum over t needs 'steps'")
+                    raise ExprError(f"{f} over t needs 'steps'")
                 if tb is not None:
-                    raise ExprError("a sum over t cannot stand inside another")
+                    raise ExprError(f"a {f} over t cannot stand inside another")
                 if sums is not None:
                     body = compile_expr(n.args[0], shape_of, T)
                     sums.append(body)
-                    return emit("leaf", (), ("S", len(sums) - 1, None), body.shape, n)
-                terms = [go(n.args[0], s) for s in range(1, T + 1)]
-                shape = shp(terms[0])
-                return emit("sumt", terms, None, shape, n)
+                    r = emit("leaf", (), ("S", len(sums) - 1, None), body.shape, n)
+                else:
+                    terms = [go(n.args[0], s) for s in range(1, T + 1)]
+                    r = emit("sumt", terms, None, shp(terms[0]), n)
+                if f == "mean":  # the sum over t divided by T
+                    k = emit("num", (), sympy.Integer(T), (1, 1), ex.Num(sympy.Integer(T)))
+                    r = emit("/", (r, k), None, shp(r), n)
+                return r
             args = [go(a, tb) for a in n.args]
             op = FUNCTIONS.get(f)  # every function is one "call", run through its table entry
             if op is None:

@@ -152,7 +152,8 @@ def conventions(core: Core, roots, derivative: bool) -> list:
                  if ins.op == "call" and ins.extra.words and not ins.extra.kink}
         notes.extend(Note(w) for w in sorted(words))
         for f in sorted({f for s, f in core.kinks if s in anc}):
-            notes.append(Note(FUNCTIONS[f].words))
+            at = ", ".join(dict.fromkeys(s.name for s, g in core.kinks if g == f and s in anc))
+            notes.append(Note(FUNCTIONS[f].words.replace("{at}", at)))
     return notes
 
 

@@ -16,6 +16,7 @@ from ..errors import ExprError
 from ..lang import expr as ex
 from ..lang.loader import Equation, Question
 from ..lang.to_sympy import sym
+from ..ops import FUNCTIONS
 from ..solution import (Additive, Answer, GeneralFormula, Note, Partial, QuestionSolution,
                         Solution, VBackward, VChain, VForward, VResult, VTable, shown_rows)
 from . import forms as fm
@@ -176,6 +177,14 @@ def _adjoint_rows(ev: Core, relevant, root_eq, wrt, adj) -> list:
                 at_T.append(f)
         lhs = fm.Adj(eq.name, ex.Index("t", 0) if eq.indexed else None,
                      ev.shape_by_name[eq.name] == (1, 1))
+        if eq.indexed and not general and extra_rows:
+            # read only at fixed steps (softmax(stack(e[1], e[2], e[3]))): one row per step
+            at: dict = {}
+            for k, f in extra_rows:
+                at.setdefault(k, []).append(f)
+            rows.extend((fm.Adj(eq.name, ex.Index("n", k), lhs.scalar), fm.plus(at[k]), "")
+                        for k in sorted(at))
+            continue
         fixed_T = [f for k, f in extra_rows if k == T]
         if eq.indexed and ahead and eq.name in ev.g.backward:
             # its adjoints run forward in t: they start at t = 1, which no earlier step reads
@@ -195,7 +204,7 @@ def _adjoint_rows(ev: Core, relevant, root_eq, wrt, adj) -> list:
             rows.append((lhs, rhs, ""))
             if rhs == fm.Num(1):
                 ones.add(eq.name)
-        ce = _softmax_ce(ev, eq, users, adj)
+        ce = _softmax_ce(ev, eq, users, adj) or _log_softmax_ce(ev, eq, users, adj, ones)
         if ce is not None:
             rows.append(ce)
         for k, f in extra_rows:
@@ -204,12 +213,14 @@ def _adjoint_rows(ev: Core, relevant, root_eq, wrt, adj) -> list:
     return rows
 
 
-def _cross_entropy_target(e: ex.Expr, s_name: str):
-    """y when e is -sum(y[t] * log(s[t])) (either order) or -dot(y[t], log(s[t])), else None."""
+def _cross_entropy_target(e: ex.Expr, s_name: str | None, log_s=None):
+    """y when e is -sum(y[t] * log(s[t])) (either order) or -dot(y[t], log(s[t])), else None;
+    ``log_s`` stands for log(s[t]) when given (log_softmax(z[t]))."""
     if not isinstance(e, ex.Neg) or not isinstance(e.arg, ex.Call):
         return None
     inner = e.arg
-    log_s = ex.Call("log", (ex.Ref(s_name, ex.Index("t", 0)),))
+    if log_s is None:
+        log_s = ex.Call("log", (ex.Ref(s_name, ex.Index("t", 0)),))
     if inner.func == "sum" and isinstance(inner.args[0], ex.Bin) and inner.args[0].op == "*":
         a, b = inner.args[0].left, inner.args[0].right
     elif inner.func == "dot":
@@ -258,6 +269,39 @@ def _softmax_ce(ev: Core, eq, users, adj):
     form = fm.plus([fm.Sub(ex.Ref(s_eq.name, ex.Index("t", 0)), False),
                     fm.neg(fm.Sub(y, False))])
     return (None, form, "softmax-ce")
+
+
+def _log_softmax_ce(ev: Core, eq, users, adj, ones):
+    """The row ∂L/∂z_t = ∂L/∂L_t (softmax(z_t) − y_t) when z feeds only the cross-entropy
+    L_t = −Σ y_t ⊙ log_softmax(z_t) with targets summing to 1 — checked against the numbers."""
+    if not eq.indexed:
+        return None
+    cons = _consumers(ev, users, eq.name)
+    if len(cons) != 1 or cons[0][1] != ("t", eq.name, 0) or not cons[0][0].indexed:
+        return None
+    l_eq = cons[0][0]
+    own = ex.Ref(eq.name, ex.Index("t", 0))
+    y = _cross_entropy_target(l_eq.expr, None, ex.Call("log_softmax", (own,)))
+    if y is None:
+        return None
+    D = ev.D
+    soft = ex.Call("softmax", (own,))
+    for t in range(1, (ev.T or 0) + 1):
+        a = adj.get(sym(f"{eq.name}[{t}]"))
+        yv = ev.leaf((y.name, t))
+        if sum(yv.data) != 1:
+            return None
+        if a is not None:
+            g = adj.get(sym(f"{l_eq.name}[{t}]"))
+            s = FUNCTIONS["softmax"].forward(D, [ev.values[sym(f"{eq.name}[{t}]")]])
+            want = elementwise(D, D.mul, g, elementwise(D, D.sub, s, yv))
+            if any(_nonzero(D.to_sympy(D.sub(u, v))) for u, v in zip(a.data, want.data)):
+                return None
+    ev.node_shapes[id(soft)] = ev.shape_by_name[eq.name]
+    diff = fm.plus([fm.Sub(soft, False), fm.neg(fm.Sub(y, False))])
+    if l_eq.name not in ones:
+        diff = fm.mm(fm.Adj(l_eq.name, ex.Index("t", 0), True), diff, scalar=False)
+    return (None, diff, "log-softmax-ce")
 
 
 def _softmax_class(ev: Core, eq, s_eq, loss, adj):
@@ -368,9 +412,10 @@ def _backward_steps(ev, grad, target, ans, additive: list) -> list:
             plain_acc = seeds[wrt] if plain_acc is None else elementwise(D, D.add, plain_acc,
                                                                          seeds[wrt])
         contribs = (per, plain_acc)
-        columns.append(("contrib", target, tuple(ev.shown(c) if c is not None and
-                                                  t in shown_steps else None
-                                                  for t, c in enumerate(per, start=1))))
+        if any(c is not None for c in per):  # a variable read only by plain equations: none
+            columns.append(("contrib", target, tuple(ev.shown(c) if c is not None and
+                                                     t in shown_steps else None
+                                                     for t, c in enumerate(per, start=1))))
     if T and columns:
         steps.append(VTable(tuple(columns), tuple(range(1, T + 1))))
     if contribs is not None:
@@ -482,6 +527,7 @@ def _unit_steps(ev: Core, eq, prog, steps) -> tuple:
     """The steps at which every kinked function of ``prog`` (relu) has f' = 1 at every entry:
     there diag(f'(·)) = I, and the local Jacobian's matrix is the weight alone."""
     kinked = [ins for ins in prog.instrs if ins.op == "call" and ins.extra.kink and
+              ins.extra.arity == 1 and
               ins.extra.derivative is not None]
     if not kinked:
         return ()

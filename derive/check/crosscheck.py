@@ -117,12 +117,12 @@ class _Forward:
                 continue
             stack.pop()
             name, t = key
-            if t is None:
-                v = self.ev(self.plain[name].expr, None)
-            else:
-                v = self.ev(self.indexed[name].expr, t)
-                if self.detach_upto is not None and t <= self.detach_upto:
-                    v = v.detach()
+            eq = self.plain[name] if t is None else self.indexed[name]
+            v = self.ev(eq.expr, t)
+            if isinstance(eq.expr, (ex.Name, ex.Ref)):
+                v = v.clone()  # h[t]: x[t] is a quantity of its own, not x[t]'s tensor
+            if t is not None and self.detach_upto is not None and t <= self.detach_upto:
+                v = v.detach()
             self.vals[key] = v
 
     def _per_step(self, name) -> bool:
@@ -173,6 +173,8 @@ class _Forward:
         if isinstance(e, ex.Call):
             if e.func == "sum" and ex.uses_t(e.args[0]) and t is None:
                 return sum(self.ev(e.args[0], s) for s in range(1, self.T + 1))
+            if e.func == "mean" and ex.uses_t(e.args[0]) and t is None:
+                return sum(self.ev(e.args[0], s) for s in range(1, self.T + 1)) / self.T
             return FUNCTIONS[e.func].torch(th, *(self.ev(a, t) for a in e.args))
         raise TypeError(e)
 

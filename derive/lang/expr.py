@@ -126,10 +126,11 @@ def walk(e: Expr):
 
 
 def uses_t(e: Expr) -> bool:
-    """True when the expression refers to the running index ``t`` outside any ``sum``."""
+    """True when the expression refers to the running index ``t`` outside any ``sum`` (or
+    ``mean``, which is a sum over t divided by T)."""
     if isinstance(e, Ref):
         return e.index.kind == "t"
-    if isinstance(e, Call) and e.func == "sum":
+    if isinstance(e, Call) and e.func in OVER_T:
         return False
     if isinstance(e, Entry):
         return uses_t(e.base) or any(uses_t(i) for i in e.indices)
@@ -140,6 +141,10 @@ def uses_t(e: Expr) -> bool:
     if isinstance(e, Call):
         return any(uses_t(a) for a in e.args)
     return False
+
+
+#: The functions that run over t = 1..T in a plain equation when their argument uses t.
+OVER_T = ("sum", "mean")
 
 
 def uses_sweep(e: Expr) -> bool:
@@ -411,11 +416,14 @@ class _Converter:
         spec = FUNCTIONS.get(f)
         if spec is None:
             raise ExprError(f"unknown function {f}()")
-        if len(n.args) != spec.arity:
+        if spec.variadic and len(n.args) < spec.arity:
+            raise ExprError(f"{f} takes at least {spec.arity} argument"
+                            f"{'s' if spec.arity > 1 else ''}")
+        if not spec.variadic and len(n.args) != spec.arity:
             raise ExprError(f"{f} takes {spec.arity} argument{'s' if spec.arity > 1 else ''}")
-        if f == "sum":
+        if f in OVER_T:
             sub = _Converter(self.src, True, False, self.over)
-            return Call("sum", (sub.conv(n.args[0], d, False),))
+            return Call(f, (sub.conv(n.args[0], d, False),))
         return Call(f, tuple(self.conv(a, d, False) for a in n.args))
 
 
@@ -457,6 +465,9 @@ def loss_terms(of: Expr, plain: dict, T: int | None) -> list:
             return split(e.left, t) + right
         if isinstance(e, Call) and e.func == "sum" and uses_t(e.args[0]) and t is None:
             return [p for s in range(1, T + 1) for p in split(e.args[0], s)]
+        if isinstance(e, Call) and e.func == "mean" and uses_t(e.args[0]) and t is None:
+            return [(Bin("/", x, Num(sympy.Integer(T))), tt)
+                    for s in range(1, T + 1) for x, tt in split(e.args[0], s)]
         if isinstance(e, Bin) and e.op in "*/" and not _refs(e.right):
             return [(Bin(e.op, x, e.right), tt) for x, tt in split(e.left, t)]
         if isinstance(e, Bin) and e.op == "*" and not _refs(e.left):
@@ -472,7 +483,7 @@ def loss_terms(of: Expr, plain: dict, T: int | None) -> list:
                              T + k.value if k.kind == "T" else k.value)
             elif isinstance(n, Name) and n.name in plain:
                 steps.append(horizon(plain[n.name], None))
-            elif isinstance(n, Call) and n.func == "sum" and t is None:
+            elif isinstance(n, Call) and n.func in OVER_T and t is None:
                 steps.append(T)
         return max(steps)
 

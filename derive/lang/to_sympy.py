@@ -65,7 +65,8 @@ class EntryOf(sympy.Function):
 
 
 def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
-    """The sympy expression of a grammar tree; ``resolve`` maps Name/Ref nodes to sympy."""
+    """The sympy expression of a grammar tree; ``resolve`` maps Name/Ref nodes to sympy and
+    ``expand_sum(body, mean=False)`` gives a sum (or mean) over t of ``body``."""
     def go(n):
         if isinstance(n, ex.Num):
             return n.value
@@ -91,12 +92,14 @@ def build(e: ex.Expr, resolve, expand_sum=None) -> sympy.Expr:
                 return a / b
             return a ** b
         if isinstance(n, ex.Call):
-            if n.func == "sum":
+            if n.func in ex.OVER_T:
                 if expand_sum is not None and ex.uses_t(n.args[0]):
+                    if n.func == "mean":
+                        return expand_sum(n.args[0], mean=True)
                     return expand_sum(n.args[0])
                 if ex.uses_t(n.args[0]):
-                    raise ExprError("sum over t needs 'steps'")
-                return go(n.args[0])
+                    raise ExprError(f"{n.func} over t needs 'steps'")
+                return go(n.args[0])  # of a scalar: its one entry
             if n.func == "d":
                 raise ExprError("d(of, wrt) may only stand alone in a question's find")
             return FUNCTIONS[n.func].exact(*(go(a) for a in n.args))

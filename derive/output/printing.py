@@ -413,6 +413,8 @@ class ExprLatex:
             f, args = e.func, e.args
             if f == "sum" and ex.uses_t(args[0]) and not self.in_step:
                 return r"\sum_{t=1}^{T} " + self._wrap(args[0], 2), 2  # the sum over steps
+            if f == "mean" and ex.uses_t(args[0]) and not self.in_step:
+                return r"\frac{1}{T} \sum_{t=1}^{T} " + self._wrap(args[0], 2), 2
             return FUNCTIONS[f].latex(self, args)  # its table entry prints a function
         raise TypeError(e)
 
@@ -471,6 +473,22 @@ class FormLatex:
         if isinstance(f, fm.SoftJac):
             s = self.e.doprint(f.s.node)
             return rf"\left(\operatorname{{diag}}\left({s}\right) - {s}\, {s}^{{\top}}\right)", 4
+        if isinstance(f, fm.LogSoftJac):
+            sm = rf"\operatorname{{softmax}}\left({self.e.doprint(f.v.node)}\right)"
+            if f.v.scalar:
+                return "0", 4  # the softmax of one entry is 1: I - 1 1 = 0
+            jac = (rf"I - {sm}\, \mathbf{{1}}^{{\top}}" if f.transposed else
+                   rf"I - \mathbf{{1}}\, {sm}^{{\top}}")
+            return rf"\left({jac}\right)", 4
+        if isinstance(f, fm.MaxStep):
+            a, b = self.e.doprint(f.a.node), self.e.doprint(f.b.node)
+            return (rf"\mathbf{{1}}\left[{a} > {b}\right] + \tfrac{{1}}{{2}}\,"
+                    rf"\mathbf{{1}}\left[{a} = {b}\right]"), 1
+        if isinstance(f, fm.Count):
+            shape = self.e.shapes.get(id(f.sub.node), (1, 1))
+            return str(shape[0] * shape[1]), 4
+        if isinstance(f, fm.Entry):
+            return rf"\left({self.doprint(f.form)}\right)_{{{f.i}}}", 4
         if isinstance(f, fm.Unit):
             e = [rf"\mathbf{{e}}_{{{self.e.doprint(i)}}}" for i in f.indices]
             return (e[0], 4) if len(e) == 1 else (rf"{e[0]} {e[1]}^{{\top}}", 2)

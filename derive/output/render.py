@@ -212,11 +212,12 @@ class _View:
             if isinstance(target.of, sympy.Basic):
                 return self.p.partial(target)
             wrt = self.p._print_Symbol(target.wrt)
-            of = self.ex().doprint(target.of)
+            # a question's expression stands outside time: sum(L[t]) is the sum over steps
+            of = self.ex(in_step=False).doprint(target.of)
             return rf"\frac{{\partial}}{{\partial {wrt}}}\left({of}\right)"
         if isinstance(target, sympy.Basic):
             return self.tex(target)
-        return self.ex().doprint(target)
+        return self.ex(in_step=False).doprint(target)
 
     def sweep_entry_tex(self, target: SweepTarget) -> str:
         """One entry of a sweep's list: the answer at k, or its norm."""
@@ -708,6 +709,15 @@ class _View:
         notes = []
         for lhs, rhs, when in st.rows:
             text = "= " + (fp.doprint(rhs) if rhs is not None else "0")
+            if when == "log-softmax-ce":
+                rows.append(("", text))
+                notes.append("Log-softmax with cross-entropy: its Jacobian is "
+                             "$I - \\mathbf{1}\\, \\operatorname{softmax}(z)^\\top$, and "
+                             "since the entries of each target $y$ sum to 1, "
+                             "$-(I - \\operatorname{softmax}(z)\\, \\mathbf{1}^\\top)\\, y$ "
+                             "is $\\operatorname{softmax}(z)\\,(\\mathbf{1}^\\top y) - y$, "
+                             "that is $\\operatorname{softmax}(z) - y$.")
+                continue
             if when == "softmax-ce-class":
                 rows.append(("", text))
                 s_tex = fp.doprint(rhs.items[0][1])
@@ -748,7 +758,7 @@ class _View:
                   ", terms at $t - 1$ exist only for $t > 1$). ")
             intro = intro[:intro.index(", terms at")] + at + _backward_words(self, st.rows)
         if not isinstance(st.lhs.of, sympy.Basic):
-            intro = (f"With $f = {self.ex().doprint(st.lhs.of)}$: " + intro[0].lower()
+            intro = (f"With $f = {self.ex(in_step=False).doprint(st.lhs.of)}$: " + intro[0].lower()
                      + intro[1:])
         blocks = [{"kind": "equations", "intro": intro, "lines": [], "rows": rows}]
         for n in notes:
@@ -809,24 +819,31 @@ class _View:
         lines = [leib, forms, mats] if len(st.factors) > 1 else [forms, mats]
         if len(st.factors) > 1:
             lines.append(self.answer_tex(st.product))
-        blocks = self.present(Note(self._unit_words(st))) if st.unit_steps else []
-        blocks += [{"kind": "equations",
-                   "intro": f"The chain rule over the steps from ${a}$ "
-                            f"{'down' if st.by < 0 else 'up'} to ${b}$, with the "
-                            f"local Jacobian ${local} = {general}$:",
-                   "lines": [], "rows": _align(lhs, lines)}]
-        return blocks
+        note = self.present(Note(self._unit_words(st))) if st.unit_steps else []
+        intro = (f"The chain rule over the steps from ${a}$ "
+                 f"{'down' if st.by < 0 else 'up'} to ${b}$")
+        if layout.width(general) > layout.LINE / 2:
+            # a long local Jacobian (max's two pieces) gets a display row, where it can break
+            return note + [
+                {"kind": "equations", "intro": intro + ", with the local Jacobian",
+                 "lines": [], "rows": [(local, "= " + general)]},
+                {"kind": "equations", "intro": "", "lines": [], "rows": _align(lhs, lines)}]
+        return note + [{"kind": "equations",
+                        "intro": f"{intro}, with the local Jacobian ${local} = {general}$:",
+                        "lines": [], "rows": _align(lhs, lines)}]
 
     def _unit_words(self, st: VChain) -> str:
         """Why the matrices of a chain drop a kinked function's diag(f'(·)): it is I there."""
         fl = FormLatex(self.ex(), "")
         form = st.factors[0][1]
 
-        def unit(x):
-            return isinstance(x, fm.Diag) and isinstance(x.arg, fm.Prime) and \
-                FUNCTIONS[x.arg.func].kink
+        def kinked1(f):  # the functions _unit_steps looked at: one argument, a kink
+            return FUNCTIONS[f.func].kink and FUNCTIONS[f.func].arity == 1
 
-        kinked = [f for f in _primes(form) if FUNCTIONS[f.func].kink]
+        def unit(x):
+            return isinstance(x, fm.Diag) and isinstance(x.arg, fm.Prime) and kinked1(x.arg)
+
+        kinked = [f for f in _primes(form) if kinked1(f)]
         args = ", ".join(dict.fromkeys(f"${self.ex().doprint(f.arg.node)}$" for f in kinked))
         diags = " = ".join(dict.fromkeys(rf"\operatorname{{diag}}\left({fl.doprint(f)}\right)"
                                          for f in kinked))
@@ -847,7 +864,9 @@ class _View:
         lhs = self.target_tex(st.lhs)
         rows = []
         if len(st.terms) > 1 and len(st.terms) <= 12:
-            rows.append(" + ".join(self.num(t) for t in st.terms))
+            texts = [self.num(t) for t in st.terms]
+            rows.append(texts[0] + "".join(f" - {x[1:]}" if x.startswith("-") else f" + {x}"
+                                           for x in texts[1:]))
         rows.append(self.answer_tex(st.answer))
         return [{"kind": "equations", "intro": "", "lines": [],
                  "rows": _align(lhs, rows)}]
@@ -1161,10 +1180,12 @@ SHORT_SUM_T = 4
 
 def _sums_over_t(eq, T) -> bool:
     """A plain equation with a sum over t, written with its Σ as the author did rather than
-    unrolled into T terms (L = L_1 + L_2 reads well only for a sum of few quantities)."""
+    unrolled into T terms (L = L_1 + L_2 reads well only for a sum of few quantities; a mean
+    over t is always written as (1/T) Σ_t)."""
     return not eq.indexed and any(
-        isinstance(n, ex.Call) and n.func == "sum" and ex.uses_t(n.args[0]) and
-        (not isinstance(n.args[0], ex.Ref) or (T or 0) > SHORT_SUM_T) for n in ex.walk(eq.expr))
+        isinstance(n, ex.Call) and n.func in ex.OVER_T and ex.uses_t(n.args[0]) and
+        (n.func == "mean" or not isinstance(n.args[0], ex.Ref) or (T or 0) > SHORT_SUM_T)
+        for n in ex.walk(eq.expr))
 
 
 def _eq_expr(sol, eq):
