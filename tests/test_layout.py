@@ -36,3 +36,11 @@ def test_row_vectors_line_up_down_a_column():
                          r"\end{bmatrix}^\top")
     assert out[1][1] == r"\begin{bmatrix} -0.125 & \phantom{-0.25}\llap{$2$} \end{bmatrix}^\top"
     assert out[0][2] == "x" and body[0][1].startswith(r"\begin{bmatrix} 0.5")  # a copy
+
+
+def test_a_broken_row_keeps_brackets_that_enclose_a_fraction_visibly():
+    rows = [("x", "= W^{\\top} \\left(\\frac{\\partial L}{\\partial n} \\odot \\left(1 - n\\right)"
+             "\\right) + " + " + ".join(f"a_{{{i}}} b_{{{i}}}" for i in range(30)))]
+    text = " ".join(r for _, r in layout.break_rows(rows))
+    assert r"W^{\top} \Bigl(\frac{\partial L}{\partial n} \odot \bigl(1 - n\bigr)\Bigr)" in text
+    assert r"\left" not in text and r"\right" not in text

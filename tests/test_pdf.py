@@ -174,7 +174,7 @@ def test_every_course_case_compiles_inside_the_margins_with_every_glyph(tmp_path
     assert shutil.which("pdftoppm"), "pdftoppm is missing: apt-get install poppler-utils"
     assert len(CASES) >= 15 and {p.stem for p in CASES} >= set(COURSE)
     texs = {p.stem: render.latex(solve(load(p))) for p in CASES}
-    with ThreadPoolExecutor(4) as pool:  # latexmk runs are separate processes
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 2)) as pool:  # latexmk: processes
         built = dict(zip(texs, pool.map(pdf.build, texs.values())))
     for name, b in built.items():
         assert b.pdf.startswith(b"%PDF"), name

@@ -12,7 +12,7 @@ LINE = 62
 TABLE = 78
 
 _CMD_WIDTH = {"quad": 2, "qquad": 4, ",": 0.3, ";": 0.4, "!": 0, " ": 0.5, "left": 0,
-              "right": 0, "bigl": 0, "bigr": 0, "displaystyle": 0, "textstyle": 0,
+              "right": 0, "bigl": 0, "bigr": 0, "Bigl": 0, "Bigr": 0, "displaystyle": 0, "textstyle": 0,
               "mathrel": 0, "limits": 0, "top": 1,
               # binary operators carry their spacing on both sides
               "cdot": 1.6, "odot": 1.6, "oslash": 1.6, "times": 1.6}
@@ -94,8 +94,7 @@ def _breakable(rhs: str) -> list[tuple[str, int]]:
     """rhs cut before every + and − and after every · outside braces and environments, each
     piece with the parenthesis depth it starts at; \\left( … \\right) become \\bigl( … \\bigr),
     which LaTeX lets a line break split."""
-    s = re.sub(r"\\left([(\[|])", r"\\bigl\1", rhs)
-    s = re.sub(r"\\right([)\]|])", r"\\bigr\1", s)
+    s = _sized(rhs)
     s = s.replace(r"\left.", "").replace(r"\right.", "")
     pieces, depth, env, paren, start, start_paren, i = [], 0, 0, 0, 0, 0, 0
     while i < len(s):
@@ -103,9 +102,9 @@ def _breakable(rhs: str) -> list[tuple[str, int]]:
             env += 1
         elif s.startswith(r"\end{", i):
             env -= 1
-        elif s.startswith(r"\bigl", i):
+        elif s.startswith((r"\bigl", r"\Bigl"), i):
             paren += 1
-        elif s.startswith(r"\bigr", i):
+        elif s.startswith((r"\bigr", r"\Bigr"), i):
             paren -= 1
         c = s[i]
         if c == "\\":
@@ -119,7 +118,7 @@ def _breakable(rhs: str) -> list[tuple[str, int]]:
             cut = None
             if s.startswith(" + ", i) or s.startswith(" - ", i):
                 cut = i
-            elif paren == 0 and s.startswith(r" \bigl(", i) and s[i - 1] == ")":
+            elif paren == 0 and s.startswith((r" \bigl(", r" \Bigl("), i) and s[i - 1] == ")":
                 cut = i  # between two factors in parentheses
             elif s.startswith(r" \cdot ", i):
                 cut = i + 6
@@ -129,6 +128,26 @@ def _breakable(rhs: str) -> list[tuple[str, int]]:
         i += 1
     pieces.append((s[start:].strip(), start_paren))
     return [p for p in pieces if p[0]]
+
+
+def _sized(s: str) -> str:
+    """\\left( … \\right) as \\bigl( … \\bigr), or \\Bigl( … \\Bigr) around a fraction, so
+    the brackets still enclose a fraction visibly."""
+    pairs, stack, size = {}, [], {}
+    for m in re.finditer(r"\\left[(\[|]|\\right[)\]|]", s):
+        size[m.start()] = "big"  # an unpaired one (after \\left.) as before
+        if m.group(0).startswith(r"\left"):
+            stack.append(m.start())
+        elif stack:
+            pairs[stack.pop()] = m.start()
+    out = list(s)
+    for a, b in pairs.items():
+        size[a] = size[b] = "Big" if r"\frac" in s[a:b] else "big"
+    for i in sorted(size, reverse=True):
+        side = "l" if s.startswith(r"\left", i) else "r"
+        n = len(r"\left") if side == "l" else len(r"\right")
+        out[i:i + n] = "\\" + size[i] + side
+    return "".join(out)
 
 
 def break_rows(rows: list) -> list:
