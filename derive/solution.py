@@ -325,6 +325,9 @@ class VChain:
     factors: tuple
     product: object  # the Jacobian (the question's answer)
     by: int = -1  # each factor reads the step before (h[t-1]), or after (+1, hb[t+1])
+    #: the steps at which a kinked function's diag(f'(·)) in the local Jacobian is I at the
+    #: numbers (relu's diag(𝟏[z > 0]) when every z > 0), so the matrices shown drop it
+    unit_steps: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 chain rule, author text cannot reach TeX, failures are one line.  These run for real: a
 missing latexmk or TikZ fails them (the README's test command installs both)."""
 
+import os
 import re
 import shutil
 import subprocess
 import unicodedata
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -149,6 +151,81 @@ def _glyph_problems(tex: str, log: str) -> list:
     bad = [ln for ln in log.splitlines() if "Missing character" in ln
            or "not set up for use with LaTeX" in ln or ("Font shape" in ln and "undefined" in ln)]
     return bad + re.findall(r"\\mathbb\s*\{\s*[^A-Z\s][^}]*\}", tex)
+
+
+CASES = sorted((ROOT / "tests" / "cases").glob("*.yaml"))
+#: The course problems the README's look is reviewed on: a relu RNN, PyTorch's GRU (vectors) and
+#: min-char-rnn (biases, softmax cross-entropy of class numbers).
+COURSE = ("lead_relu_explode", "lead_gru_pytorch", "entries_min_char_rnn")
+
+
+def _overfull(log: str) -> list:
+    return [ln for ln in log.splitlines() if ln.startswith(("Overfull \\hbox",
+                                                            "Overfull \\vbox"))]
+
+
+def test_every_course_case_compiles_inside_the_margins_with_every_glyph(tmp_path):
+    """Every problem of tests/cases (the relu RNN, the vector GRU and min-char-rnn among them)
+    compiles with no overfull box and no wrong glyph, read from LaTeX's log; the pages of the
+    three course PDFs render to images (pdftoppm) that are pages and not blank."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _require_tex()
+    assert shutil.which("pdftoppm"), "pdftoppm is missing: apt-get install poppler-utils"
+    assert len(CASES) >= 15 and {p.stem for p in CASES} >= set(COURSE)
+    texs = {p.stem: render.latex(solve(load(p))) for p in CASES}
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 2)) as pool:  # latexmk: processes
+        built = dict(zip(texs, pool.map(pdf.build, texs.values())))
+    for name, b in built.items():
+        assert b.pdf.startswith(b"%PDF"), name
+        assert _overfull(b.log) == [], (name, _overfull(b.log))
+        assert _glyph_problems(texs[name], b.log) == [], name
+    for name in COURSE:
+        (tmp_path / f"{name}.pdf").write_bytes(built[name].pdf)
+        subprocess.run(["pdftoppm", "-png", "-r", "30", str(tmp_path / f"{name}.pdf"),
+                        str(tmp_path / name)], check=True)
+        pages = sorted(tmp_path.glob(f"{name}-*.png"))
+        assert len(pages) >= 2, name
+        for page in pages:
+            w, h = _png_size(page)
+            assert (w, h) == (_png_size(pages[0])) and 200 < w < h < 2 * w, (page, w, h)
+            assert page.stat().st_size > 2000, page  # a blank page compresses to almost nothing
+
+
+def _png_size(path) -> tuple:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_the_readme_shows_a_page_of_a_vector_key_and_a_gated_cell_graph():
+    """The look is reviewable from the README: one rendered page of a vector key (a PNG, of a
+    modest size) and the graph of PyTorch's GRU, both committed and both shown."""
+    readme = (ROOT / "README.md").read_text()
+    page = ROOT / "docs" / "page-vector-key.png"
+    if os.environ.get("DERIVE_UPDATE_GOLDEN"):
+        _require_tex()
+        _render_key_page(ROOT / "tests/cases/lead_gru_pytorch.yaml", page)
+    assert "docs/page-vector-key.png" in readme and "docs/graph-gru-pytorch.svg" in readme
+    w, h = _png_size(page)
+    assert 400 < w < 900 and w < h and 20_000 < page.stat().st_size < 400_000
+    svg = (ROOT / "docs" / "graph-gru-pytorch.svg").read_text()
+    assert svg.startswith("<svg") or "<svg" in svg[:200]
+
+
+def _render_key_page(problem, out, marker: str = "Backward pass:", dpi: int = 75) -> None:
+    """The first page of ``problem``'s key that shows ``marker``, as a PNG at ``dpi``."""
+    import tempfile
+
+    built = pdf.build(render.latex(solve(load(problem))))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "key.pdf"
+        path.write_bytes(built.pdf)
+        pages = _text(path).split("\f")
+        n = next(i for i, text in enumerate(pages, start=1) if marker in text)
+        subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", str(n), "-l", str(n),
+                        "-singlefile", str(path), str(Path(d) / "page")], check=True)
+        out.write_bytes((Path(d) / "page.png").read_bytes())
 
 
 def test_no_missing_or_wrong_glyph_in_the_course_pdfs():

@@ -189,3 +189,52 @@ def test_entries_print_as_a_textbook_writes_them():
         r"-\log\left(\left(p_{2}\right)_{3}\right)"
     w = ex.read_entries(ex.parse("W[2][1] * v[1]"), lambda name: False)
     assert ExprLatex({}, {}).doprint(w) == "W_{2,1} v_{1}"
+
+
+def test_the_bracket_rule_of_matrix_and_entry_by_entry_products():
+    """A matrix product and ⊙ bind alike in print: either one as an operand of the other is
+    bracketed, so the formula reads as it is computed; a scalar factor needs no bracket."""
+    from derive.calculus import forms as fm
+    from derive.lang import expr as ex
+    from derive.output.printing import ExprLatex, FormLatex
+
+    def v(name):
+        return fm.Sub(ex.Name(name), False)
+
+    p = FormLatex(ExprLatex({}, {}), "L")
+    delta = fm.Adj("n", None, False)
+    inner = fm.had(fm.had(delta, v("g")), v("r"))  # δ ⊙ g ⊙ r, then Wᵀ of it
+    assert p.doprint(fm.mm(fm.Tr(v("W"), False), inner)) == \
+        r"W^{\top} \left(\frac{\partial L}{\partial n} \odot g \odot r\right)"
+    assert p.doprint(fm.had(fm.mm(fm.Tr(v("W"), False), delta), v("r"))) == \
+        r"\left(W^{\top} \frac{\partial L}{\partial n}\right) \odot r"
+    assert p.doprint(fm.mm(inner, fm.Tr(v("h"), False))) == \
+        r"\left(\frac{\partial L}{\partial n} \odot g \odot r\right) h^{\top}"
+    assert p.doprint(fm.mm(fm.Num(2), fm.had(v("h"), v("r")))) == r"2 h \odot r"  # a scalar
+    # the grammar's own products, as an equation is written
+    shapes = {}
+    e = ExprLatex({}, shapes)
+    W, h, r = ex.Name("W"), ex.Name("h"), ex.Name("r")
+    for n, s in ((W, (2, 2)), (h, (2, 1)), (r, (2, 1))):
+        shapes[id(n)] = s
+    had = ex.Bin("*", r, ex.Bin("@", W, h))
+    mat = ex.Bin("@", W, ex.Bin("*", r, h))
+    for n in (had, had.right, mat, mat.right):
+        shapes[id(n)] = (2, 1)
+    assert e.doprint(had) == r"r \odot \left(W h\right)"
+    assert e.doprint(mat) == r"W \left(r \odot h\right)"
+
+
+def test_the_gru_backward_pass_brackets_what_it_computes():
+    """PyTorch's GRU: Wᵀ acts on the whole product δ ⊙ (1 − n ⊙ n) ⊙ r, as the numbers do."""
+    from conftest import ROOT
+    from derive.calculus.questions import solve
+    from derive.lang.loader import load
+    from derive.output import render
+
+    md = render.markdown(solve(load(ROOT / "tests/cases/lead_gru_pytorch.yaml")))
+    assert (r"W_{hn}^{\top} \left(\frac{\partial L}{\partial n_{t + 1}} \odot \left(1 - "
+            r"n_{t + 1} \odot n_{t + 1}\right) \odot r_{t + 1}\right)") in md
+    assert r"W_{hn}^{\top} \frac{\partial L}{\partial n_{t + 1}} \odot" not in md
+    assert (r"\sum_{t=1}^{T} \left(\frac{\partial L}{\partial n_{t}} \odot \left(1 - n_{t} "
+            r"\odot n_{t}\right) \odot r_{t}\right) h_{t - 1}^{\top}") in md

@@ -6,7 +6,7 @@ import pytest
 
 from derive.output import render
 from derive.calculus.questions import solve
-from derive.lang.loader import load
+from derive.lang.loader import load, loads
 
 from conftest import ROOT
 
@@ -132,12 +132,12 @@ def test_every_markdown_formula_renders_with_katex(tmp_path):
     katex = ROOT / ".ci" / "node" / "node_modules" / "katex"
     assert katex.is_dir(), "katex is missing: npm install --prefix .ci/node katex@0.16"
     items = []
-    cases = sorted((ROOT / "tests" / "cases").glob("entries_*.yaml"))  # course exercises
+    cases = sorted((ROOT / "tests" / "cases").glob("*.yaml"))  # every course exercise
     for path in PROBLEMS + cases:
         md = render.markdown(solve(load(path)))
         for m in re.finditer(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", md, re.S):
             items.append((m.group(1) or m.group(2), m.group(1) is not None))
-    assert len(items) > 500
+    assert len(items) > 1000
     script = tmp_path / "check.js"
     script.write_text(KATEX_SCRIPT)
     r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),
@@ -282,6 +282,40 @@ questions:
     assert render.answers(sol)["L"]["latex"] == \
         r"\begin{bmatrix} 0.06173 \\ 1.524 \times 10^{5} \end{bmatrix}"
     assert render.summary_rows(sol)[0][2] == "[ 0.06173; 1.524 × 10^5 ]"
+
+
+def test_notes_use_the_problems_own_names():
+    """The softmax cross-entropy note speaks of the problem's quantities: p_t and the targets
+    q_t here, never a ŷ_t the problem does not have."""
+    text = (ROOT / "problems/softmax_rnn.yaml").read_text()
+    renamed = text.replace("yhat[", "p[").replace("y[t]", "q[t]").replace("\n  y: ", "\n  q: ")
+    renamed = renamed.split("questions:")[0] + "questions:\n  - find: d(L, W_hy)\n"
+    md = render.markdown(solve(loads(renamed, "renamed.yaml")))
+    note = next(ln for ln in md.splitlines() if ln.startswith("Softmax with cross-entropy"))
+    assert note == (r"Softmax with cross-entropy: since the entries of $q_{t}$ sum to 1, "
+                    r"$(\operatorname{diag}(p_{t}) - p_{t} p_{t}^\top)(-q_{t} \oslash p_{t}) = "
+                    r"p_{t} (\mathbf{1}^\top q_{t}) - q_{t} = p_{t} - q_{t}$.")
+    assert r"\hat" not in md.split("## Question")[1]
+    mc = render.markdown(solve(load(ROOT / "tests/cases/entries_min_char_rnn.yaml")))
+    assert r"\hat" not in mc and r"(\operatorname{diag}(p_{t}) - p_{t} p_{t}^\top)" in mc
+
+
+def test_a_relu_chain_says_that_its_indicator_is_the_identity():
+    """Every pre-activation of the relu RNN is positive: diag(𝟏[·]) = I, and the key says so
+    before the matrices that leave it out (which are W itself, the numbers show)."""
+    md = render.markdown(solve(load(ROOT / "tests/cases/lead_relu_explode.yaml")))
+    q = md.split("## Question J")[1]
+    note = (r"At these numbers every entry of $W h_{t - 1} + U x_{t}$ is positive at every step "
+            r"of the chain, so $\operatorname{diag}\left(\mathbf{1}\left[W h_{t - 1} + U x_{t} "
+            r"> 0\right]\right) = I$ and the matrices below leave it out: each factor is $W$.")
+    assert note in q and q.index(note) < q.index("The chain rule over the steps")
+    w = r"\begin{bmatrix} 1.5 & 0.5 \\ 0.25 & 1.25 \end{bmatrix}"
+    assert " ".join([w] * 5) in q  # the factors shown are W's numbers
+    # a step with an entry at or below 0 keeps its indicator: no note then
+    text = (ROOT / "tests/cases/lead_relu_explode.yaml").read_text().replace(
+        "[0, 1], [1, 1]", "[-30, -30], [1, 1]")
+    md2 = render.markdown(solve(loads(text, "relu.yaml")))
+    assert "is positive at $t = 3, 4, 5, 6$, so" in md2  # not at 2
 
 
 def test_the_new_functions_formulas_render_with_katex(tmp_path):

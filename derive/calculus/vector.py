@@ -546,6 +546,22 @@ def _state_chain(ev: Core, of, wrt, answer) -> VChain | None:
         m = Tensor(len(out.data), len(prev.data), [x for r in rows for x in r])
         factors.append((t, form, ev.shown(m) if not m.is_scalar else
                         sympy.ImmutableMatrix([[ev.shown(m)]])))
-    if d == 1:
-        return VChain(Partial(of, wrt), eq.name, tuple(factors), answer, 1)
-    return VChain(Partial(of, wrt), eq.name, tuple(factors), answer)
+    return VChain(Partial(of, wrt), eq.name, tuple(factors), answer, d,
+                  _unit_steps(ev, eq, prog, range(a.step, b.step, d)))
+
+
+def _unit_steps(ev: Core, eq, prog, steps) -> tuple:
+    """The steps at which every kinked function of ``prog`` (relu) has f' = 1 at every entry:
+    there diag(f'(·)) = I, and the local Jacobian's matrix is the weight alone."""
+    kinked = [ins for ins in prog.instrs if ins.op == "call" and ins.extra.kink and
+              ins.extra.arity == 1 and
+              ins.extra.derivative is not None]
+    if not kinked:
+        return ()
+    D, out = ev.D, []
+    for t in steps:
+        regs = ev.regs[sym(f"{eq.name}[{t}]")]
+        if all(D.to_sympy(D.func(ins.extra, x, prime=True)) == 1
+               for ins in kinked for x in regs[ins.args[0]].data):
+            out.append(t)
+    return tuple(out)

@@ -552,8 +552,12 @@ class ExprLatex:
                 right = self._wrap(e.right, 2 if e.op == "-" else 1)
                 return f"{self._p(e.left)[0]} {e.op} {right}", 1
             if e.op == "*" or e.op == "@":
-                had = e.op == "*" and not self.scalar(e.left) and not self.scalar(e.right)
-                left, right = self._wrap(e.left, 2), self._wrap(e.right, 2)
+                had = self._had(e)
+                # the bracket rule (see _entrywise below): ⊙ of a matrix product, or a matrix
+                # product of a ⊙, is bracketed
+                left, right = (rf"\left({self.doprint(x)}\right)" if (
+                    self._had(x) if e.op == "@" else had and self._matmul(x))
+                    else self._wrap(x, 2) for x in (e.left, e.right))
                 sep = r" \odot " if had else (r" \cdot " if right[:1].isdigit() else " ")
                 return left + sep + right, 2
             if e.op == "/":
@@ -569,6 +573,16 @@ class ExprLatex:
                 return r"\frac{1}{T} \sum_{t=1}^{T} " + self._wrap(args[0], 2), 2
             return FUNCTIONS[f].latex(self, args)  # its table entry prints a function
         raise TypeError(e)
+
+    def _had(self, e) -> bool:
+        """``e`` is an entry-by-entry product of two vectors or matrices."""
+        return isinstance(e, ex.Bin) and e.op == "*" and not self.scalar(e.left) and \
+            not self.scalar(e.right)
+
+    def _matmul(self, e) -> bool:
+        """``e`` is a matrix product of two vectors or matrices."""
+        return isinstance(e, ex.Bin) and e.op == "@" and not self.scalar(e.left) and \
+            not self.scalar(e.right)
 
     def _wrap(self, e, prec: int) -> str:
         s, p = self._p(e)
@@ -640,11 +654,15 @@ class FormLatex:
             return self._wrap(f.arg, 4) + r"^{\top}", 3
         if isinstance(f, fm.Had):
             sep = " " if f.scalar else r" \odot "
-            return sep.join(self._wrap(x, 2) for x in f.items), 2
+            return sep.join(rf"\left({self.doprint(x)}\right)"
+                            if not f.scalar and _matrix_product(x) else self._wrap(x, 2)
+                            for x in f.items), 2
         if isinstance(f, fm.Quot):
             if f.scalar:
                 return rf"\frac{{{self.doprint(f.num)}}}{{{self.doprint(f.den)}}}", 4
-            return self._wrap(f.num, 2) + r" \oslash " + self._wrap(f.den, 3), 2
+            num = rf"\left({self.doprint(f.num)}\right)" if _matrix_product(f.num) else \
+                self._wrap(f.num, 2)
+            return num + r" \oslash " + self._wrap(f.den, 3), 2
         if isinstance(f, fm.MM):
             parts = []
             for x in f.items:
@@ -653,6 +671,9 @@ class FormLatex:
                     # W^T (g ⊙ f') is written W^T diag(f') g, the textbook form
                     parts.append(rf"\operatorname{{diag}}\left({self.doprint(x.items[1])}"
                                  rf"\right) {self._wrap(x.items[0], 2)}")
+                    continue
+                if _entrywise(x) and _matrix_product(f):
+                    parts.append(rf"\left({self.doprint(x)}\right)")  # the bracket rule
                     continue
                 parts.append(self._wrap(x, 2))
             out = []
@@ -680,3 +701,18 @@ class FormLatex:
     def _wrap(self, f, prec: int) -> str:
         s, p = self._p(f)
         return rf"\left({s}\right)" if p < prec else s
+
+
+# The bracket rule: a matrix product and an entry-by-entry product (⊙, ⊘) bind alike in print,
+# so where one is an operand of the other it is bracketed and the formula reads as computed:
+# Wᵀ (δ ⊙ f' ⊙ r), never Wᵀ δ ⊙ f' ⊙ r (which reads (Wᵀ δ) ⊙ f' ⊙ r).  A scalar factor
+# commutes with both and needs no bracket (2 h ⊙ r).
+
+def _entrywise(f) -> bool:
+    """An entry-by-entry product or quotient of vectors or matrices."""
+    return isinstance(f, (fm.Had, fm.Quot)) and not f.scalar
+
+
+def _matrix_product(f) -> bool:
+    """A matrix product of two or more factors that are not scalars."""
+    return isinstance(f, fm.MM) and sum(not fm.is_scalar(x) for x in f.items) >= 2

@@ -334,10 +334,15 @@ class _View:
             if "rows" in b:
                 b["rows_tex"] = layout.break_rows(b["rows"])
             if b["kind"] == "table":
-                b["parts_tex"] = layout.split_table(b["header"], b["body"])
+                b["parts_tex"] = layout.split_table(b["header"],
+                                                    layout.align_row_vectors(b["body"]))
                 # a matrix or a fraction is taller than a row: space keeps rows apart
                 b["tall"] = any(r"\begin{" in c or r"\frac" in c for row in b["body"]
                                 for c in row)
+            if "intro" in b:
+                b["intro_tex"] = layout.display_long(b["intro"])
+            if b["kind"] == "note":
+                b["tex"] = layout.display_long(b["tex"])
         return out
 
     def derivation_lines(self, st) -> list:
@@ -773,10 +778,12 @@ class _View:
                 continue
             if when == "softmax-ce":
                 rows.append(("", text))
-                notes.append("Softmax with cross-entropy: since the entries of $y_t$ sum to 1, "
-                             "$(\\operatorname{diag}(\\hat y_t) - \\hat y_t \\hat y_t^\\top)"
-                             "(-y_t \\oslash \\hat y_t) = \\hat y_t (\\mathbf{1}^\\top y_t) - y_t"
-                             " = \\hat y_t - y_t$.")
+                # in the problem's own names: the softmax's output and the targets
+                s_tex, y_tex = (fp.doprint(x) for _, x in rhs.items)
+                notes.append(f"Softmax with cross-entropy: since the entries of ${y_tex}$ sum "
+                             f"to 1, $(\\operatorname{{diag}}({s_tex}) - {s_tex} {s_tex}^\\top)"
+                             f"(-{y_tex} \\oslash {s_tex}) = {s_tex} (\\mathbf{{1}}^\\top "
+                             f"{y_tex}) - {y_tex} = {s_tex} - {y_tex}$.")
                 continue
             steps_value = _with_T(rhs, self.g.T)
             if steps_value is not None:  # 1/T of a mean: its number too
@@ -881,16 +888,45 @@ class _View:
         lines = [leib, forms, mats] if len(st.factors) > 1 else [forms, mats]
         if len(st.factors) > 1:
             lines.append(self.answer_tex(st.product))
+        note = self.present(Note(self._unit_words(st))) if st.unit_steps else []
         intro = (f"The chain rule over the steps from ${a}$ "
                  f"{'down' if st.by < 0 else 'up'} to ${b}$")
         if layout.width(general) > layout.LINE / 2:
             # a long local Jacobian (max's two pieces) gets a display row, where it can break
-            return [{"kind": "equations", "intro": intro + ", with the local Jacobian",
-                     "lines": [], "rows": [(local, "= " + general)]},
-                    {"kind": "equations", "intro": "", "lines": [], "rows": _align(lhs, lines)}]
-        return [{"kind": "equations",
-                 "intro": f"{intro}, with the local Jacobian ${local} = {general}$:",
-                 "lines": [], "rows": _align(lhs, lines)}]
+            return note + [
+                {"kind": "equations", "intro": intro + ", with the local Jacobian",
+                 "lines": [], "rows": [(local, "= " + general)]},
+                {"kind": "equations", "intro": "", "lines": [], "rows": _align(lhs, lines)}]
+        return note + [{"kind": "equations",
+                        "intro": f"{intro}, with the local Jacobian ${local} = {general}$:",
+                        "lines": [], "rows": _align(lhs, lines)}]
+
+    def _unit_words(self, st: VChain) -> str:
+        """Why the matrices of a chain drop a kinked function's diag(f'(·)): it is I there."""
+        fl = FormLatex(self.ex(), "")
+        form = st.factors[0][1]
+
+        def kinked1(f):  # the functions _unit_steps looked at: one argument, a kink
+            return FUNCTIONS[f.func].kink and FUNCTIONS[f.func].arity == 1
+
+        def unit(x):
+            return isinstance(x, fm.Diag) and isinstance(x.arg, fm.Prime) and kinked1(x.arg)
+
+        kinked = [f for f in _primes(form) if kinked1(f)]
+        args = ", ".join(dict.fromkeys(f"${self.ex().doprint(f.arg.node)}$" for f in kinked))
+        diags = " = ".join(dict.fromkeys(rf"\operatorname{{diag}}\left({fl.doprint(f)}\right)"
+                                         for f in kinked))
+        every = sorted(st.unit_steps) == sorted(t for t, _, _ in st.factors)
+        where = "at every step of the chain" if every else \
+            "at $t = " + ", ".join(str(t) for t in sorted(st.unit_steps)) + "$"
+        rest = ""
+        if isinstance(form, fm.MM) and any(unit(x) for x in form.items):
+            kept = fm.mm(*[x for x in form.items if not unit(x)])
+            rest = f": {'each factor' if every else 'each of those factors'} is " \
+                   f"${fl.doprint(kept)}$"
+        return (f"At these numbers every entry of {args} is positive {where}, so "
+                f"${diags} = I${'' if every else ' there'} and the matrices below leave it "
+                f"out{rest}.")
 
     @present.register
     def _(self, st: VResult) -> list:
@@ -976,6 +1012,20 @@ def _linear_tex(e: sympy.Expr) -> str:
 def _md_alt(s: str) -> str:
     """A caption as Markdown image text (no brackets, no math delimiters)."""
     return plain(s.replace("$", "")).replace("[", "(").replace("]", ")")
+
+
+def _primes(f) -> list:
+    """The f'(·) factors (forms.Prime) inside a form."""
+    if isinstance(f, fm.Prime):
+        return [f]
+    out = []
+    for v in vars(f).values() if hasattr(f, "__dataclass_fields__") else ():
+        for x in (v if isinstance(v, tuple) else (v,)):
+            if isinstance(x, tuple):
+                x = x[-1]  # a Plus item: (sign, form)
+            if hasattr(x, "__dataclass_fields__") and not isinstance(x, fm.Sub):
+                out.extend(_primes(x))
+    return out
 
 
 def _paren(s: str, form) -> str:
@@ -1098,7 +1148,8 @@ def _view(sol: Solution) -> dict:
                        v.ex(in_step=eq.indexed).doprint(eq.expr)
                        if sol.vector or _sums_over_t(eq, pr.steps) else v.tex(_eq_expr(sol, eq)))
                       for eq in pr.equations],
-        "shapes": _shapes_line(v, sol.vector),
+        "shapes": r",\quad ".join(_shapes_items(v, sol.vector)),
+        "shapes_tex": layout.unbroken(_shapes_items(v, sol.vector)),
         "figure_tex": figure.tikz(fig) if fig is not None else "",
         "figure_svg": figure.svg(fig, plain) if fig is not None else "",
         "figure_caption": ("The unrolled computational graph: each step's quantities, with the "
@@ -1108,7 +1159,7 @@ def _view(sol: Solution) -> dict:
                            if fig is not None else ""),
         "figure_md": "![The unrolled computational graph](graph.svg)" if fig is not None else "",
         "steps": str(pr.steps) if pr.steps else "",
-        "given": [r",\quad ".join(given[i:i + 4]) for i in range(0, len(given), 4)],
+        "given": layout.pack(given),
         "forward": forward,
         "forward_intro": ("Every quantity the questions read, in the order it is computed; "
                           "each question below refers to these values." if forward else ""),
@@ -1127,9 +1178,10 @@ def _as_matrix(val):
     return sympy.ImmutableMatrix([list(r) for r in val])
 
 
-def _shapes_line(v: "_View", info) -> str:
+def _shapes_items(v: "_View", info) -> list:
+    """``x_t \\in \\mathbb{R}^{3}`` for each quantity of a vector problem, in file order."""
     if info is None:
-        return ""
+        return []
     items = []
     classes = dict(info.classes)
     for key, (r, c) in info.quantity_shapes:
@@ -1139,7 +1191,7 @@ def _shapes_line(v: "_View", info) -> str:
                      f"{q} \\in \\mathbb{{R}}" if (r, c) == (1, 1) else
                      f"{q} \\in \\mathbb{{R}}^{{{r}}}" if c == 1 else
                      f"{q} \\in \\mathbb{{R}}^{{{r} \\times {c}}}")
-    return r",\quad ".join(items)
+    return items
 
 
 def _check_lines(c) -> dict:
