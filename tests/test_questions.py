@@ -137,12 +137,12 @@ def test_the_forward_pass_is_listed_once_and_referred_to():
     assert md.index("## Forward pass") < md.index("## Question h3")
     assert tex.index(r"\section*{Forward pass}") < tex.index(r"\section*{Question h3}")
     dwhh = md.split("## Question dWhh\n")[1].split("## Question")[0]
-    assert ("Forward values: see the forward pass above ($h_{1}, h_{2}, h_{3}, \\hat{y}_{1}, "
-            "\\hat{y}_{2}, \\hat{y}_{3}, L_{1}, L_{2}, L_{3}, L$).") in dwhh
+    assert ("Forward values: see the forward pass above ($h_{1}$, $h_{2}$, $h_{3}$, "
+            "$\\hat{y}_{1}$, $\\hat{y}_{2}$, $\\hat{y}_{3}$, $L_{1}$, $L_{2}$, $L_{3}$, $L$).") in dwhh
     # a value question still shows its own evaluation line
     yhat2 = md.split("## Question yhat2\n")[1].split("## Question")[0]
     assert r"\hat{y}_{2} &= W_{y} h_{2} = " in yhat2
-    assert "($h_{1}, h_{2}$)" in yhat2
+    assert "($h_{1}$, $h_{2}$)" in yhat2
     # the book: one forward pass per problem, none on the questions-only sheet
     book = render.book([sol, solve_text(
         (Path(__file__).parent.parent / "problems" / "q1.yaml").read_text(), "q1.yaml")], "B")
@@ -154,7 +154,7 @@ def test_the_forward_pass_is_listed_once_and_referred_to():
 def test_a_long_reference_names_runs_of_steps_by_their_ends():
     path = Path(__file__).parent.parent / "problems" / "tanh_rnn.yaml"
     md = render.markdown(solve_text(path.read_text(), path.name))
-    assert ("Forward values: see the forward pass above ($h_{1}, \\dots, h_{6}, \\hat{y}_{1}, "
-            "\\dots, \\hat{y}_{6}, L_{1}, \\dots, L_{6}, L$).") in md
+    assert ("Forward values: see the forward pass above ($h_{1}$, $\\dots$, $h_{6}$, "
+            "$\\hat{y}_{1}$, $\\dots$, $\\hat{y}_{6}$, $L_{1}$, $\\dots$, $L_{6}$, $L$).") in md
     forward = md.split("## Forward pass")[1].split("## Question")[0]
     assert "Forward pass, step by step:" in forward  # six steps: a table, by the same rule

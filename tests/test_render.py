@@ -84,8 +84,8 @@ def test_forward_values_come_first(q1):
         assert item in forward
     section = md.split("Question d")[1].split("## Question e")[0]
     # the question names the values it reads, then derives
-    ref = ("Forward values: see the forward pass above ($h_{1}, h_{2}, \\hat{y}_{1}, "
-           "\\hat{y}_{2}, L_{1}, L_{2}, L$).")
+    ref = ("Forward values: see the forward pass above ($h_{1}$, $h_{2}$, $\\hat{y}_{1}$, "
+           "$\\hat{y}_{2}$, $L_{1}$, $L_{2}$, $L$).")
     assert ref in section
     assert section.index(ref) < section.index(r"\frac{\partial L_{1}}")
 

@@ -379,11 +379,13 @@ class _View:
         listed = [s for s in st.rows if s != st.own]
         if not listed:
             return []
-        return self.present(Note("Forward values: see the forward pass above ($"
-                                 + self.quantities(listed) + "$)."))
+        # one formula per quantity, so a long list breaks between them like words
+        return self.present(Note("Forward values: see the forward pass above ("
+                                 + ", ".join(f"${q}$" for q in self.quantities(listed))
+                                 + ")."))
 
-    def quantities(self, rows) -> str:
-        """Node symbols as a short list: grouped by name (L_t apart from L) in order of first
+    def quantities(self, rows) -> list:
+        """Node symbols as a short list of LaTeX items: grouped by name (L_t apart from L) in order of first
         use, a run of four or more steps as its ends (h_1, …, h_T)."""
         groups: dict = {}
         for s in rows:
@@ -394,10 +396,10 @@ class _View:
             steps = [self.g.nodes[s].step for s in syms]
             if len(syms) >= 4 and None not in steps and steps == list(
                     range(steps[0], steps[0] + len(steps))):
-                items.append(rf"{self.tex(syms[0])}, \dots, {self.tex(syms[-1])}")
+                items.extend((self.tex(syms[0]), r"\dots", self.tex(syms[-1])))
             else:
                 items.extend(self.tex(s) for s in syms)
-        return ", ".join(items)
+        return items
 
     @present.register
     def _(self, st: ForwardValues) -> list:
