@@ -1,0 +1,1 @@
+"""Export to learning management systems: Moodle XML (cloze) and QTI 1.2 for Canvas."""
