@@ -1,1 +1,1 @@
-"""Grading a student\x27s answers: the mistake catalog applied inside the engine, diagnosis and reports."""
+"""Grading a student's answers: the mistake catalog applied inside the engine, diagnosis and reports."""

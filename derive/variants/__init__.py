@@ -1,1 +1,1 @@
-"""Variants: values drawn per student from a problem\x27s ``vary`` block, kept when ``require`` holds."""
+"""Variants: values drawn per student from a problem's ``vary`` block, kept when ``require`` holds."""
