@@ -4,6 +4,6 @@
 a problem with some givens replaced; ``derive variants`` writes their files.
 """
 
-from .generate import Variant, generate, with_given
+from .run import Variant, generate, with_given
 
 __all__ = ["Variant", "generate", "with_given"]

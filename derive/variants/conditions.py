@@ -23,7 +23,7 @@ SIGN_DIGITS = 60
 
 def check(problem: Problem, conditions: tuple | None = None) -> Condition | None:
     """The first of ``conditions`` (default: the problem's ``require``) that does not hold for
-    ``problem``'s givens, or None when all hold.  SpecError (key ``require[i]``) when a
+    ``problem``'s givens, or None when all hold (and its forward pass can be computed).  SpecError (key ``require[i]``) when a
     condition cannot be evaluated, or when the problem itself cannot be solved."""
     from ..calculus import questions as q_mod
     from ..calculus.core import Core
@@ -31,9 +31,7 @@ def check(problem: Problem, conditions: tuple | None = None) -> Condition | None
     from ..calculus.numbers import DIGITS
 
     conditions = problem.require if conditions is None else conditions
-    if not conditions:
-        return None
-    graph = unroll(problem)
+    graph = unroll(problem)  # also without conditions: a draw must leave the problem solvable
     with mpmath.workdps(DIGITS + 5):
         core = Core(graph)
         cache: dict = {}
@@ -61,8 +59,7 @@ def _side(q_mod, core, side: Side, cache: dict, key: str) -> tuple:
             qid = f"_r{len(cache) + 1}"
             # solved as a question whose errors check() reports under require[i]
             q = Question(qid, "", side.expr, text, None, "", "auto", None)
-            qs = q_mod._question(core, q)
-            a = qs.answer
+            a = _fast(q_mod, core, q) or q_mod._question(core, q).answer
             if a is None:
                 raise ExprError(f"{text} has no value to compare")
             v = a.exact if a.exact is not None else a.expr
@@ -84,6 +81,29 @@ def _side(q_mod, core, side: Side, cache: dict, key: str) -> tuple:
             raise ExprError("division by zero in a condition")
         out.append(a + b if op == "+" else a - b if op == "-" else a * b if op == "*" else a / b)
     return shape, tuple(out)
+
+
+def _fast(q_mod, core, q):
+    """The exact answer of a plain value or a full gradient of a scalar, from the numeric core
+    alone (what the question handler computes before its narrator writes the steps), or None
+    for the other kinds, which go through the handler itself."""
+    key = f"questions.{q.id}.find"
+    e = q.find
+    if not (isinstance(e, ex.Call) and e.func == "d"):
+        prog = core.compile_find(e, key)
+        return core.answer(prog.run(core.D, None, core.leaf)[-1])
+    of_e, wrt_e = e.args
+    if isinstance(wrt_e, ex.Entry):
+        return None
+    wrt = q_mod._wrt_symbol(core, wrt_e)
+    if wrt in core.g.nodes and core.scalars and not q_mod._numeric(core.values[wrt].data[0]):
+        return None
+    of_prog = core.compile_find(of_e, key)
+    if not of_prog.run(core.D, None, core.leaf)[-1].is_scalar:
+        return None
+    wshape = core.value(wrt).shape
+    grad = q_mod._gradient(core, key, of_e, of_prog, wrt, wshape, None)
+    return core.answer(grad.answer, wshape)
 
 
 def _flat(v, text: str) -> tuple:

@@ -17,7 +17,7 @@ import yaml
 from .. import __version__
 from ..errors import SpecError
 from ..lang import loader
-from . import generate as gen
+from . import run as gen
 from .draw import Decimal, manifest_value, value_text
 
 

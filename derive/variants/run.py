@@ -1,11 +1,11 @@
 """The variants of a problem with a ``vary:`` block (classroom spec, "Variants").
 
 A run with seed S makes draws j = 0, 1, 2, ... (draw j from its own generator, seeded with
-``draw_seed(S, j)``), skips a draw whose id was seen before (equal values, equal id), keeps a
-draw when the problem with its givens is solved and satisfies ``require``, and numbers the kept
-draws 1..N in the order of j.  Only the require check is spread over worker processes; which
-draws are kept is decided here, in the order of j, so the result never depends on the number
-of workers.  At most ``20 N + 200`` draws are made (:func:`max_draws`).
+``draw_seed(S, j)``), skips a draw whose id was seen before (equal values, equal id), keeps
+a draw when the problem's forward pass can be computed with its givens and ``require`` holds,
+and numbers the kept draws 1..N in the order of j.  The checks are spread over worker
+processes; which draws are kept is decided here, in the order of j, so the result never
+depends on the number of workers.  At most ``20 N + 200`` draws are made (:func:`max_draws`).
 """
 
 from __future__ import annotations
@@ -192,8 +192,7 @@ def select(problem, n: int, seed: int, workers: Workers | None = None, tick=None
     try:
         while len(kept) < n and j < budget and len(seen) < total:
             need = n - len(kept)
-            want = max(need, 2 * workers.jobs) if not problem.require else \
-                max(2 * workers.jobs, math.ceil(need / max(rate, 0.05) * 1.1))
+            want = max(2 * workers.jobs, math.ceil(need / max(rate, 0.05) * 1.1))
             batch = []
             while len(batch) < want and j < budget and len(seen) < total:
                 s = draw_seed(seed, j)
@@ -204,11 +203,8 @@ def select(problem, n: int, seed: int, workers: Workers | None = None, tick=None
                     continue
                 seen.add(vid)
                 batch.append((vid, s, given))
-            if problem.require:
-                oks = workers.map(keeps, [{k: manifest_value(v) for k, v in g.items()}
-                                          for _, _, g in batch])
-            else:
-                oks = [True] * len(batch)
+            oks = workers.map(keeps, [{k: manifest_value(v) for k, v in g.items()}
+                                      for _, _, g in batch])
             rate = max(sum(oks), 1) / max(len(batch), 1)
             for (vid, s, given), ok in zip(batch, oks):
                 if ok and len(kept) < n:
