@@ -336,9 +336,9 @@ class _Builder:
                 names = sorted(f"{x.name}[{x.index}]" if x.index is not None else x.name
                                for x in given)
                 hint = unknown_name(k, names).partition(" (")[2].rstrip(")")
-                raise self.err(key, knode, f"{k} is not a given, so it cannot vary ("
-                               + (f"{hint}; " if hint else "")
-                               + f"givens: {', '.join(names) or 'none'})")
+                raise self.err(key, knode, f"{k} is not a given, so it cannot vary"
+                               + (f" ({hint})" if hint else "")
+                               + f"; the givens are {', '.join(names) or 'none'}")
             out.append(self.vary_entry(key, k, g, v))
         return tuple(out)
 

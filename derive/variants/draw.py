@@ -124,6 +124,15 @@ def manifest_value(v):
     return t
 
 
+def plain_value(v):
+    """A drawn value as the manifest reads back (:func:`manifest_value` with its decimals as
+    Python floats): what ``Variant.given`` holds."""
+    if isinstance(v, tuple):
+        return [plain_value(x) for x in v]
+    m = manifest_value(v)
+    return float(m) if isinstance(m, Decimal) else m
+
+
 def exact(value, what: str = "value"):
     """An exact value from a manifest or from Python: int, decimal text or float (its shortest
     repr, as YAML wrote it), ``p/q`` or an expression of numbers, sympy numbers, lists."""

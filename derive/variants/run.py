@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..errors import ExprError, SpecError
 from ..lang.loader import _KEY_RE
 from . import conditions
-from .draw import draw, draw_seed, exact, manifest_value, space, variant_id
+from .draw import draw, draw_seed, exact, manifest_value, plain_value, space, variant_id
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ def generate(problem, n: int, seed: int, shard: tuple[int, int] | None = None, *
     for p in picks:
         if not shard_of(p.index, shard):
             continue
-        given = {k: manifest_value(v) for k, v in p.given.items()}
+        given = {k: plain_value(v) for k, v in p.given.items()}
         prob = with_given(problem, given)
         out.append(Variant(p.index, p.id, p.seed, given, prob, solve(prob)))
     return tuple(out)
