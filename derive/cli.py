@@ -319,14 +319,19 @@ def book(
     questions_only: bool = typer.Option(False, "--questions-only",
                                         help="The students' sheet: statements and questions, "
                                              "no solutions."),
+    n: int = typer.Option(0, "-n", help="Typeset N variants of each problem (its vary: "
+                          "block), one per student: the variants that derive variants FILE "
+                          "-n N --seed S writes.", show_default=False),
+    seed: int = typer.Option(0, "--seed", help="The seed of the variants (with -n)."),
     no_check: bool = NO_CHECK,
     graph_gradients: bool = GRAPH_GRADIENTS,
 ) -> None:
     """Typeset several problems as one PDF answer key (or the questions-only sheet).
 
     Writes OUT/book.pdf (OUT/questions.pdf with --questions-only): a title page, a table of
-    contents with links, and each problem's statement, questions and worked solutions. Exit 1
-    when LaTeX or the cross-check fails, 2 for an invalid problem file.
+    contents with links, and each problem's statement, questions and worked solutions. With
+    -n N, each problem is typeset N times, once per variant, titled with the variant's index
+    and id. Exit 1 when LaTeX or the cross-check fails, 2 for an invalid problem file.
     """
     from .output import pdf
     from .output import render
@@ -335,7 +340,10 @@ def book(
     if why is not None:
         typer.echo(f"error: {why}", err=True)
         raise typer.Exit(1)
-    results = _solve_all(paths, graph_gradients and not questions_only)
+    if n:
+        results = _variant_results(paths, n, seed)
+    else:
+        results = _solve_all(paths, graph_gradients and not questions_only)
     failures = [] if (no_check or questions_only) else _cross_check(results, required=False)
     if failures:
         typer.echo("error: no book written; the PyTorch cross-check disagrees:", err=True)
@@ -352,8 +360,43 @@ def book(
         raise typer.Exit(1) from None
     for suffix, data in ((".tex", tex), (".pdf", built.pdf), (".log", built.log)):
         write_atomic(out / f"{name}{suffix}", data)
-    typer.echo(f"wrote {out / (name + '.pdf')} ({len(results)} problems"
-               f"{', questions only' if questions_only else ''})")
+    typer.echo(f"wrote {out / (name + '.pdf')} ({len(results)} "
+               f"{'variants' if n else 'problems'}{', questions only' if questions_only else ''})")
+
+
+def _variant_results(paths, n: int, seed: int) -> list:
+    """[file, solution, answers, {}] for variants 1..n of every problem file (each needs a
+    vary block), each titled with its index and id; exit 2 on a bad file or too few variants."""
+    import dataclasses
+
+    from .check.keys import problems_in
+    from .lang.loader import load
+    from .output import render
+    from .variants import generate
+    from .variants.run import default_jobs
+
+    if n < 1:
+        typer.echo(f"error: -n is at least 1 (got {n})", err=True)
+        raise typer.Exit(2)
+    files = problems_in(paths)
+    if not files:
+        typer.echo("error: no problem files given (key files are not problems)", err=True)
+        raise typer.Exit(2)
+    results = []
+    for f in files:
+        try:
+            problem = load(f)
+            if not problem.vary:
+                raise problem.error("-n typesets variants, but the problem has no vary block")
+            variants = generate(problem, n, seed, jobs=default_jobs())
+        except SpecError as e:
+            raise _fail(e) from None
+        for v in variants:
+            titled = dataclasses.replace(v.problem, title=f"{v.problem.title} (variant "
+                                                          f"{v.index}, id {v.id})")
+            sol = dataclasses.replace(v.solution, problem=titled)
+            results.append([f, sol, render.answers(sol), {}])
+    return results
 
 
 def _progress():

@@ -404,3 +404,21 @@ def test_cli_cross_checks_each_variant(tmp_path):
         md = (tmp_path / "variants_vector" / entry["id"] / "solution.md").read_text()
         assert "Checked against PyTorch autograd" in md
         assert isinstance(entry["given"]["W_hh"][0][0], float)
+
+
+def test_book_typesets_one_variant_per_student(tmp_path):
+    import subprocess
+
+    r = runner.invoke(app, ["book", str(Q1), "-n", "3", "--seed", "2026", "--questions-only",
+                            "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "(3 variants, questions only)" in r.output
+    text = subprocess.run(["pdftotext", str(tmp_path / "questions.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    ids = [v.id for v in generate(load(Q1), 3, 2026)]
+    for i, vid in enumerate(ids, start=1):
+        assert f"(variant {i}, id {vid})" in " ".join(text.split())
+    assert "Forward pass" not in text and "Solution" not in text
+    r = runner.invoke(app, ["book", str(ROOT / "problems" / "q1.yaml"), "-n", "2", "--out",
+                            str(tmp_path / "x")])
+    assert r.exit_code == 2 and "has no vary block" in r.output
