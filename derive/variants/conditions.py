@@ -83,6 +83,34 @@ def _side(q_mod, core, side: Side, cache: dict, key: str) -> tuple:
     return shape, tuple(out)
 
 
+def answers(problem: Problem) -> dict | None:
+    """id -> {find, exact, value} of every question, as ``render.answers`` of the solved
+    problem gives them, computed on the numeric core without writing the steps (for a batch
+    that renders nothing); None for a problem with a model: or encoding: block."""
+    from ..calculus import questions as q_mod
+    from ..calculus.core import Core
+    from ..calculus.graph import unroll
+    from ..calculus.numbers import DIGITS
+    from ..output.render import _exact_json
+
+    if problem.arch is not None:
+        return None
+    out = {}
+    with mpmath.workdps(DIGITS + 5):
+        core = Core(unroll(problem))
+        for q in problem.questions:
+            if q.find is None:
+                continue
+            try:
+                a = None if q.over is not None else _fast(q_mod, core, q)
+            except ExprError as e:
+                raise problem.error(str(e), f"questions.{q.id}.find") from None
+            if a is None:
+                a = q_mod._question(core, q).answer
+            out[q.id] = {"find": q.find_text, "exact": _exact_json(a.exact), "value": a.value}
+    return out
+
+
 def _fast(q_mod, core, q):
     """The exact answer of a plain value or a full gradient of a scalar, from the numeric core
     alone (what the question handler computes before its narrator writes the steps), or None
@@ -102,7 +130,10 @@ def _fast(q_mod, core, q):
     if not of_prog.run(core.D, None, core.leaf)[-1].is_scalar:
         return None
     wshape = core.value(wrt).shape
-    grad = q_mod._gradient(core, key, of_e, of_prog, wrt, wshape, None)
+    if q.truncate is not None and core.g.backward_between(
+            [q_mod.key_sym(k) for k in of_prog.leaf_keys(None)], wrt):
+        return None  # the handler says why truncation is not defined here
+    grad = q_mod._gradient(core, key, of_e, of_prog, wrt, wshape, q.truncate)
     return core.answer(grad.answer, wshape)
 
 

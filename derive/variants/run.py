@@ -131,7 +131,9 @@ class Workers:
         if self.jobs > 1:
             # a fresh server process, not fork: the caller may hold torch's threads
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["derive.variants.files"])
+            # the server imports the engine once; each worker forks from it ready to solve
+            ctx.set_forkserver_preload(["derive.variants.files", "derive.calculus.questions",
+                                        "derive.output.render"])
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init,
                                             initargs=(self.problem, self.extra))
         else:
