@@ -426,3 +426,26 @@ def test_book_typesets_one_variant_per_student(tmp_path):
     r = runner.invoke(app, ["book", str(ROOT / "problems" / "q1.yaml"), "-n", "2", "--out",
                             str(tmp_path / "x")])
     assert r.exit_code == 2 and "has no vary block" in r.output
+
+
+def test_progress_bar_only_on_a_terminal_and_never_under_ci(monkeypatch):
+    import io
+    import sys
+
+    from rich.progress import Progress
+
+    from derive import cli
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys, "stdout", Tty())
+    monkeypatch.setattr(sys, "stderr", Tty())
+    assert isinstance(cli._progress(), Progress)
+    monkeypatch.setenv("CI", "true")
+    assert cli._progress() is None
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # piped
+    assert cli._progress() is None

@@ -259,7 +259,9 @@ def generate(problem, n: int, seed: int, shard: tuple[int, int] | None = None, *
     distinct variants satisfy require within the bounded number of draws).
 
     ``shard`` (I, K) keeps the variants whose index is I modulo K, numbered as in the full
-    run.  ``jobs`` > 1 checks require in that many worker processes (same result)."""
+    run.  ``jobs`` > 1 checks require in that many worker processes (same result); they start
+    from a fork server, so, as always with multiprocessing, a calling script keeps its work
+    under ``if __name__ == "__main__":``."""
     from ..calculus.questions import solve
 
     if shard is not None and not (shard[1] >= 1 and 1 <= shard[0] <= shard[1]):
