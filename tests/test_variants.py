@@ -238,6 +238,44 @@ def test_vector_variants_against_torch(torch):
         assert v.given["x"] in ([[1, 0], [0, 1]], [[0, 1], [1, 0]], [[1, 1], [0, -1]])
 
 
+@pytest.mark.parametrize("path", [Q1, VEC, ROOT / "problems" / "bidirectional.yaml"],
+                         ids=["q1_vary", "vector", "bidirectional"])
+def test_a_graph_rebound_to_other_values_decides_as_a_fresh_one(path):
+    """The workers unroll once and rebind the graph to each draw's values: every decision must
+    be that of a graph unrolled from the draw itself."""
+    import dataclasses
+
+    from derive.calculus.graph import unroll
+    from derive.lang.require import parse_condition
+    from derive.variants import conditions
+
+    p = load(path)
+    if not p.vary:  # a problem with hb[T+1] and sequences: vary every given
+        text = path.read_text().replace("symbols:", "vary:\n  hb[T+1]: {integers: [-1, 1]}\n"
+                                        "  x: {integers: [-1, 1]}\n  W_f: {decimals: [-0.5, "
+                                        "0.5], step: 0.25}\nsymbols:", 1)
+        p = loads(text, "bi.yaml")
+    conds = p.require or (parse_condition("hb[1] > -0.5"),)
+    base = unroll(dataclasses.replace(p, vary=(), require=()))
+    decisions = set()
+    for j in range(25):
+        q = with_given(p, {k: plain_value(v) for k, v in draw(p, draw_seed(3, j)).items()})
+        fresh = conditions.check(q, conds)
+        rebound = conditions.check(q, conds, base)
+        assert fresh == rebound, (path.name, j)
+        decisions.add(fresh is None)
+    assert decisions == {True, False}  # both kinds of draw were seen
+
+
+def test_core_answers_are_the_solutions(q1_variants):
+    from derive.variants import conditions
+
+    for v in q1_variants[:10]:
+        want = {k: {"find": a["find"], "exact": a["exact"], "value": a["value"]}
+                for k, a in render.answers(v.solution).items()}
+        assert conditions.answers(v.problem) == want
+
+
 def test_unsatisfiable_require_says_how_many_were_found():
     p = loads(BASE + "vary:\n  W_h: {integers: [-5, 5]}\nrequire:\n  - L < 0\n", "u.yaml")
     with pytest.raises(SpecError) as e:

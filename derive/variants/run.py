@@ -106,6 +106,7 @@ _STATE: dict = {}
 
 
 def _init(problem, extra=None, parent: int | None = None) -> None:
+    _STATE.pop("graph", None)
     _STATE["problem"] = problem
     _STATE["extra"] = extra
     if parent is not None:
@@ -128,9 +129,16 @@ def _watch(parent: int) -> None:
 def keeps(given: dict) -> bool:
     """Whether the worker's problem with these givens satisfies require and its forward pass
     can be computed (a draw that divides by zero or leaves a function's domain is not kept)."""
+    problem = _STATE["problem"]
+    if "graph" not in _STATE:  # unrolled once per worker, rebound to each draw's values
+        try:
+            from ..calculus.graph import unroll
+            _STATE["graph"] = unroll(dataclasses.replace(problem, vary=(), require=()))
+        except SpecError:
+            _STATE["graph"] = None
     try:
-        problem = _STATE["problem"]
-        return conditions.check(with_given(problem, given), problem.require) is None
+        return conditions.check(with_given(problem, given), problem.require,
+                                _STATE["graph"]) is None
     except (SpecError, ExprError, ArithmeticError, ValueError):
         return False
 
