@@ -103,7 +103,9 @@ class Catalog:
         self.questions = gradable(problem)
         self.key = numeric_solution(self.graph)[0]
         self.names = dict(problem.symbols)
-        self.candidates = tuple(sorted(_candidates(self), key=lambda c: c.rank))
+        numeric = any(v is not None for v in self.key.values())
+        self.candidates = tuple(sorted(_candidates(self), key=lambda c: c.rank)) \
+            if numeric else ()
         self.solved = tuple((c, m) for c in self.candidates
                             if (m := self._solve(c)) is not None)
         self.singles = tuple(m for _, m in self.solved)
@@ -202,6 +204,8 @@ def number_tex(v) -> str:
             return r"\begin{bmatrix}" + r" \\ ".join(r[0] for r in rows) + r"\end{bmatrix}"
         return r"\begin{bmatrix}" + r" \\ ".join(" & ".join(r) for r in rows) + \
             r"\end{bmatrix}"
+    if not v.is_number:
+        return sympy.latex(v)
     return format_number(v) or rounded(v)
 
 

@@ -88,19 +88,21 @@ class Grader:
                    for g, w in zip(got, want))
 
     # -- the mistaken solutions, once per problem -----------------------------------------------
-    def mistaken(self) -> tuple:
+    def mistaken(self, pairs: bool) -> tuple:
         """(Mistaken, its answers as floats, how many mistakes, its group) for every single
-        slip, then every pair; a group is the first of those with the same answers, so two
-        mistakes with the same answers are reported together."""
-        got = self.__dict__.get("_mistaken")
+        slip, then (with ``pairs``) every pair; a group is the first of those with the same
+        answers, so two mistakes with the same answers are reported together.  Pairs are
+        solved the first time a student needs them."""
+        name = "_pairs" if pairs else "_singles"
+        got = self.__dict__.get(name)
         if got is None:
-            groups: dict = {}
+            groups = self.__dict__.setdefault("_groups", {})
             out = []
-            for m in self.catalog.singles + self.catalog.pairs:
+            for m in (self.catalog.pairs if pairs else self.catalog.singles):
                 sig = tuple((q, str(v)) for q, v in sorted(m.answers.items()))
                 g = groups.setdefault(sig, len(groups))
                 out.append((m, {q: floats(v) for q, v in m.answers.items()}, len(m.slips), g))
-            got = self.__dict__["_mistaken"] = tuple(out)
+            got = self.__dict__[name] = tuple(out)
         return got
 
     # -- one student ------------------------------------------------------------------------------
@@ -120,22 +122,26 @@ class Grader:
         answered = [q for q in sheet.answers if sheet.answers[q] is not None]
         found = []  # (sort key, Diagnosis)
         singles_explain: dict = {}
-        for m, ans_f, count, group in self.mistaken():
-            explains = tuple(q for q in wrong if self.close(given[q], ans_f.get(q, ())))
-            if not explains:
-                continue
-            if count == 1:
-                singles_explain[m.slips[0][:3]] = set(explains)
-            else:
-                # a pair adds nothing when one of its slips alone explains as much
-                if any(set(explains) <= singles_explain.get(s[:3], set()) for s in m.slips):
+
+        def match(mistaken):
+            for m, ans_f, count, group in mistaken:
+                explains = tuple(q for q in wrong if self.close(given[q], ans_f.get(q, ())))
+                if not explains:
                     continue
-            against = sum(1 for q in answered if q not in explains and
-                          not self.close(given[q], ans_f.get(q, ())))
-            d = Diagnosis(m.mistake, m.where, m.text, explains,
-                          tuple((s[3], s[4]) for s in m.slips), count)
-            found.append(((count, -len(explains), against, group, m.rank), d))
+                if count == 1:
+                    singles_explain[m.slips[0][:3]] = set(explains)
+                elif any(set(explains) <= singles_explain.get(s[:3], set()) for s in m.slips):
+                    continue  # one of its slips alone explains as much
+                against = sum(1 for q in answered if q not in explains and
+                              not self.close(given[q], ans_f.get(q, ())))
+                d = Diagnosis(m.mistake, m.where, m.text, explains,
+                              tuple((s[3], s[4]) for s in m.slips), count)
+                found.append(((count, -len(explains), against, group, m.rank), d))
+
+        match(self.mistaken(False))
         found.extend(self._carried_forward(sheet, given, wrong, answered))
+        if set(wrong) - {q for _, d in found for q in d.explains}:
+            match(self.mistaken(True))  # two slips, for what one does not explain
         found.sort(key=lambda x: x[0])
         out: dict = {q: [] for q in wrong}
         for _, d in found:
