@@ -204,6 +204,7 @@ def number_tex(v) -> str:
             return r"\begin{bmatrix}" + r" \\ ".join(r[0] for r in rows) + r"\end{bmatrix}"
         return r"\begin{bmatrix}" + r" \\ ".join(" & ".join(r) for r in rows) + \
             r"\end{bmatrix}"
+    v = sympy.sympify(v)
     if not v.is_number:
         return sympy.latex(v)
     return format_number(v) or rounded(v)
