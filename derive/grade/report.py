@@ -54,7 +54,8 @@ def student_markdown(grader: Grader, r: Result) -> str:
               for d in g.diagnosis[:SHOWN]]
         more = len(g.diagnosis) - SHOWN
         wrong.append({**row, "text": " ".join(q.text.split()), "diagnoses": ds,
-                      "more": f"{more} more diagnoses explain fewer answers (see `--json`)."
+                      "more": (f"{more} more diagnos{'is' if more == 1 else 'es'}, "
+                               "explaining fewer of your answers, in `--json`.")
                       if more > 0 else ""})
     correct = sum(g.correct for g in r.questions.values())
     return _env().get_template("grade_student.md.j2").render(
