@@ -241,3 +241,22 @@ def _as_given(v):
             return tuple(v)
         return tuple(tuple(v.row(i)) for i in range(v.rows))
     return v
+
+
+def test_the_numeric_answers_are_the_solutions_answers():
+    """Grading's key (the core's answers, no narration) is what `derive solve` prints."""
+    from derive.calculus.questions import solve
+    from derive.output import render
+    from conftest import PROBLEMS
+    for path in PROBLEMS:
+        p = load(path)
+        key = Catalog(p).key
+        shown = render.answers(solve(p))
+        for q, v in key.items():
+            if v is None:
+                assert shown[q]["value"] is None
+                continue
+            want = shown[q]["value"]
+            flat = [x for r in want for x in (r if isinstance(r, list) else [r])] \
+                if isinstance(want, list) else [want]
+            assert floats(v) == pytest.approx(flat, rel=1e-12, abs=1e-15), (path.name, q)

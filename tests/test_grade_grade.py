@@ -104,3 +104,15 @@ def test_json_has_the_spec_shape():
     assert list(first) == ["mistake", "where", "text", "explains"]
     assert first["explains"] == ["a"]
     assert plain(R(1, 4)) == 0.25 and plain((1, R(1, 2))) == [1, 0.5]
+
+
+def test_a_bad_grading_block_names_its_key():
+    import pytest
+    from derive.errors import SpecError
+    base = (ROOT / "problems/q1.yaml").read_text()
+    for block, message in (("grading:\n  rtol: 2\n", "grading.rtol (line"),
+                           ("grading:\n  tol: 0.1\n", "grading.tol (line"),
+                           ("grading:\n  atol: abc\n", "grading.atol (line")):
+        with pytest.raises(SpecError) as e:
+            loads(base + block, "q1g.yaml")
+        assert message in str(e.value), str(e.value)
