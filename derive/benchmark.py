@@ -22,6 +22,10 @@ Then the other figures: what the PyTorch cross-check adds to a cold run, ``deriv
 problems/``, the in-process growth of the scalar RNN with T, the slowest rejection of a hostile
 file, and the small vector RNN (hidden 8, T = 50) solved and rendered.
 
+Then grading (``derive grade``): one student on q1 with the whole catalog and its pairs
+(target under 2 s), a cold roster of 200 students on q1 (target under 60 s), and the
+catalogs of larger problems.
+
 Last, ``derive variants`` (also alone: ``python -m derive.benchmark variants``): 1000 variants
 of problems/q1_vary.yaml with ``--format none --no-check`` on every core and on one (target at
 most 60 s on two cores), and the time per variant of q1 and of vector RNNs with drawn weights
@@ -336,7 +340,67 @@ def variants_figures(tmp: Path) -> None:
         prev = per
 
 
+def roster_csv(n: int) -> str:
+    """A deterministic roster of n students for q1: the key, each single slip and pair of the
+    catalog in turn, carried-forward answers, numbers nothing explains and blanks."""
+    from .grade.catalog import Catalog
+    from .grade.grade import plain
+    from .lang.loader import load
+    cat = Catalog(load(ROOT / "problems/q1.yaml"))
+    ids = [q.id for q in cat.questions]
+    kinds = [cat.key] + [m.answers for m in cat.singles + cat.pairs]
+    lines = ["student," + ",".join(ids)]
+    for i in range(n):
+        answers = dict(kinds[i % len(kinds)])
+        if i % 7 == 3:
+            answers["a"], answers["b"] = 7, 5  # L right for the student's own ŷ_2
+        if i % 11 == 5:
+            answers["c"] = 1000 + i  # nothing explains it
+        cells = ["" if i % 13 == 4 and q == "g" else str(plain(answers[q])) for q in ids]
+        lines.append(f"s{i + 1:03d}," + ",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def grading(tmp: Path) -> None:
+    """One student on q1 with the whole catalog and its pairs (targets: under 2 s), a roster of
+    200 students (under 60 s), and one student with pairs on larger problems."""
+    from .grade.answers import Sheet
+    from .grade.grade import Grader
+    from .lang.loader import load
+    seed = ROOT / "problems/q1.student002.answers.yaml"
+    q1 = ROOT / "problems/q1.yaml"
+    best = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        g = Grader(load(q1))
+        g.catalog.pairs  # the pairs too, whether this sheet needs them or not
+        g.grade(Sheet(str(seed), "student002", {"a": 4, "b": 10, "c": -16, "d": -20}))
+        t = time.perf_counter() - t0
+        best = t if best is None else min(best, t)
+    print(f"grade one student on q1, catalog ({len(g.catalog.singles)} slips) and pairs "
+          f"({len(g.catalog.pairs)}), in process: {best:.2f} s (target under 2 s)", flush=True)
+    cold = _run(_derive() + ["grade", str(q1), str(seed), "--json"])
+    print(f"cold `derive grade problems/q1.yaml problems/q1.student002.answers.yaml --json`: "
+          f"{cold:.2f} s", flush=True)
+    roster = tmp / "roster200.csv"
+    roster.write_text(roster_csv(200))
+    t = _run(_derive() + ["grade", str(q1), str(roster), "--json", "--out",
+                          str(tmp / "reports")])
+    print(f"cold `derive grade` of a roster of 200 students on q1 with --out (reports and "
+          f"summary written): {t:.2f} s (target under 60 s)", flush=True)
+    for name in ("tanh_rnn", "vector_rnn", "lstm"):
+        t0 = time.perf_counter()
+        g = Grader(load(ROOT / f"problems/{name}.yaml"))
+        singles = time.perf_counter() - t0
+        pairs = len(g.catalog.pairs)
+        t = time.perf_counter() - t0
+        print(f"catalog of {name}: {len(g.catalog.singles)} slips {singles:.2f} s; with "
+              f"{pairs} pairs {t:.2f} s (once per roster)", flush=True)
+
+
 def main() -> None:
+    """All figures; ``python -m derive.benchmark grading`` (or ``variants``) prints only the
+    grading (or variants) ones."""
     import compileall
     import os
     # An installed package has its bytecode; with PYTHONDONTWRITEBYTECODE set (or a read-only
@@ -350,11 +414,15 @@ def main() -> None:
             variants_figures(Path(d))
         return
     with tempfile.TemporaryDirectory() as d:
-        headline(Path(d))
-        print("-- other figures", flush=True)
-        others(Path(d))
-        print("-- variants", flush=True)
-        variants_figures(Path(d))
+        if sys.argv[1:] != ["grading"]:
+            headline(Path(d))
+            print("-- other figures", flush=True)
+            others(Path(d))
+        print("-- grading (derive grade)", flush=True)
+        grading(Path(d))
+        if sys.argv[1:] != ["grading"]:
+            print("-- variants", flush=True)
+            variants_figures(Path(d))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The command line: ``derive solve``, ``derive key`` and ``derive check``.
+"""The command line: ``derive solve``, ``derive key``, ``derive check``, ``derive book`` and
+``derive grade``.
 
 This module and the loader are the only places that touch files.  All problems are solved and
 rendered before anything is written; each output is written atomically (temp file + rename).
@@ -529,6 +530,109 @@ def variants(
             typer.echo(f"  {line}", err=True)
     if failures or pdf_errors:
         raise typer.Exit(1)
+
+
+@app.command()
+def grade(
+    file: Path = typer.Argument(..., help="The problem file.", show_default=False),
+    answers: Path = typer.Argument(..., help="One student's answers (YAML) or a roster (CSV: "
+                                             "student, then one column per question).",
+                                   show_default=False),
+    json_out: bool = typer.Option(False, "--json", help="Print only the JSON result (an "
+                                                        "array for a CSV roster)."),
+    out: Path = typer.Option(None, "--out", help="Write DIR/<student>.md per student (and "
+                                                 "DIR/summary.md with a bar chart for a "
+                                                 "roster)."),
+    rtol: float = typer.Option(None, "--rtol", help="Relative tolerance (default: the "
+                                                    "problem's grading: block, else 1e-3)."),
+    atol: float = typer.Option(None, "--atol", help="Absolute tolerance (default: the "
+                                                    "problem's grading: block, else 1e-6)."),
+) -> None:
+    """Grade students' answers against the key, naming the slip behind each wrong number.
+
+    Each wrong answer gets the mistakes of the catalog (a dropped term, an index shift, a
+    missing path or factor, a wrong derivative, a sign, a wrong given, alone or in pairs)
+    whose re-solved answers match the student's, best first, and `carried-forward` when it is
+    right for the student's own earlier answers. Exit 2 for a bad problem or answers file; in
+    a roster a bad row is reported and the other students are still graded.
+    """
+    import json
+    import os
+
+    from .grade import answers as answer_sheets
+    from .grade import report
+    from .grade.grade import Grader
+    from .lang.loader import load
+
+    for name, v in (("--rtol", rtol), ("--atol", atol)):
+        if v is not None and not 0 <= v <= 1:
+            typer.echo(f"error: {name} is a number from 0 to 1", err=True)
+            raise typer.Exit(2)
+    try:
+        problem = load(file)
+        grader = Grader(problem, rtol, atol)
+        sheets, errors = answer_sheets.read(answers, grader.key, grader.catalog.questions,
+                                            problem.file)
+    except SpecError as e:
+        raise _fail(e) from None
+    roster = answers.suffix.lower() == ".csv"
+    quiet = json_out or os.environ.get("CI") or not sys.stdout.isatty()
+    results = []
+    if roster and not quiet and sheets:
+        from rich.progress import Progress
+        with Progress(transient=True) as progress:
+            task = progress.add_task("grading", total=len(sheets))
+            for sh in sheets:
+                results.append(grader.grade(sh))
+                progress.advance(task)
+    else:
+        results = [grader.grade(sh) for sh in sheets]
+    if out is not None:
+        for r in results:
+            write_atomic(out / f"{r.student}.md", report.student_markdown(grader, r))
+        if roster:
+            bad = tuple(e.key or "" for e in errors)
+            write_atomic(out / "summary.svg", report.summary_svg(results))
+            write_atomic(out / "summary.md", report.summary_markdown(grader, results, bad))
+    if json_out:
+        data = [grader.json(r) for r in results]
+        typer.echo(json.dumps(data if roster else data[0], indent=2, ensure_ascii=False))
+    else:
+        for r in results:
+            _print_result(r, roster)
+        if out is not None:
+            typer.echo(f"wrote {len(results)} report{'s' if len(results) != 1 else ''} to "
+                       f"{out}" + (" and summary.md" if roster else ""))
+    for e in errors:
+        typer.echo(f"error: {e}", err=True)
+    if errors:
+        raise typer.Exit(2)
+
+
+def _print_result(r, roster: bool) -> None:
+    correct = sum(g.correct for g in r.questions.values())
+    if roster:
+        from .grade.report import first_mistakes
+        typer.echo(f"{r.student}: {correct} of {len(r.questions)} correct"
+                   + (f" ({', '.join(first_mistakes(r))})" if first_mistakes(r) else ""))
+        return
+    typer.echo(f"{r.student}: {correct} of {len(r.questions)} correct")
+    for qid, g in r.questions.items():
+        if g.correct:
+            mark = "correct"
+        elif g.given is None:
+            mark = "blank"
+        elif g.diagnosis:
+            d = g.diagnosis[0]
+            mark = f"wrong: {d.mistake} at {d.where} (explains {', '.join(d.explains)})"
+        else:
+            mark = "wrong: no mistake of the catalog explains it"
+        typer.echo(f"  {qid}: {_plain_value(g.given)} (key {_plain_value(g.expected)}) {mark}")
+
+
+def _plain_value(v) -> str:
+    from .grade.grade import plain
+    return "blank" if v is None else str(plain(v))
 
 
 def _cut(s: str, w: int) -> str:
