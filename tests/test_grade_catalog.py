@@ -261,3 +261,18 @@ def test_the_numeric_answers_are_the_solutions_answers():
             flat = [x for r in want for x in (r if isinstance(r, list) else [r])] \
                 if isinstance(want, list) else [want]
             assert floats(v) == pytest.approx(flat, rel=1e-12, abs=1e-15), (path.name, q)
+
+
+def test_a_wrong_derivatives_worked_step_is_in_numbers_at_the_first_step():
+    """The report's step for a backward slip: the key's f'(z) and the student's at the
+    argument's value at t = 1 (tanh_rnn: z = w h_0 + u x_1 = 1.5, so tanh'(z) = 1 - tanh²(1.5)
+    = 0.1807, where 1 - z² = -1.25)."""
+    import math
+
+    cat = Catalog(load(ROOT / "problems/tanh_rnn.yaml"))
+    steps = {m.slips[0][4]: m.slips[0][3] for m in cat.singles
+             if m.mistake in ("wrong-derivative", "missing-factor")}
+    key = r"\tanh'(z) = 1 - \tanh^2(z) = 0.1807,\ \text{at } z = w h_{0} + u x_{1} = 1.5\ (t = 1)"
+    assert round(1 - math.tanh(1.5) ** 2, 4) == 0.1807
+    assert steps[r"\tanh'(z) = 1 - z^2 = -1.25"] == key
+    assert steps[r"\tanh'(z) \text{ taken as } 1"] == key

@@ -351,27 +351,42 @@ def _candidates(cat: Catalog):
         # missing-factor, wrong-derivative and sign: the backward rules of this equation
         prog = cat.core.programs[eq.key]
         seen = set()
-        for ins in prog.instrs:
+        regs = None
+        for i, ins in enumerate(prog.instrs):
             n = ins.node
             if id(n) in seen:
                 continue
             seen.add(id(n))
             if ins.op == "call" and ins.extra.derivative is not None and ins.extra.arity == 1:
                 op = ins.extra
-                arg = general.doprint(n.args[0])
+                # the worked step at the first step, in numbers: f'(z) of the key beside the
+                # student's, at the argument's value there
+                first = nodes[0]
+                if regs is None:
+                    regs = prog.run(cat.core.D, _step(cat, first), cat.core.leaf)
+                x, y = regs[ins.args[0]], regs[i]
+                D = cat.core.D
+                true = _backward(D, ins, [x], y, y.like([D.num(1)] * len(y.data)))[0]
+                step = _step(cat, first)
+                where = rf"\ (t = {step})" if step is not None else ""
+                z = (rf",\ \text{{at }} z = {at(n.args[0], first)} = "
+                     rf"{number_tex(cat.core.shown(x))}{where}")
+                key_step = f"{op.rule} = {number_tex(cat.core.shown(true))}{z}"
                 yield Candidate(
                     "missing-factor", eq.key,
                     f"The derivative of ${op.tex}$ was left out of the chain rule through "
                     f"${lhs_t}$ (taken as 1).",
                     Alteration(rules=tuple((s, n, _pass) for s in nodes)),
-                    rank("missing-factor"), op.rule, f"{op.tex}'({arg}) = 1")
+                    rank("missing-factor"), key_step, rf"{op.tex}'(z) \text{{ taken as }} 1")
                 for words, prime in WRONG_PRIMES.get(op.name, ()):
+                    wrong = y.like([prime(D, xi, yi) for xi, yi in zip(x.data, y.data)])
                     yield Candidate(
                         "wrong-derivative", eq.key,
                         f"In the chain rule through ${lhs_t}$ the derivative of ${op.tex}$ "
                         f"was taken as ${words}$ instead of ${op.rule}$.",
                         Alteration(rules=tuple((s, n, _wrong_prime(prime)) for s in nodes)),
-                        rank("wrong-derivative"), op.rule, words)
+                        rank("wrong-derivative"), key_step,
+                        f"{words} = {number_tex(cat.core.shown(wrong))}")
             elif ins.op == "pow" and ins.extra not in (0, 1):
                 c = number_tex(sympy.sympify(ins.extra))
                 base = general.wrap(n.left, 3)
