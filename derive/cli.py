@@ -1,4 +1,5 @@
-"""The command line: ``derive solve``, ``derive key`` and ``derive check``.
+"""The command line: ``derive solve``, ``derive key``, ``derive check``, ``derive book`` and
+``derive export``.
 
 This module and the loader are the only places that touch files.  All problems are solved and
 rendered before anything is written; each output is written atomically (temp file + rename).
@@ -11,7 +12,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -354,6 +355,71 @@ def book(
         write_atomic(out / f"{name}{suffix}", data)
     typer.echo(f"wrote {out / (name + '.pdf')} ({len(results)} problems"
                f"{', questions only' if questions_only else ''})")
+
+
+EXPORTS = {"moodle": ".moodle.xml", "qti": ".qti.zip"}
+
+
+@app.command()
+def export(
+    files: List[Path] = typer.Argument(..., help="Problem files.", show_default=False),
+    to: str = typer.Option(..., "--to",
+                           help="moodle: Moodle XML, one cloze question per problem; qti: a "
+                                "QTI 1.2 zip of numerical items that Canvas imports."),
+    n: Optional[int] = typer.Option(None, "-n",
+                                    help="Export N variants of each problem (its vary block)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="The variants' seed (with -n)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="The file to write (default: output/STEM.moodle.xml "
+                                            "or output/STEM.qti.zip; output/export.* for "
+                                            "several problems)."),
+    no_check: bool = NO_CHECK,
+) -> None:
+    """Export problems to a learning management system: Moodle XML or a QTI zip for Canvas.
+
+    Every numeric question becomes a numerical answer per entry, with the key and a tolerance
+    of max(atol, rtol |key|) (rtol 1e-3, atol 1e-6 unless the problem's grading block says
+    otherwise). Questions without a numeric answer are left out (a note says which). The
+    answers are cross-checked against PyTorch first; nothing is written when it disagrees
+    (exit 1). Exit 2 for an invalid problem file or option.
+    """
+    from .export import content, moodle, qti
+
+    if to not in EXPORTS:
+        typer.echo(f"error: --to takes {' or '.join(EXPORTS)} (got {to!r})", err=True)
+        raise typer.Exit(2)
+    if n is not None or seed is not None:
+        first = str(files[0]) if files else None
+        raise _fail(SpecError("-n and --seed export variants, which needs derive variants "
+                              "(not in this build); export the problem itself without them",
+                              file=first))
+    results = _solve_all(files)
+    failures = [] if no_check else _cross_check(results, required=False)
+    if failures:
+        typer.echo("error: nothing exported; the PyTorch cross-check disagrees:", err=True)
+        for line in failures:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1)
+    exercises = []
+    for f, sol, _, _ in results:
+        rtol, atol = content.tolerances(sol.problem)
+        try:
+            ex = content.exercise(sol, rtol=rtol, atol=atol)
+        except SpecError as e:
+            raise _fail(e) from None
+        if ex.left_out:
+            ids = ", ".join(ex.left_out)
+            typer.echo(f"note: {f}: question{'s' if len(ex.left_out) > 1 else ''} {ids} "
+                       "left out (no numeric answer)", err=True)
+        exercises.append(ex)
+    if out is None:
+        stem = Path(results[0][0]).stem if len(results) == 1 else "export"
+        out = Path("output") / f"{stem}{EXPORTS[to]}"
+    data = moodle.xml(exercises) if to == "moodle" else qti.zip_bytes(exercises)
+    write_atomic(out, data)
+    gaps = sum(len(p.gaps) for ex in exercises for p in ex.parts)
+    typer.echo(f"wrote {out} ({len(exercises)} question{'s' if len(exercises) > 1 else ''}, "
+               f"{gaps} numeric answer{'s' if gaps > 1 else ''})")
 
 
 def _cut(s: str, w: int) -> str:
