@@ -105,3 +105,14 @@ def test_several_exercises_are_several_quizzes():
     assert [t for t, _, _ in got] == ["A two-step RNN with identity activations",
                                       "A vector tanh RNN over two steps"]
     assert [len(items) for _, items, _ in got] == [1 + 7, 1 + 15]
+
+
+def test_the_quiz_settings_are_canvas_s():
+    zf = zipfile.ZipFile(io.BytesIO(_zip("q1")))
+    [name] = [n for n in zf.namelist() if n.endswith("assessment_meta.xml")]
+    quiz = ET.fromstring(zf.read(name))
+    c = "{http://canvas.instructure.com/xsd/cccv1p0}"
+    assert quiz.get("identifier") == name.split("/")[0]
+    assert quiz.find(f"{c}title").text == "A two-step RNN with identity activations"
+    assert quiz.find(f"{c}points_possible").text == "7.0"  # one point per numeric answer
+    assert quiz.find(f"{c}assignment/{c}quiz_identifierref").text == quiz.get("identifier")

@@ -118,27 +118,69 @@ def _item(iid, title, kind, points, html_text, answer=None) -> list:
 
 
 def meta(ex: Exercise, qid: str) -> str:
-    """Canvas's quiz settings (``assessment_meta.xml``): an unpublished quiz worth one point
-    per entry, one attempt, the correct answers shown after it."""
-    points = sum(len(p.gaps) for p in ex.parts)
+    """Canvas's quiz settings (``assessment_meta.xml``, the fields text2qti writes): an
+    unpublished graded quiz worth one point per entry, one attempt, the correct answers shown
+    after it."""
+    points = f"{sum(len(p.gaps) for p in ex.parts):.1f}"
+    title = escape(ex.name)
     return "\n".join([
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<quiz identifier={quoteattr(qid)} xmlns="http://canvas.instructure.com/xsd/cccv1p0" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         'xsi:schemaLocation="http://canvas.instructure.com/xsd/cccv1p0 '
         'https://canvas.instructure.com/xsd/cccv1p0.xsd">',
-        f"  <title>{escape(ex.name)}</title>",
+        f"  <title>{title}</title>",
         "  <description></description>",
         "  <shuffle_answers>false</shuffle_answers>",
         "  <scoring_policy>keep_highest</scoring_policy>",
         "  <hide_results></hide_results>",
         "  <quiz_type>assignment</quiz_type>",
-        f"  <points_possible>{points:.1f}</points_possible>",
+        f"  <points_possible>{points}</points_possible>",
+        "  <require_lockdown_browser>false</require_lockdown_browser>",
+        "  <require_lockdown_browser_for_results>false</require_lockdown_browser_for_results>",
+        "  <require_lockdown_browser_monitor>false</require_lockdown_browser_monitor>",
+        "  <lockdown_browser_monitor_data/>",
         "  <show_correct_answers>true</show_correct_answers>",
+        "  <anonymous_submissions>false</anonymous_submissions>",
+        "  <could_be_locked>false</could_be_locked>",
         "  <allowed_attempts>1</allowed_attempts>",
         "  <one_question_at_a_time>false</one_question_at_a_time>",
         "  <cant_go_back>false</cant_go_back>",
         "  <available>false</available>",
+        "  <one_time_results>false</one_time_results>",
+        "  <show_correct_answers_last_attempt>false</show_correct_answers_last_attempt>",
+        "  <only_visible_to_overrides>false</only_visible_to_overrides>",
+        "  <module_locked>false</module_locked>",
+        f'  <assignment identifier="{qid}_assignment">',
+        f"    <title>{title}</title>",
+        "    <due_at/>", "    <lock_at/>", "    <unlock_at/>",
+        "    <module_locked>false</module_locked>",
+        "    <workflow_state>unpublished</workflow_state>",
+        "    <assignment_overrides>", "    </assignment_overrides>",
+        f"    <quiz_identifierref>{qid}</quiz_identifierref>",
+        "    <allowed_extensions></allowed_extensions>",
+        "    <has_group_category>false</has_group_category>",
+        f"    <points_possible>{points}</points_possible>",
+        "    <grading_type>points</grading_type>",
+        "    <all_day>false</all_day>",
+        "    <submission_types>online_quiz</submission_types>",
+        "    <position>1</position>",
+        "    <peer_review_count>0</peer_review_count>",
+        "    <peer_reviews>false</peer_reviews>",
+        "    <automatic_peer_reviews>false</automatic_peer_reviews>",
+        "    <anonymous_peer_reviews>false</anonymous_peer_reviews>",
+        "    <grade_group_students_individually>false</grade_group_students_individually>",
+        "    <freeze_on_copy>false</freeze_on_copy>",
+        "    <omit_from_final_grade>false</omit_from_final_grade>",
+        "    <intra_group_peer_reviews>false</intra_group_peer_reviews>",
+        "    <only_visible_to_overrides>false</only_visible_to_overrides>",
+        "    <post_to_sis>false</post_to_sis>",
+        "    <moderated_grading>false</moderated_grading>",
+        "    <grader_count>0</grader_count>",
+        "    <anonymous_grading>false</anonymous_grading>",
+        "  </assignment>",
+        f"  <assignment_group_identifierref>{qid}_group</assignment_group_identifierref>",
+        "  <assignment_overrides>", "  </assignment_overrides>",
         "</quiz>"]) + "\n"
 
 
