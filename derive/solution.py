@@ -297,6 +297,16 @@ class VBackward:
 
 
 @dataclass(frozen=True)
+class BackwardRef:
+    """A gradient question's adjoints, read from the problem's one backward pass of the same
+    loss (``Solution.backward``): ``lhs`` is the question's Partial (its loss names the pass),
+    ``rows`` the adjoints it reads (form ``Adj`` items), in the order they are computed."""
+
+    lhs: Partial
+    rows: tuple
+
+
+@dataclass(frozen=True)
 class VTable:
     """Per-step values: columns (kind "adj" with a quantity name, or "contrib" with the
     Partial) and their values by step (sympy numbers or matrices, None where nothing flows)."""
@@ -453,6 +463,10 @@ class Solution:
     #: the problem's forward pass, shown once before the questions (ForwardValues,
     #: ForwardTable or VForward steps): every quantity a question's ForwardRef names
     forward: tuple = ()
+    #: per loss that two or more gradient questions differentiate: its backward pass, shown
+    #: once after the forward pass (a VBackward without the parameter's rule, and the VTable
+    #: of its adjoints); each such question's BackwardRef names it
+    backward: tuple = ()
 
 
 #: What tables and matrices print: all rows up to MAX_TABLE_ROWS, else both ends.

@@ -180,6 +180,8 @@ def test_every_course_case_compiles_inside_the_margins_with_every_glyph(tmp_path
         assert b.pdf.startswith(b"%PDF"), name
         assert _overfull(b.log) == [], (name, _overfull(b.log))
         assert _glyph_problems(texs[name], b.log) == [], name
+    # a 10-question vector key: 11 pages when every question repeated both passes
+    assert _pages(built["once_ten_questions"].pdf, tmp_path) <= 5
     for name in COURSE:
         (tmp_path / f"{name}.pdf").write_bytes(built[name].pdf)
         subprocess.run(["pdftoppm", "-png", "-r", "30", str(tmp_path / f"{name}.pdf"),
@@ -190,6 +192,13 @@ def test_every_course_case_compiles_inside_the_margins_with_every_glyph(tmp_path
             w, h = _png_size(page)
             assert (w, h) == (_png_size(pages[0])) and 200 < w < h < 2 * w, (page, w, h)
             assert page.stat().st_size > 2000, page  # a blank page compresses to almost nothing
+
+
+def _pages(data: bytes, tmp_path) -> int:
+    path = tmp_path / "count.pdf"
+    path.write_bytes(data)
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
+    return int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M).group(1))
 
 
 def _png_size(path) -> tuple:
@@ -213,7 +222,7 @@ def test_the_readme_shows_a_page_of_a_vector_key_and_a_gated_cell_graph():
     assert svg.startswith("<svg") or "<svg" in svg[:200]
 
 
-def _render_key_page(problem, out, marker: str = "Backward pass:", dpi: int = 75) -> None:
+def _render_key_page(problem, out, marker: str = "Backward pass", dpi: int = 75) -> None:
     """The first page of ``problem``'s key that shows ``marker``, as a PNG at ``dpi``."""
     import tempfile
 

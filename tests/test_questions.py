@@ -137,8 +137,12 @@ def test_the_forward_pass_is_listed_once_and_referred_to():
     assert md.index("## Forward pass") < md.index("## Question h3")
     assert tex.index(r"\section*{Forward pass}") < tex.index(r"\section*{Question h3}")
     dwhh = md.split("## Question dWhh\n")[1].split("## Question")[0]
+    # it reads them all: said so, not listed
+    assert dwhh.startswith("\nCompute") and \
+        "Forward values: every value of the forward pass above; backward values: " in dwhh
+    loss = md.split("## Question loss\n")[1].split("## Question")[0]
     assert ("Forward values: see the forward pass above ($h_{1}$, $h_{2}$, $h_{3}$, "
-            "$\\hat{y}_{1}$, $\\hat{y}_{2}$, $\\hat{y}_{3}$, $L_{1}$, $L_{2}$, $L_{3}$, $L$).") in dwhh
+            "$\\hat{y}_{1}$, $\\hat{y}_{2}$, $\\hat{y}_{3}$, $L_{1}$, $L_{2}$, $L_{3}$).") in loss
     # a value question still shows its own evaluation line
     yhat2 = md.split("## Question yhat2\n")[1].split("## Question")[0]
     assert r"\hat{y}_{2} &= W_{y} h_{2} = " in yhat2
@@ -158,3 +162,60 @@ def test_a_long_reference_names_runs_of_steps_by_their_ends():
             "$\\hat{y}_{1}$, $\\dots$, $\\hat{y}_{6}$, $L_{1}$, $\\dots$, $L_{6}$, $L$).") in md
     forward = md.split("## Forward pass")[1].split("## Question")[0]
     assert "Forward pass, step by step:" in forward  # six steps: a table, by the same rule
+
+
+def test_each_losss_backward_pass_appears_once_and_the_questions_refer_to_it():
+    """Gradient questions of one loss share its backward pass: its equations and table of
+    adjoints are shown once, after the forward pass; each question keeps its parameter's rule,
+    its step terms and its answer, and names the adjoints it reads."""
+    from derive.solution import BackwardRef, VBackward, VTable
+    path = Path(__file__).parent / "cases" / "once_ten_questions.yaml"
+    sol = solve_text(path.read_text(), path.name)
+    assert len(sol.backward) == 1
+    back, table = sol.backward[0]
+    assert isinstance(back, VBackward) and back.param is None and isinstance(table, VTable)
+    assert [c[1] for c in table.columns] == ["yhat", "h"]
+    md, tex = render.markdown(sol), render.latex(sol)
+    delta = (r"\frac{\partial L}{\partial h_{t}} &= W_{y}^{\top} \frac{\partial L}"
+             r"{\partial \hat{y}_{t}} + W_{hh}^{\top}")
+    assert md.count(delta) == 1 and tex.count(delta) == 1
+    assert md.index("## Forward pass") < md.index("## Backward pass") < md.index("## Question")
+    assert tex.count(r"\section*{Backward pass}") == 1
+    refs = {qs.question.id for qs in sol.questions
+            if any(isinstance(st, BackwardRef) for st in qs.steps)}
+    assert refs == {"dWhh", "dWxh", "dWy", "db", "dh1", "trunc"}
+    dwy = md.split("## Question dWy\n")[1].split("## Question")[0]
+    assert ("backward values: see the backward pass of $L$ above ($\\frac{\\partial L}"
+            "{\\partial \\hat{y}_{t}}$).") in dwy
+    # the parameter's own rule, its step terms (once, as a sum) and the answer stay
+    dwhh = md.split("## Question dWhh\n")[1].split("## Question")[0]
+    assert (r"\frac{\partial L}{\partial W_{hh}} &= \sum_{t=1}^{T} \operatorname{diag}"
+            r"\left(1 - h_{t} \odot h_{t}\right)") in dwhh
+    assert dwhh.count(r"\begin{bmatrix} -0.007313 & 0.007313 \\ 0.04077 & -0.04077 "
+                      r"\end{bmatrix}") == 1
+    assert "**Answer:** $\\frac{\\partial L}{\\partial W_{hh}} = \\begin{bmatrix} 0.3481 & " \
+        "-0.04235" in dwhh
+    # the answer matrix is shown once, on the answer line
+    assert dwhh.count("0.3481") == 1
+
+
+def test_one_gradient_question_keeps_its_own_backward_pass():
+    """A loss only one question differentiates has no shared pass: the question shows it."""
+    from derive.solution import BackwardRef, VBackward
+    path = Path(__file__).parent / "cases" / "once_ten_questions.yaml"
+    text = path.read_text()
+    text = text[:text.index("questions:")] + """questions:
+  - id: dWhh
+    find: d(L, W_hh)
+  - id: jac
+    find: d(h[3], h[1])
+"""
+    sol = solve_text(text, path.name)
+    assert sol.backward == ()
+    dwhh = sol.questions[0]
+    assert any(isinstance(st, VBackward) and st.rows for st in dwhh.steps)
+    assert not any(isinstance(st, BackwardRef) for st in dwhh.steps)
+    md = render.markdown(sol)
+    assert "## Backward pass" not in md and "Backward pass: the adjoint" in md
+    full = render.answers(solve_text(path.read_text(), path.name))
+    assert render.answers(sol)["dWhh"]["exact"] == full["dWhh"]["exact"]

@@ -467,7 +467,8 @@ def test_bidirectional_backward_rows_run_forward_and_the_jacobian_chains_up(torc
             r"{\partial \overleftarrow{h}_{t - 1}} \qquad (t > 1)") in md
     assert (r"\frac{\partial L}{\partial \overleftarrow{h}_{1}} &= U^{\top} \frac{\partial L}"
             r"{\partial \hat{y}_{1}}") in md
-    assert "terms at $t - 1$ exist only for $t > 1$" in md
+    # its rows and the forward state's share the problem's one backward pass
+    assert "terms at $t + 1$ exist only for $t < T$, and terms at $t - 1$ only for $t > 1$" in md
     # the forward state's rows are as they always were
     assert r"\frac{\partial L}{\partial h_{t + 1}} \qquad (t < T)" in md
     assert (r"\frac{\partial \overleftarrow{h}_{1}}{\partial \overleftarrow{h}_{3}} &= "
@@ -510,13 +511,18 @@ def test_a_truncated_vector_answer_shows_the_per_step_formula_and_the_kept_terms
         qs = next(q for q in sol.questions if q.question.truncate == K and
                   (qid is None or q.question.id == qid))
         kinds = [type(st) for st in qs.steps]
-        # the backward equations with the sum over steps, the kept steps, then the sum
+        # the backward equations with the sum over steps, the kept steps, then the answer:
+        # the sum of the table's last column (the shares, listed once)
         assert kinds.index(VBackward) < kinds.index(VTruncated) < kinds.index(VResult)
         trunc = next(st for st in qs.steps if isinstance(st, VTruncated))
         assert [(first, last) for _, _, first, last, _ in trunc.kept] == [
             (max(1, t - K + 1), t) for t in range(1, len(trunc.kept) + 1)]
         result = next(st for st in qs.steps if isinstance(st, VResult))
-        assert result.terms == tuple(v for *_, v in trunc.kept)  # the sum of the shares
+        assert result.terms == ()
+        total = trunc.kept[0][-1]
+        for *_, v in trunc.kept[1:]:
+            total = total + v
+        assert (total - result.answer).norm() < 1e-30
         md = render.markdown(sol)
         body = md.split(f"## Question {qs.question.id}\n")[1].split("## Question ")[0]
         assert "Summing the parameter's uses over the steps:" in body

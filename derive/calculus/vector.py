@@ -17,7 +17,7 @@ from ..lang import expr as ex
 from ..lang.loader import Equation, Question
 from ..lang.to_sympy import sym
 from ..ops import FUNCTIONS
-from ..solution import (Additive, Answer, ForwardRef, GeneralFormula, Note, Partial,
+from ..solution import (Additive, Answer, BackwardRef, ForwardRef, GeneralFormula, Note, Partial,
                         QuestionSolution, Solution, VBackward, VChain, VForward, VResult, VTable,
                         VTruncated, shown_rows)
 from . import forms as fm
@@ -46,8 +46,100 @@ def solution(core: Core, questions: tuple, loss, grads: dict, forward=None) -> S
     ``forward`` (rows, table) is its one forward pass."""
     info = VectorInfo(core.node_shapes, core.quantity_shapes(), core.D.exact,
                       tuple(sorted(core.classes.items())))
+    questions, backward = shared_backward(questions)
     return Solution(core.p, core.g, ShownValues(core), questions, info, loss=loss,
-                    gradients=grads, forward=tuple(forward_step(forward)))
+                    gradients=grads, forward=tuple(forward_step(forward)), backward=backward)
+
+
+def shared_backward(questions: tuple) -> tuple[tuple, tuple]:
+    """The backward pass of each loss that two or more gradient questions differentiate, taken
+    out of those questions to be shown once: (questions, passes).  A pass is a VBackward of
+    the union of the questions' adjoint rows (no parameter rule) and a VTable of the union of
+    their adjoint columns; each question keeps a BackwardRef, its parameter's rule, its step
+    terms and the result.  The rows and columns of one loss are the same in every question
+    that has them (an adjoint sums over every equation between the parameter and the loss),
+    so the union loses nothing; when they are not, the questions keep their own."""
+    by_loss: dict = {}
+    for qi, qs in enumerate(questions):
+        for st in qs.steps:
+            if isinstance(st, VBackward) and st.rows:
+                by_loss.setdefault(_loss_key(st.lhs), []).append(qi)
+    hoisted: dict = {}
+    passes = []
+    for key, qis in by_loss.items():
+        if len(qis) < 2:
+            continue
+        backs = [next(st for st in questions[qi].steps if isinstance(st, VBackward))
+                 for qi in qis]
+        tables = [st for qi in qis for st in questions[qi].steps if isinstance(st, VTable)]
+        rows = _union([b.rows for b in backs], lambda r: (r[0], r[2]))
+        cols = _union([tuple(c for c in t.columns if c[0] == "adj") for t in tables],
+                      lambda c: c[1])
+        steps = {t.steps for t in tables}
+        if rows is None or cols is None or len(steps) > 1:
+            continue
+        first = backs[0]
+        one = [VBackward(first.lhs, tuple(rows), None, first.root)]
+        if cols and steps:
+            one.append(VTable(tuple(cols), steps.pop()))
+        passes.append(tuple(one))
+        hoisted.update(dict.fromkeys(qis))
+    if not passes:
+        return questions, ()
+    return tuple(_referring(qs) if qi in hoisted else qs
+                 for qi, qs in enumerate(questions)), tuple(passes)
+
+
+def _loss_key(p: Partial):
+    return p.of if isinstance(p.of, sympy.Basic) else repr(p.of)
+
+
+def _union(lists, key) -> list | None:
+    """The items of the lists in one order that keeps each list's order, or None when two
+    items with one key differ."""
+    out: list = []
+    seen: dict = {}
+    for items in lists:
+        at = -1
+        for it in items:
+            k = key(it)
+            if k in seen:
+                if seen[k] != it:
+                    return None
+                at = out.index(it)
+                continue
+            seen[k] = it
+            out.insert(at + 1, it)
+            at += 1
+    return out
+
+
+def _referring(qs: QuestionSolution) -> QuestionSolution:
+    """A question whose adjoints are shown in the problem's backward pass: a reference to it,
+    then its own rule, step terms and result (the step terms are listed once, in the table)."""
+    listed = any(isinstance(st, VResult) and st.kind == "steps" and st.terms
+                 for st in qs.steps)
+    steps = []
+    summed = False
+    for st in qs.steps:
+        if isinstance(st, VBackward) and st.rows:
+            names = dict.fromkeys(r[0].name for r in st.rows
+                                  if isinstance(r[0], fm.Adj) and r[1] != fm.Num(1))
+            steps.append(BackwardRef(st.lhs, tuple(
+                next(r[0] for r in st.rows if isinstance(r[0], fm.Adj) and r[0].name == n)
+                for n in names)))
+            if st.param is not None:
+                steps.append(VBackward(st.lhs, (), st.param, st.root))
+        elif isinstance(st, VTable):
+            own = tuple(c for c in st.columns if c[0] != "adj")
+            if own and not listed:  # more steps than a sum shows: the table lists the terms
+                steps.append(VTable(own, st.steps))
+                summed = True
+        elif isinstance(st, VResult) and st.kind == "steps" and summed:
+            steps.append(VResult(st.lhs, (), st.answer, "table"))
+        else:
+            steps.append(st)
+    return replace(qs, steps=tuple(steps))
 
 
 def forward_step(fwd) -> list:
@@ -106,7 +198,8 @@ def _truncated_steps(ev: Core, K: int, grad, target: Partial, ans: Answer) -> li
                   for _, _, _, p in grad.parts)
     kept = tuple((term, t, max(1, horizon - K + 1), min(horizon, T), v)
                  for (term, t, horizon, _), v in zip(grad.parts, terms))
-    return formula + [VTruncated(target, K, kept), VResult(target, terms, ans.expr, "terms")]
+    # the table lists each loss term's part; the sum of that column is the answer
+    return formula + [VTruncated(target, K, kept), VResult(target, (), ans.expr, "terms")]
 
 
 def additive(core: Core, eq, term) -> Additive | None:

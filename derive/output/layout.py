@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 
-#: Characters of display math that fit the text width (16.6 cm at 11 pt), with room to spare.
-LINE = 62
-TABLE = 78
+#: Characters of display math that fit the text width (16.6 cm at 10 pt), with room to spare.
+LINE = 68
+TABLE = 86
 
 _CMD_WIDTH = {"quad": 2, "qquad": 4, ",": 0.3, ";": 0.4, "!": 0, " ": 0.5, "left": 0,
               "right": 0, "bigl": 0, "bigr": 0, "Bigl": 0, "Bigr": 0, "displaystyle": 0, "textstyle": 0,
@@ -52,7 +52,9 @@ def width(s: str) -> float:
             elif name in ("text", "operatorname", "mathrm", "textbf", "emph"):
                 a, i = _group(s, _skip(s, i))
                 w += len(a) * (0.55 if name == "text" else 0.8)
-            elif name in ("hat", "bar", "tilde", "mathbf", "boldsymbol", "sqrt"):
+            elif name in ("llap", "rlap"):  # printed over the space before or after it
+                _, i = _group(s, _skip(s, i))
+            elif name in ("hat", "bar", "tilde", "mathbf", "boldsymbol", "sqrt", "phantom"):
                 a, i = _group(s, _skip(s, i))
                 w += width(a) + (1 if name == "sqrt" else 0)
             elif name == "begin":

@@ -27,12 +27,13 @@ from .printing import (NUMBERS_NOTE, DerivePrinter, ExprLatex, FormLatex, exact_
                        format_number, formula_number, matrix_latex, rounded, symbol_latex,
                        tree_latex, watch_rounding)
 from ..calculus.tensor import LazyMatrix
-from ..solution import (Additive, BackwardRun, Chain, DataAnswer, DataStep, DataTarget, Delta,
-                       Evaluate, ForwardRef, ForwardTable, ForwardValues,
+from ..solution import (Additive, Answer, BackwardRef, BackwardRun, Chain, DataAnswer, DataStep,
+                       DataTarget, Delta, Evaluate, ForwardRef, ForwardTable, ForwardValues,
                        GeneralFormula, GradientSum, Note,
                        One, Partial, Recurrence, Result, Rules, Solution, Split, StepTable, Sum,
                        ROWS_AT_ENDS, shown_rows, Sweep, SweepTarget,
                        VBackward, VChain, VForward, VResult, VTable, VTruncated)
+
 
 def _templates_dir() -> Path:
     """Installed from a wheel, the templates sit inside the package (``derive/templates``); in a
@@ -314,7 +315,17 @@ class _View:
     def blocks(self, steps) -> list:
         out: list = []
         deriv = None
+        steps = list(steps)
+        for i in range(len(steps) - 1):
+            a, b = steps[i], steps[i + 1]
+            if isinstance(a, ForwardRef) and isinstance(b, BackwardRef) and \
+                    self.reads_whole_forward(a):
+                # one line for both references
+                steps[i:i + 2] = [None, Note("Forward values: every value of the forward pass "
+                                             "above; b" + self.backward_words(b)[1:] + ".")]
         for st in steps:
+            if st is None:
+                continue
             if isinstance(st, (Split, Chain, Result)) and not (
                     isinstance(st, Result) and isinstance(st.lhs, Delta)):
                 lhs = self.p.partial(st.lhs) if isinstance(st.lhs, Partial) else None
@@ -331,6 +342,8 @@ class _View:
         for b in out:
             if "lhs" in b:
                 b["rows"] = _align(b.pop("lhs", None), b["lines"])
+        out = _joined(out)
+        for b in out:
             if "rows" in b:
                 b["rows_tex"] = layout.break_rows(b["rows"])
             if b["kind"] == "table":
@@ -379,10 +392,23 @@ class _View:
         listed = [s for s in st.rows if s != st.own]
         if not listed:
             return []
+        if self.reads_whole_forward(st):
+            return self.present(Note("Forward values: every value of the forward pass above."))
         # one formula per quantity, so a long list breaks between them like words
         return self.present(Note("Forward values: see the forward pass above ("
                                  + ", ".join(f"${q}$" for q in self.quantities(listed))
                                  + ")."))
+
+    def reads_whole_forward(self, st: ForwardRef) -> bool:
+        """Whether a question reads every value of a listed forward pass (then it says so
+        instead of listing more than eight quantities)."""
+        listed = [s for s in st.rows if s != st.own]
+        return bool(self.sol.forward) and st.own is None and len(listed) > 8 and \
+            set(listed) == set(self.forward_rows())
+
+    def forward_rows(self) -> tuple:
+        """The quantities the problem's one forward pass lists (none when it is a table)."""
+        return tuple(s for st in self.sol.forward for s in getattr(st, "rows", ()))
 
     def quantities(self, rows) -> list:
         """Node symbols as a short list of LaTeX items: grouped by name (L_t apart from L) in order of first
@@ -535,8 +561,11 @@ class _View:
         shown = set(_shown(st.steps))
         body = [[str(t)] + [self.num(c[i]) for c in cols] for i, t in enumerate(st.steps)
                 if t in shown]
-        return [_table("Step by step (the same numbers the answer is summed from):",
-                       header, body)]
+        intro = ("Step by step (the same numbers the answer is summed from):"
+                 if any(c[0] == "contrib" for c in st.columns) else "Step by step:")
+        if all(c[0] == "contrib" for c in st.columns):
+            intro = "Each step's term, from the backward values above:"
+        return [_table(intro, header, body)]
 
     @present.register
     def _(self, st: Result) -> list:
@@ -808,7 +837,8 @@ class _View:
         if not isinstance(st.lhs.of, sympy.Basic):
             intro = (f"With $f = {self.ex(in_step=False).doprint(st.lhs.of)}$: " + intro[0].lower()
                      + intro[1:])
-        blocks = [{"kind": "equations", "intro": intro, "lines": [], "rows": rows}]
+        blocks = [{"kind": "equations", "intro": intro, "lines": [], "rows": rows}] if rows \
+            else []
         for n in notes:
             blocks.extend(self.present(Note(n)))
         if st.param is not None:
@@ -833,6 +863,16 @@ class _View:
         return blocks
 
     @present.register
+    def _(self, st: BackwardRef) -> list:
+        return self.present(Note(self.backward_words(st) + "."))
+
+    def backward_words(self, st: BackwardRef) -> str:
+        root = self.root_tex(st.lhs)
+        fp = FormLatex(self.ex(), root)
+        return (f"Backward values: see the backward pass of ${root}$ above ("
+                + ", ".join(f"${fp.adj(a.name, a.index)}$" for a in st.rows) + ")")
+
+    @present.register
     def _(self, st: VTable) -> list:
         header, cols = ["t"], []
         root = self.root_tex(next((c[1] for c in st.columns if c[0] == "contrib"), None)) \
@@ -848,8 +888,11 @@ class _View:
         shown = set(_shown(st.steps))
         body = [[str(t)] + [self.num(c[i], compact=True) for c in cols]
                 for i, t in enumerate(st.steps) if t in shown]
-        return [_table("Step by step (the same numbers the answer is summed from):",
-                       header, body)]
+        intro = ("Step by step (the same numbers the answer is summed from):"
+                 if any(c[0] == "contrib" for c in st.columns) else "Step by step:")
+        if all(c[0] == "contrib" for c in st.columns):
+            intro = "Each step's term, from the backward values above:"
+        return [_table(intro, header, body)]
 
     @present.register
     def _(self, st: VTruncated) -> list:
@@ -861,6 +904,7 @@ class _View:
                  "With $K = 1$ each loss term runs the equations above alone, its adjoints 0 "
                  "before its own step: a term read at step $t$ keeps only the step term $k = t$ "
                  "of the sum over the steps, the others are dropped:")
+        words = words[:-1] + "; the answer adds up the last column:"
         header = [r"\text{loss term } \ell", r"\text{steps kept}",
                   rf"\frac{{\partial \ell}}{{\partial {wrt}}} \text{{ (truncated)}}"]
         body = []
@@ -939,8 +983,49 @@ class _View:
             rows.append(texts[0] + "".join(f" - {x[1:]}" if x.startswith("-") else f" + {x}"
                                            for x in texts[1:]))
         rows.append(self.answer_tex(st.answer))
-        return [{"kind": "equations", "intro": "", "lines": [],
+        return [{"kind": "equations",
+                 "intro": "Adding the step terms:" if st.kind == "table" else "", "lines": [],
                  "rows": _align(lhs, rows)}]
+
+
+def _answer_once(blocks: list, ans, v: "_View") -> list:
+    """A vector or matrix answer is shown once, on the answer line: the derivation's last row
+    stops before it (``h_3 = tanh(…)``) or, when the row says nothing else, goes."""
+    if not isinstance(ans, Answer) or not isinstance(ans.expr, (sympy.MatrixBase, LazyMatrix)) \
+            or ans.expr.shape == (1, 1) or not blocks or blocks[-1]["kind"] != "equations":
+        return blocks
+    b = blocks[-1]
+    if not b["rows"]:
+        return blocks
+    tail = v.answer_tex(ans.expr)
+    lhs, rhs = b["rows"][-1]
+    if rhs == "= " + tail:
+        rows = b["rows"][:-1]
+        if rows and not rows[-1][0] and lhs:
+            return blocks  # a lone "= answer" after other rows: they lead to it
+        if not rows:
+            return blocks[:-1] if not b["intro"] else blocks[:-1] + [
+                {"kind": "note", "md": b["intro"], "tex": layout.display_long(b["intro"])}]
+    elif rhs.endswith(" = " + tail):
+        rows = b["rows"][:-1] + [(lhs, rhs[:-len(" = " + tail)])]
+    else:
+        return blocks
+    return blocks[:-1] + [{**b, "rows": rows, "rows_tex": layout.break_rows(rows)}]
+
+
+def _joined(blocks: list) -> list:
+    """Blocks of equations where one goes on from the last row of the one before (the same
+    left side, no words between) as one display: a rule, then its numbers."""
+    out: list = []
+    for b in blocks:
+        prev = out[-1] if out else None
+        if (prev is not None and b["kind"] == "equations" == prev["kind"] and not b["intro"]
+                and b["rows"] and prev["rows"] and b["rows"][0][0]
+                and b["rows"][0][0] == prev["rows"][-1][0]):
+            prev["rows"] = prev["rows"] + [("", rhs) for _, rhs in b["rows"]]
+            continue
+        out.append(b)
+    return out
 
 
 def _with_T(f, T):
@@ -1128,7 +1213,7 @@ def _view(sol: Solution) -> dict:
             "id": q.id, "id_tex": tex_text(q.id),
             "text_md": text_md, "text_tex": text_tex,
             "ask": ask,
-            "blocks": v.blocks(qs.steps),
+            "blocks": _answer_once(v.blocks(qs.steps), ans, v),
             "answer": (f"{said} = {shown}" if ans is not None else ""),
             "answer_rows_tex": (layout.break_rows([(ask, "= " + (said[len(ask) + 3:] + " = "
                                                                  if said != ask else "")
@@ -1136,6 +1221,20 @@ def _view(sol: Solution) -> dict:
                                 if ans is not None else []),
             **_check_lines(sol.checks.get(q.id)),
         })
+    backward = []
+    for one in sol.backward:
+        blocks = v.blocks(one)
+        if blocks and blocks[0]["intro"].startswith("Backward pass: the adjoint"):
+            intro = blocks[0]["intro"][len("Backward pass: "):]
+            blocks[0]["intro"] = intro[0].upper() + intro[1:]  # the section's heading says it
+            blocks[0]["intro_tex"] = layout.display_long(blocks[0]["intro"])
+        root = v.root_tex(one[0].lhs)
+        title = "Backward pass" if len(sol.backward) == 1 else f"Backward pass of ${root}$"
+        backward.append({"title_md": title, "title_tex": title, "blocks": blocks,
+                         "intro_md": md_text(f"The adjoints of ${root}$ that the gradient "
+                                             "questions below read, computed once:"),
+                         "intro_tex": tex_text(f"The adjoints of ${root}$ that the gradient "
+                                               "questions below read, computed once:")})
     forward = v.blocks(sol.forward)
     if forward and forward[0].get("intro") == "Forward pass:":
         forward[0]["intro"] = ""  # the section's heading says it
@@ -1163,6 +1262,7 @@ def _view(sol: Solution) -> dict:
         "steps": str(pr.steps) if pr.steps else "",
         "given": layout.pack(given),
         "forward": forward,
+        "backward": backward,
         "forward_intro": ("Every quantity the questions read, in the order it is computed; "
                           "each question below refers to these values." if forward else ""),
         "questions": questions,
