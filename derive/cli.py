@@ -320,14 +320,19 @@ def book(
     questions_only: bool = typer.Option(False, "--questions-only",
                                         help="The students' sheet: statements and questions, "
                                              "no solutions."),
+    n: int = typer.Option(0, "-n", help="Typeset N variants of each problem (its vary: "
+                          "block), one per student: the variants that derive variants FILE "
+                          "-n N --seed S writes.", show_default=False),
+    seed: int = typer.Option(0, "--seed", help="The seed of the variants (with -n)."),
     no_check: bool = NO_CHECK,
     graph_gradients: bool = GRAPH_GRADIENTS,
 ) -> None:
     """Typeset several problems as one PDF answer key (or the questions-only sheet).
 
     Writes OUT/book.pdf (OUT/questions.pdf with --questions-only): a title page, a table of
-    contents with links, and each problem's statement, questions and worked solutions. Exit 1
-    when LaTeX or the cross-check fails, 2 for an invalid problem file.
+    contents with links, and each problem's statement, questions and worked solutions. With
+    -n N, each problem is typeset N times, once per variant, titled with the variant's index
+    and id. Exit 1 when LaTeX or the cross-check fails, 2 for an invalid problem file.
     """
     from .output import pdf
     from .output import render
@@ -336,7 +341,10 @@ def book(
     if why is not None:
         typer.echo(f"error: {why}", err=True)
         raise typer.Exit(1)
-    results = _solve_all(paths, graph_gradients and not questions_only)
+    if n:
+        results = _variant_results(paths, n, seed)
+    else:
+        results = _solve_all(paths, graph_gradients and not questions_only)
     failures = [] if (no_check or questions_only) else _cross_check(results, required=False)
     if failures:
         typer.echo("error: no book written; the PyTorch cross-check disagrees:", err=True)
@@ -353,8 +361,173 @@ def book(
         raise typer.Exit(1) from None
     for suffix, data in ((".tex", tex), (".pdf", built.pdf), (".log", built.log)):
         write_atomic(out / f"{name}{suffix}", data)
-    typer.echo(f"wrote {out / (name + '.pdf')} ({len(results)} problems"
-               f"{', questions only' if questions_only else ''})")
+    typer.echo(f"wrote {out / (name + '.pdf')} ({len(results)} "
+               f"{'variants' if n else 'problems'}{', questions only' if questions_only else ''})")
+
+
+def _variant_results(paths, n: int, seed: int) -> list:
+    """[file, solution, answers, {}] for variants 1..n of every problem file (each needs a
+    vary block), each titled with its index and id; exit 2 on a bad file or too few variants."""
+    import dataclasses
+
+    from .check.keys import problems_in
+    from .lang.loader import load
+    from .output import render
+    from .variants import generate
+    from .variants.run import default_jobs
+
+    if n < 1:
+        typer.echo(f"error: -n is at least 1 (got {n})", err=True)
+        raise typer.Exit(2)
+    files = problems_in(paths)
+    if not files:
+        typer.echo("error: no problem files given (key files are not problems)", err=True)
+        raise typer.Exit(2)
+    results = []
+    for f in files:
+        try:
+            problem = load(f)
+            if not problem.vary:
+                raise problem.error("-n typesets variants, but the problem has no vary block")
+            variants = generate(problem, n, seed, jobs=default_jobs())
+        except SpecError as e:
+            raise _fail(e) from None
+        for v in variants:
+            titled = dataclasses.replace(v.problem, title=f"{v.problem.title} (variant "
+                                                          f"{v.index}, id {v.id})")
+            sol = dataclasses.replace(v.solution, problem=titled)
+            results.append([f, sol, render.answers(sol), {}])
+    return results
+
+
+def _progress():
+    """A rich progress bar on stderr for long batch work, or None: quiet when stdout or stderr
+    is not a terminal and when CI is set."""
+    if os.environ.get("CI") or not (sys.stdout.isatty() and sys.stderr.isatty()):
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    import re
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        typer.echo(f"error: --shard is I/K with 1 <= I <= K, as in 1/4 (got {text!r})", err=True)
+        raise typer.Exit(2)
+    return int(m.group(1)), int(m.group(2))
+
+
+@app.command()
+def variants(
+    file: Path = typer.Argument(..., help="A problem file with a vary: block.",
+                                show_default=False),
+    n: int = typer.Option(..., "-n", help="How many variants (one per student).",
+                          show_default=False),
+    seed: int = typer.Option(0, "--seed", help="The run's seed: the same file, N and seed give "
+                             "the same variants, byte for byte."),
+    out: Path = typer.Option(Path("output"), "--out", "-o",
+                             help="Folder: writes OUT/STEM/variants.yaml and OUT/STEM/ID/."),
+    format: str = typer.Option("md,tex", "--format", "-f",
+                               help="Each variant's solution formats: md, tex, pdf, or none."),
+    shard: str = typer.Option(None, "--shard", help="I/K: only the variants whose index is I "
+                              "modulo K (K machines split a batch).", show_default=False),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: the cores "
+                             "this process may use; the result does not depend on it)."),
+    no_check: bool = NO_CHECK,
+) -> None:
+    """Write N variants of a problem: different given values per student, each with its key.
+
+    Writes OUT/STEM/variants.yaml (the manifest: index, id, seed, drawn givens and answers of
+    each variant) and per variant OUT/STEM/ID/problem.yaml (the problem with that variant's
+    givens and no vary), problem.key.yaml and the solutions in the formats asked. With
+    --shard I/K the manifest is OUT/STEM/variants-shard-I-of-K.yaml. Exit status: 0 on
+    success, 1 when the cross-check disagrees or a PDF fails (the files are still written),
+    2 for an invalid file or when fewer than N distinct variants satisfy require (nothing is
+    written).
+    """
+    from .check import crosscheck
+    from .variants import files as vfiles
+    from .variants.run import Workers, default_jobs, select, shard_of
+    from .lang.loader import load
+
+    if format.strip() == "none":
+        formats: tuple = ()
+    else:
+        formats = tuple(dict.fromkeys(f.strip() for f in format.split(",") if f.strip()))
+        bad = [f for f in formats if f not in FORMATS]
+        if bad or not formats:
+            typer.echo(f"error: --format takes {', '.join(FORMATS)} or none (got {format!r})",
+                       err=True)
+            raise typer.Exit(2)
+    part = _shard(shard)
+    if n < 1:
+        typer.echo(f"error: -n is at least 1 (got {n})", err=True)
+        raise typer.Exit(2)
+    if "pdf" in formats:
+        from .output import pdf
+        why = pdf.available()
+        if why is not None:
+            typer.echo(f"error: --format pdf: {why}", err=True)
+            raise typer.Exit(1)
+    try:
+        problem = load(file)
+        raw = file.read_bytes()
+        if not problem.vary:
+            raise problem.error("the problem has no vary block, so it has no variants "
+                                "(see the README, Variants)")
+    except SpecError as e:
+        raise _fail(e) from None
+    check = not no_check
+    if check and not crosscheck.available():
+        typer.echo("note: cross-check skipped: the PyTorch cross-check needs torch: "
+                   "pip install -e '.[torch]' (or pass --no-check)", err=True)
+        check = False
+    stem = file.stem
+    bar = _progress()
+    try:
+        with Workers(problem, jobs or default_jobs(), (raw.decode("utf-8"), stem)) as w:
+            if bar is not None:
+                bar.start()
+            drawn = bar.add_task("drawing", total=n) if bar else None
+            picks = select(problem, n, seed, w,
+                           tick=(lambda: bar.advance(drawn)) if bar else None)
+            chosen = [p for p in picks if shard_of(p.index, part)]
+            solving = bar.add_task("solving", total=len(chosen)) if bar else None
+            work = [vfiles.Job(p, f"{stem}/{p.id}/problem.yaml", formats, check)
+                    for p in chosen]
+            results = w.map(vfiles.produce, work,
+                            tick=(lambda: bar.advance(solving)) if bar else None)
+    except SpecError as e:
+        raise _fail(e) from None
+    finally:
+        if bar is not None:
+            bar.stop()
+    name = "variants.yaml" if part is None else f"variants-shard-{part[0]}-of-{part[1]}.yaml"
+    manifest = vfiles.manifest_text(str(file), raw, seed,
+                                    [(p, r["answers"]) for p, r in zip(chosen, results)])
+    for p, r in zip(chosen, results):
+        for fname, data in r["files"].items():
+            write_atomic(out / stem / p.id / fname, data)
+    write_atomic(out / stem / name, manifest)
+    failures = [line for r in results for line in r["failures"]]
+    pdf_errors = [r["pdf_error"] for r in results if r["pdf_error"]]
+    typer.echo(f"wrote {len(chosen)} variant{'s' if len(chosen) != 1 else ''} of {file} "
+               f"(seed {seed}{f', shard {part[0]}/{part[1]}' if part else ''}): "
+               f"{out / stem / name}")
+    for line in pdf_errors:
+        typer.echo(f"error: {line}", err=True)
+    if failures:
+        typer.echo("error: the PyTorch cross-check disagrees:", err=True)
+        for line in failures:
+            typer.echo(f"  {line}", err=True)
+    if failures or pdf_errors:
+        raise typer.Exit(1)
 
 
 EXPORTS = {"moodle": ".moodle.xml", "qti": ".qti.zip"}

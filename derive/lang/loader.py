@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from . import expr as ex
-from ..errors import ExprError, SpecError
+from ..errors import ExprError, SpecError, unknown_name
+from .require import Side, parse_condition
 from .to_sympy import constant
 
 MAX_BYTES = 1_000_000
@@ -70,6 +71,48 @@ class Question:
     over: tuple | None = None  # a sweep: (index name, first, last), bounds as whole numbers
 
 
+#: The classroom spec's variants blocks: ``vary:`` draws givens, ``require:`` keeps a draw.
+TOP_KEYS = TOP_KEYS + ("vary", "require")
+VARY_KINDS = ("choice", "integers", "decimals")
+
+
+@dataclass(frozen=True)
+class Vary:
+    """One entry of ``vary:``, the given ``key`` as written (``h[0]``), drawn as ``kind``.
+
+    ``choice``: one of ``options`` (exact numbers; ``whole``: each option has the given's shape
+    and is drawn whole, else each entry is drawn on its own).  ``integers`` and ``decimals``:
+    ``start + k*step`` for k = 0..count-1 except the sorted ``skip`` (the excluded values), each
+    entry on its own."""
+
+    key: str
+    name: str
+    index: int | None
+    kind: str
+    line: int | None
+    options: tuple = ()
+    whole: bool = False
+    start: object = 0
+    step: object = 1
+    count: int = 0
+    skip: tuple = ()
+
+    @property
+    def size(self) -> int:
+        """How many values one draw (of one entry, or of the whole given) chooses from."""
+        return len(self.options) if self.kind == "choice" else self.count - len(self.skip)
+
+    def value(self, r: int):
+        """The r-th allowed value (0 <= r < size), in increasing order of k."""
+        if self.kind == "choice":
+            return self.options[r]
+        k = r
+        for s in self.skip:  # skip is sorted: each excluded k at or before k moves it on
+            if s <= k:
+                k += 1
+        return self.start + k * self.step
+
+
 @dataclass(frozen=True)
 class Problem:
     """A validated problem file; sequences are tuples in file order."""
@@ -85,6 +128,8 @@ class Problem:
     questions: tuple
     lines: dict = field(default_factory=dict, compare=False, hash=False)
     arch: object = None  # model.spec.Arch: the model: and encoding: blocks and their questions
+    vary: tuple = ()  # Vary entries, file order (a problem with variants)
+    require: tuple = ()  # require.Condition entries, file order
 
     def error(self, message: str, key: str | None = None) -> SpecError:
         """A SpecError for this file at ``key`` (its line when known)."""
@@ -231,9 +276,10 @@ class _Builder:
         if blocks or "framework" in top:
             from ..model import spec as model_spec  # only problems with these blocks need it
             arch = model_spec.read(self, top, questions, equations, given)
+        vary, require = self.variants(top, equations, given, questions, steps)
         equations, questions = self.entries(equations, given, questions)
         return Problem(self.file, title, source, statement, steps, equations, given, symbols,
-                       questions, self.lines, arch)
+                       questions, self.lines, arch, vary=vary, require=require)
 
     def equations(self, node, steps) -> tuple:
         out, seen = [], set()
@@ -258,6 +304,147 @@ class _Builder:
             self.lines[key] = _line(knode)
             out.append(Equation(m.group(1), indexed, e, text, _line(knode)))
         return tuple(out)
+
+    # -- variants: vary: and require: (classroom spec) -----------------------------------------
+    def variants(self, top, equations, given, questions, steps) -> tuple[tuple, tuple]:
+        """The ``vary:`` and ``require:`` blocks, validated against the givens."""
+        vary = self.vary(top["vary"][1], given, steps) if "vary" in top else ()
+        if "require" in top and "vary" not in top:
+            raise self.err("require", top["require"][0], "require goes with a vary block: it "
+                           "says which drawn variants are kept")
+        require = (self.require(top["require"][1], equations, given, questions)
+                   if "require" in top else ())
+        return vary, require
+
+    def vary(self, node, given, steps) -> tuple:
+        by_key = {(g.name, g.index): g for g in given}
+        out = []
+        items = self.mapping("vary", node)
+        if not items:
+            raise self.err("vary", node, "no givens to vary")
+        for k, knode, v in items:
+            key = f"vary.{k}"
+            self.lines[key] = _line(knode)
+            m = _KEY_RE.match(k)
+            g = None
+            if m and (m.group(1) != "T"):
+                index = None
+                if m.group(2) is not None:
+                    index = self.given_index(key, knode, m.group(2).replace(" ", ""), steps)
+                g = by_key.get((m.group(1), index))
+            if g is None:
+                names = sorted(f"{x.name}[{x.index}]" if x.index is not None else x.name
+                               for x in given)
+                hint = unknown_name(k, names).partition(" (")[2].rstrip(")")
+                raise self.err(key, knode, f"{k} is not a given, so it cannot vary"
+                               + (f" ({hint})" if hint else "")
+                               + f"; the givens are {', '.join(names) or 'none'}")
+            out.append(self.vary_entry(key, k, g, v))
+        return tuple(out)
+
+    def vary_entry(self, key, k, g, node) -> Vary:
+        fields = {}
+        for f, fnode, fv in self.mapping(key, node):
+            if f not in VARY_KINDS + ("step", "exclude"):
+                raise self.err(f"{key}.{f}", fnode, "unknown key (allowed: choice, integers, "
+                               "decimals, step, exclude)")
+            fields[f] = (fnode, fv)
+        kinds = [f for f in VARY_KINDS if f in fields]
+        if len(kinds) != 1:
+            raise self.err(key, node, "a varied given takes one of choice: [...], "
+                           "integers: [a, b] or decimals: [a, b] (with step: s)")
+        kind = kinds[0]
+        fnode, fv = fields[kind]
+        fkey = f"{key}.{kind}"
+        if "step" in fields and kind != "decimals":
+            raise self.err(f"{key}.step", fields["step"][0], "step goes with decimals")
+        shape = _shape(g.value)
+        if kind == "choice":
+            if "exclude" in fields:
+                raise self.err(f"{key}.exclude", fields["exclude"][0], "exclude goes with "
+                               "integers or decimals (leave the value out of the choice)")
+            if not isinstance(fv, yaml.SequenceNode) or not fv.value:
+                raise self.err(fkey, fv, "choice is a non-empty list of values")
+            options = self.value(fkey, fv)
+            whole = any(isinstance(o, tuple) for o in options)
+            for o in options:
+                if _shape(o) != (shape if whole else ()):
+                    raise self.err(fkey, fv, f"each choice is {_shape_words(shape)} like the "
+                                   f"given {k}" + (" (or one number, drawn per entry)"
+                                                   if shape else ""))
+                for x in (_flat(o) if whole else (o,)):
+                    self.rational(fkey, fv, x)
+            if len(set(options)) != len(options):
+                raise self.err(fkey, fv, "a value is listed twice in choice")
+            return Vary(k, g.name, g.index, kind, _line(fv), options=options, whole=whole)
+        if not isinstance(fv, yaml.SequenceNode) or len(fv.value) != 2:
+            raise self.err(fkey, fv, f"{kind} is a range of two bounds, as in {kind}: [1, 5]")
+        lo, hi = (self.rational(fkey, b, self.value(fkey, b)) for b in fv.value)
+        step = 1
+        if kind == "integers":
+            if lo.q != 1 or hi.q != 1:
+                raise self.err(fkey, fv, "the bounds of integers are whole numbers")
+        else:
+            step = ex.parse_number("0.1")  # the default step of decimals
+            if "step" in fields:
+                snode = fields["step"][1]
+                step = self.rational(f"{key}.step", snode, self.value(f"{key}.step", snode))
+                if step <= 0:
+                    raise self.err(f"{key}.step", snode, "step is a positive number")
+        count = int((hi - lo) / step) + 1 if hi >= lo else 0
+        skip = set()
+        if "exclude" in fields:
+            enode, ev = fields["exclude"]
+            values = self.value(f"{key}.exclude", ev)
+            for x in (values if isinstance(values, tuple) else (values,)):
+                if isinstance(x, tuple):
+                    raise self.err(f"{key}.exclude", ev, "exclude is a list of numbers")
+                j = (self.rational(f"{key}.exclude", ev, x) - lo) / step
+                if j.q == 1 and 0 <= j < count:
+                    skip.add(int(j))
+        if count - len(skip) <= 0:
+            raise self.err(fkey, fv, f"the range {lo} to {hi}" + (f" in steps of {step}"
+                                                          if kind == "decimals" else "")
+                           + " has no values" + (" left after exclude" if count else ""))
+        return Vary(k, g.name, g.index, kind, _line(fv), start=lo, step=step, count=count,
+                    skip=tuple(sorted(skip)))
+
+    def rational(self, key, node, v):
+        """``v`` when it is a rational number (a drawn value is exact and finite)."""
+        if isinstance(v, tuple) or not getattr(v, "is_Rational", False):
+            raise self.err(key, node, "a drawn value is a number (integer, decimal or p/q)")
+        return v
+
+    def require(self, node, equations, given, questions) -> tuple:
+        self.check_node("require", node)
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            raise self.err("require", node, "expected a non-empty list of conditions, as in "
+                           "- d(L, W_h) != 0")
+        conds = []
+        for i, cnode in enumerate(node.value, start=1):
+            key = f"require[{i}]"
+            self.lines[key] = _line(cnode)
+            text = self.scalar(key, cnode, ("str",))
+            try:
+                conds.append(replace(parse_condition(text), line=_line(cnode)))
+            except ExprError as e:
+                raise self.err(key, cnode, str(e)) from None
+        # the finds of conditions read entries (W[1][2]) by the rule of questions' finds
+        finds = [(i, e) for i, c in enumerate(conds) for s in c.sides for e in s.finds()]
+        fake = tuple(Question(f"r{j}", "", e, "", None, "", "auto", None)
+                     for j, (_, e) in enumerate(finds))
+        try:
+            _, read = self.entries(equations, given, questions + fake)
+        except SpecError as e:
+            j = int(e.key.split(".")[1][1:]) if e.key and e.key.startswith("questions.r") \
+                and e.key.split(".")[1][1:].isdigit() else None
+            if j is None or j >= len(finds):
+                raise
+            c = conds[finds[j][0]]
+            raise SpecError(e.message, file=self.file, key=f"require[{finds[j][0] + 1}]",
+                            line=c.line) from None
+        it = iter(q.find for q in read[len(questions):])
+        return tuple(replace(c, sides=tuple(_reread(s, it) for s in c.sides)) for c in conds)
 
     def entries(self, equations, given, questions) -> tuple:
         """Equations and questions with subscripts of names that do not run over steps read as
@@ -473,6 +660,28 @@ class _Builder:
             return int(m.group(1))
         j = int(m.group(3) or 0)
         return steps + (j if m.group(2) == "+" else -j)
+
+
+def _shape(v) -> tuple:
+    """The nesting of a given's value: () for a number, (n,) for a list, (n, m) for rows."""
+    return (len(v),) + _shape(v[0]) if isinstance(v, tuple) else ()
+
+
+def _shape_words(shape: tuple) -> str:
+    if not shape:
+        return "one number"
+    return "a list of " + " x ".join(str(n) for n in shape) + " numbers"
+
+
+def _flat(v) -> tuple:
+    return tuple(y for x in v for y in _flat(x)) if isinstance(v, tuple) else (v,)
+
+
+def _reread(side: Side, finds) -> Side:
+    """``side`` with its find expressions replaced, in order, by the next of ``finds``."""
+    if side.kind == "find":
+        return replace(side, expr=next(finds))
+    return replace(side, args=tuple(_reread(a, finds) for a in side.args))
 
 
 def _letter(i: int) -> str:
