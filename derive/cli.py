@@ -533,6 +533,35 @@ def variants(
 EXPORTS = {"moodle": ".moodle.xml", "qti": ".qti.zip"}
 
 
+def _variants_of(files, n: int, seed: int) -> list:
+    """[label, solution, answers, variant id] of the N variants (seed S) of each problem file, in
+    the manifest's order, as ``derive variants FILE -n N --seed S`` makes them; exit 2 when a
+    file is invalid, has no vary block or has fewer than N variants."""
+    from .check.keys import problems_in
+    from .lang.loader import load
+    from .output import render
+    from .variants import generate
+    from .variants.run import default_jobs
+
+    paths = problems_in(files)
+    if not paths:
+        typer.echo("error: no problem files given (key files are not problems)", err=True)
+        raise typer.Exit(2)
+    out = []
+    for f in paths:
+        try:
+            problem = load(f)
+            if not problem.vary:
+                raise problem.error("the problem has no vary block, so -n has no variants to "
+                                    "export (see the README, Variants)")
+            for v in generate(problem, n, seed, jobs=default_jobs()):
+                out.append([f"{f} (variant {v.id})", v.solution, render.answers(v.solution),
+                            v.id])
+        except SpecError as e:
+            raise _fail(e) from None
+    return out
+
+
 @app.command()
 def export(
     files: List[Path] = typer.Argument(..., help="Problem files.", show_default=False),
@@ -540,8 +569,10 @@ def export(
                            help="moodle: Moodle XML, one cloze question per problem; qti: a "
                                 "QTI 1.2 zip of numerical items that Canvas imports."),
     n: Optional[int] = typer.Option(None, "-n",
-                                    help="Export N variants of each problem (its vary block)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="The variants' seed (with -n)."),
+                                    help="Export N variants of each problem (its vary block), "
+                                         "the ones derive variants -n N --seed S writes."),
+    seed: Optional[int] = typer.Option(None, "--seed",
+                                       help="The variants' seed (with -n; default 0)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="The file to write (default: output/STEM.moodle.xml "
                                             "or output/STEM.qti.zip; output/export.* for "
@@ -552,43 +583,61 @@ def export(
 
     Every numeric question becomes a numerical answer per entry, with the key and a tolerance
     of max(atol, rtol |key|) (rtol 1e-3, atol 1e-6 unless the problem's grading block says
-    otherwise). Questions without a numeric answer are left out (a note says which). The
-    answers are cross-checked against PyTorch first; nothing is written when it disagrees
-    (exit 1). Exit 2 for an invalid problem file or option.
+    otherwise). Questions without a numeric answer are left out (a note says which). With -n,
+    each problem's N variants (the manifest's of derive variants with the same N and seed)
+    are N questions, in a Moodle category of their own. The answers are cross-checked against
+    PyTorch first; nothing is written when it disagrees (exit 1). Exit 2 for an invalid problem
+    file or option, or a problem with fewer than N variants.
     """
     from .export import content, moodle, qti
 
     if to not in EXPORTS:
         typer.echo(f"error: --to takes {' or '.join(EXPORTS)} (got {to!r})", err=True)
         raise typer.Exit(2)
-    if n is not None or seed is not None:
-        first = str(files[0]) if files else None
-        raise _fail(SpecError("-n and --seed export variants, which needs derive variants "
-                              "(not in this build); export the problem itself without them",
-                              file=first))
-    results = _solve_all(files)
+    if n is None and seed is not None:
+        typer.echo("error: --seed picks the variants of -n N; give -n too", err=True)
+        raise typer.Exit(2)
+    if n is not None and n < 1:
+        typer.echo(f"error: -n is at least 1 (got {n})", err=True)
+        raise typer.Exit(2)
+    # [label, solution, answers, variant id]: one per problem, or one per variant with -n
+    results = _variants_of(files, n, seed or 0) if n is not None else [
+        [f, sol, answers, None] for f, sol, answers, _ in _solve_all(files)]
     failures = [] if no_check else _cross_check(results, required=False)
     if failures:
         typer.echo("error: nothing exported; the PyTorch cross-check disagrees:", err=True)
         for line in failures:
             typer.echo(f"  {line}", err=True)
         raise typer.Exit(1)
-    exercises = []
-    for f, sol, _, _ in results:
-        rtol, atol = content.tolerances(sol.problem)
-        try:
-            ex = content.exercise(sol, rtol=rtol, atol=atol)
-        except SpecError as e:
-            raise _fail(e) from None
-        if ex.left_out:
-            ids = ", ".join(ex.left_out)
-            typer.echo(f"note: {f}: question{'s' if len(ex.left_out) > 1 else ''} {ids} "
-                       "left out (no numeric answer)", err=True)
-        exercises.append(ex)
+    exercises, noted = [], set()
+    bar = _progress() if n is not None else None
+    if bar is not None:
+        bar.start()
+    try:
+        task = bar.add_task("exporting", total=len(results)) if bar else None
+        for f, sol, _, variant in results:
+            rtol, atol = content.tolerances(sol.problem)
+            try:
+                ex = content.exercise(sol, rtol=rtol, atol=atol, variant=variant)
+            except SpecError as e:
+                raise _fail(e) from None
+            if ex.left_out and sol.problem.file not in noted:
+                noted.add(sol.problem.file)
+                many = "s" if len(ex.left_out) > 1 else ""
+                typer.echo(f"note: {sol.problem.file}: question{many} "
+                           f"{', '.join(ex.left_out)} left out (no numeric answer)", err=True)
+            exercises.append(ex)
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
     if out is None:
-        stem = Path(results[0][0]).stem if len(results) == 1 else "export"
+        stem = Path(exercises[0].file).stem if len({e.file for e in exercises}) == 1 \
+            else "export"
         out = Path("output") / f"{stem}{EXPORTS[to]}"
-    data = moodle.xml(exercises) if to == "moodle" else qti.zip_bytes(exercises)
+    data = moodle.xml(exercises, categories=n is not None) if to == "moodle" \
+        else qti.zip_bytes(exercises)
     write_atomic(out, data)
     gaps = sum(len(p.gaps) for ex in exercises for p in ex.parts)
     typer.echo(f"wrote {out} ({len(exercises)} question{'s' if len(exercises) > 1 else ''}, "

@@ -6,6 +6,8 @@ from derive.cli import app
 
 from conftest import ROOT
 from test_cli import _wrong_tanh_and_w_h
+import yaml
+
 from test_moodle import flat, key_values, parse_cloze, read_moodle
 from test_qti import read_qti
 
@@ -55,7 +57,9 @@ def test_export_refusals_write_nothing(tmp_path):
         (["problems/symbolic.yaml", "--to", "moodle"], 2, "nothing to export"),
         (["problems/q1.yaml", "--to", "pdf"], 2, "--to takes moodle or qti (got 'pdf')"),
         (["problems/q1.yaml", "--to", "moodle", "-n", "3", "--seed", "1"], 2,
-         "needs derive variants"),
+         "q1.yaml: the problem has no vary block"),
+        (["problems/q1_vary.yaml", "--to", "moodle", "--seed", "1"], 2, "give -n too"),
+        (["problems/q1_vary.yaml", "--to", "qti", "-n", "0"], 2, "-n is at least 1"),
     ]
     for args, code, msg in cases:
         r = runner.invoke(app, ["export", str(ROOT / args[0]), *args[1:], "--out", str(out)])
@@ -71,3 +75,46 @@ def test_export_writes_nothing_when_the_cross_check_disagrees(tmp_path, monkeypa
     assert r.exit_code == 1 and "nothing exported" in r.stderr
     assert "question d (d(L, W_h)): derive gives 16, PyTorch autograd gives 8" in r.stderr
     assert not out.exists()
+
+
+def test_export_of_variants_matches_the_manifest_of_derive_variants(tmp_path):
+    """-n N --seed S exports the variants derive variants -n N --seed S writes: every gap and
+    every QTI item holds the manifest's answer of its variant, named by its id."""
+    problem = str(ROOT / "problems/q1_vary.yaml")
+    r = runner.invoke(app, ["variants", problem, "-n", "6", "--seed", "2026", "--out",
+                            str(tmp_path), "--format", "none", "--no-check"])
+    assert r.exit_code == 0, r.output
+    manifest = yaml.safe_load((tmp_path / "q1_vary" / "variants.yaml").read_text())
+    variants = manifest["variants"]
+    assert len(variants) == 6 and len({v["id"] for v in variants}) == 6
+
+    xml_out, zip_out = tmp_path / "v.xml", tmp_path / "v.zip"
+    for to, out in (("moodle", xml_out), ("qti", zip_out)):
+        r = runner.invoke(app, ["export", problem, "--to", to, "-n", "6", "--seed", "2026",
+                                "--out", str(out), "--no-check"])
+        assert r.exit_code == 0, r.output
+        assert r.stdout == f"wrote {out} (6 questions, 42 numeric answers)\n"
+
+    title = "A two-step RNN with identity activations, a variant per student"
+    got = read_moodle(xml_out.read_text(encoding="utf-8"))
+    assert [(name, category) for name, _, _, category in got] == [
+        (f"{title} (variant {v['id']})", f"$course$/top/derive/{title}") for v in variants]
+    quizzes = read_qti(zip_out.read_bytes())
+    assert [t for t, _, _ in quizzes] == [f"{title} (variant {v['id']})" for v in variants]
+    for v, (_, text, _, _), (_, items, _) in zip(variants, got, quizzes):
+        want = [x for a in v["answers"].values() for x in flat(a["value"])]
+        gaps, rest = parse_cloze(text)
+        assert [g[0].value for g in gaps] == want
+        assert [i[3] for i in items[1:]] == want
+        # the givens shown are the variant's own
+        w_x = v["given"]["W_x"]
+        assert f"W_{{x}} = {w_x}," in rest.replace("&amp;", "&")
+
+
+def test_export_of_variants_is_reproducible(tmp_path):
+    args = ["export", str(ROOT / "problems/q1_vary.yaml"), "--to", "moodle", "-n", "3",
+            "--no-check", "--out"]
+    a, b = tmp_path / "a.xml", tmp_path / "b.xml"
+    assert runner.invoke(app, args + [str(a)]).exit_code == 0
+    assert runner.invoke(app, args + [str(b), "--seed", "0"]).exit_code == 0
+    assert a.read_bytes() == b.read_bytes()  # the default seed is 0, as for derive variants
