@@ -21,6 +21,10 @@ derive's bytecode is compiled first, as an installed package has it.
 Then the other figures: what the PyTorch cross-check adds to a cold run, ``derive check
 problems/``, the in-process growth of the scalar RNN with T, the slowest rejection of a hostile
 file, and the small vector RNN (hidden 8, T = 50) solved and rendered.
+
+Last, grading (``derive grade``): one student on q1 with the whole catalog and its pairs
+(target under 2 s), a cold roster of 200 students on q1 (target under 60 s), and the
+catalogs of larger problems.
 """
 
 from __future__ import annotations
@@ -292,7 +296,66 @@ def others(tmp: Path) -> None:
           f"(target under 2 s){ref}")
 
 
+def roster_csv(n: int) -> str:
+    """A deterministic roster of n students for q1: the key, each single slip and pair of the
+    catalog in turn, carried-forward answers, numbers nothing explains and blanks."""
+    from .grade.catalog import Catalog
+    from .grade.grade import plain
+    from .lang.loader import load
+    cat = Catalog(load(ROOT / "problems/q1.yaml"))
+    ids = [q.id for q in cat.questions]
+    kinds = [cat.key] + [m.answers for m in cat.singles + cat.pairs]
+    lines = ["student," + ",".join(ids)]
+    for i in range(n):
+        answers = dict(kinds[i % len(kinds)])
+        if i % 7 == 3:
+            answers["a"], answers["b"] = 7, 5  # L right for the student's own ŷ_2
+        if i % 11 == 5:
+            answers["c"] = 1000 + i  # nothing explains it
+        cells = ["" if i % 13 == 4 and q == "g" else str(plain(answers[q])) for q in ids]
+        lines.append(f"s{i + 1:03d}," + ",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def grading(tmp: Path) -> None:
+    """One student on q1 with the whole catalog and its pairs (targets: under 2 s), a roster of
+    200 students (under 60 s), and one student with pairs on larger problems."""
+    from .grade.answers import Sheet
+    from .grade.grade import Grader
+    from .lang.loader import load
+    seed = ROOT / "problems/q1.student002.answers.yaml"
+    q1 = ROOT / "problems/q1.yaml"
+    best = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        g = Grader(load(q1))
+        g.catalog.pairs  # the pairs too, whether this sheet needs them or not
+        g.grade(Sheet(str(seed), "student002", {"a": 4, "b": 10, "c": -16, "d": -20}))
+        t = time.perf_counter() - t0
+        best = t if best is None else min(best, t)
+    print(f"grade one student on q1, catalog ({len(g.catalog.singles)} slips) and pairs "
+          f"({len(g.catalog.pairs)}), in process: {best:.2f} s (target under 2 s)", flush=True)
+    cold = _run(_derive() + ["grade", str(q1), str(seed), "--json"])
+    print(f"cold `derive grade problems/q1.yaml problems/q1.student002.answers.yaml --json`: "
+          f"{cold:.2f} s", flush=True)
+    roster = tmp / "roster200.csv"
+    roster.write_text(roster_csv(200))
+    t = _run(_derive() + ["grade", str(q1), str(roster), "--json", "--out",
+                          str(tmp / "reports")])
+    print(f"cold `derive grade` of a roster of 200 students on q1 with --out (reports and "
+          f"summary written): {t:.2f} s (target under 60 s)", flush=True)
+    for name in ("tanh_rnn", "vector_rnn", "lstm"):
+        t0 = time.perf_counter()
+        g = Grader(load(ROOT / f"problems/{name}.yaml"))
+        singles = time.perf_counter() - t0
+        pairs = len(g.catalog.pairs)
+        t = time.perf_counter() - t0
+        print(f"catalog of {name}: {len(g.catalog.singles)} slips {singles:.2f} s; with "
+              f"{pairs} pairs {t:.2f} s (once per roster)", flush=True)
+
+
 def main() -> None:
+    """All figures; ``python -m derive.benchmark grading`` prints only the grading ones."""
     import compileall
     import os
     # An installed package has its bytecode; with PYTHONDONTWRITEBYTECODE set (or a read-only
@@ -302,9 +365,12 @@ def main() -> None:
           f"derive's bytecode compiled first (PYTHONDONTWRITEBYTECODE="
           f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})", flush=True)
     with tempfile.TemporaryDirectory() as d:
-        headline(Path(d))
-        print("-- other figures", flush=True)
-        others(Path(d))
+        if sys.argv[1:] != ["grading"]:
+            headline(Path(d))
+            print("-- other figures", flush=True)
+            others(Path(d))
+        print("-- grading (derive grade)", flush=True)
+        grading(Path(d))
 
 
 if __name__ == "__main__":

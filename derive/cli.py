@@ -1,5 +1,5 @@
-"""The command line: ``derive solve``, ``derive key``, ``derive check``, ``derive book`` and
-``derive export``.
+"""The command line: ``derive solve``, ``key``, ``check``, ``book``, ``variants``, ``grade`` and
+``export``.
 
 This module and the loader are the only places that touch files.  All problems are solved and
 rendered before anything is written; each output is written atomically (temp file + rename).
@@ -367,14 +367,11 @@ def book(
                f"{'variants' if n else 'problems'}{', questions only' if questions_only else ''})")
 
 
-def _variant_results(paths, n: int, seed: int) -> list:
-    """[file, solution, answers, {}] for variants 1..n of every problem file (each needs a
-    vary block), each titled with its index and id; exit 2 on a bad file or too few variants."""
-    import dataclasses
-
+def _variants(paths, n: int, seed: int, use: str) -> list:
+    """[(file, Variant)] for variants 1..n of every problem file (each needs a vary block; ``use``
+    says what -n does, for the message); exit 2 on a bad file or too few variants."""
     from .check.keys import problems_in
     from .lang.loader import load
-    from .output import render
     from .variants import generate
     from .variants.run import default_jobs
 
@@ -385,20 +382,31 @@ def _variant_results(paths, n: int, seed: int) -> list:
     if not files:
         typer.echo("error: no problem files given (key files are not problems)", err=True)
         raise typer.Exit(2)
-    results = []
+    out = []
     for f in files:
         try:
             problem = load(f)
             if not problem.vary:
-                raise problem.error("-n typesets variants, but the problem has no vary block")
-            variants = generate(problem, n, seed, jobs=default_jobs())
+                raise problem.error(f"-n {use} variants, but the problem has no vary block")
+            out += [(f, v) for v in generate(problem, n, seed, jobs=default_jobs())]
         except SpecError as e:
             raise _fail(e) from None
-        for v in variants:
-            titled = dataclasses.replace(v.problem, title=f"{v.problem.title} (variant "
-                                                          f"{v.index}, id {v.id})")
-            sol = dataclasses.replace(v.solution, problem=titled)
-            results.append([f, sol, render.answers(sol), {}])
+    return out
+
+
+def _variant_results(paths, n: int, seed: int) -> list:
+    """[file, solution, answers, {}] for variants 1..n of every problem file (each needs a
+    vary block), each titled with its index and id; exit 2 on a bad file or too few variants."""
+    import dataclasses
+
+    from .output import render
+
+    results = []
+    for f, v in _variants(paths, n, seed, "typesets"):
+        titled = dataclasses.replace(v.problem, title=f"{v.problem.title} (variant "
+                                                      f"{v.index}, id {v.id})")
+        sol = dataclasses.replace(v.solution, problem=titled)
+        results.append([f, sol, render.answers(sol), {}])
     return results
 
 
@@ -535,35 +543,6 @@ def variants(
 EXPORTS = {"moodle": ".moodle.xml", "qti": ".qti.zip"}
 
 
-def _variants_of(files, n: int, seed: int) -> list:
-    """[label, solution, answers, variant id] of the N variants (seed S) of each problem file, in
-    the manifest's order, as ``derive variants FILE -n N --seed S`` makes them; exit 2 when a
-    file is invalid, has no vary block or has fewer than N variants."""
-    from .check.keys import problems_in
-    from .lang.loader import load
-    from .output import render
-    from .variants import generate
-    from .variants.run import default_jobs
-
-    paths = problems_in(files)
-    if not paths:
-        typer.echo("error: no problem files given (key files are not problems)", err=True)
-        raise typer.Exit(2)
-    out = []
-    for f in paths:
-        try:
-            problem = load(f)
-            if not problem.vary:
-                raise problem.error("the problem has no vary block, so -n has no variants to "
-                                    "export (see the README, Variants)")
-            for v in generate(problem, n, seed, jobs=default_jobs()):
-                out.append([f"{f} (variant {v.id})", v.solution, render.answers(v.solution),
-                            v.id])
-        except SpecError as e:
-            raise _fail(e) from None
-    return out
-
-
 @app.command()
 def export(
     files: List[Path] = typer.Argument(..., help="Problem files.", show_default=False),
@@ -585,13 +564,16 @@ def export(
 
     Every numeric question becomes a numerical answer per entry, with the key and a tolerance
     of max(atol, rtol |key|) (rtol 1e-3, atol 1e-6 unless the problem's grading block says
-    otherwise). Questions without a numeric answer are left out (a note says which). With -n,
-    each problem's N variants (the manifest's of derive variants with the same N and seed)
-    are N questions, in a Moodle category of their own. The answers are cross-checked against
+    otherwise); in Moodle each mistake of the grading catalog that gives another number
+    follows at 0 %, with its diagnosis as feedback. Questions without a numeric answer are
+    left out (a note says which). With -n, each problem's N variants (the manifest's of
+    derive variants with the same N and seed) are N questions, in a Moodle category of their
+    own. The answers are cross-checked against
     PyTorch first; nothing is written when it disagrees (exit 1). Exit 2 for an invalid problem
     file or option, or a problem with fewer than N variants.
     """
     from .export import content, moodle, qti
+    from .grade.catalog import slips
 
     if to not in EXPORTS:
         typer.echo(f"error: --to takes {' or '.join(EXPORTS)} (got {to!r})", err=True)
@@ -599,12 +581,13 @@ def export(
     if n is None and seed is not None:
         typer.echo("error: --seed picks the variants of -n N; give -n too", err=True)
         raise typer.Exit(2)
-    if n is not None and n < 1:
-        typer.echo(f"error: -n is at least 1 (got {n})", err=True)
-        raise typer.Exit(2)
-    # [label, solution, answers, variant id]: one per problem, or one per variant with -n
-    results = _variants_of(files, n, seed or 0) if n is not None else [
-        [f, sol, answers, None] for f, sol, answers, _ in _solve_all(files)]
+    if n is not None:
+        from .output import render
+        # the variants of derive variants FILE -n N --seed S, in the manifest's order
+        results = [[f"{f} (variant {v.id})", v.solution, render.answers(v.solution), v.id]
+                   for f, v in _variants(files, n, seed or 0, "exports")]
+    else:
+        results = [[f, sol, answers, None] for f, sol, answers, _ in _solve_all(files)]
     failures = [] if no_check else _cross_check(results, required=False)
     if failures:
         typer.echo("error: nothing exported; the PyTorch cross-check disagrees:", err=True)
@@ -620,7 +603,8 @@ def export(
         for f, sol, _, variant in results:
             rtol, atol = content.tolerances(sol.problem)
             try:
-                ex = content.exercise(sol, rtol=rtol, atol=atol, variant=variant)
+                ex = content.exercise(sol, slips(sol.problem), rtol=rtol, atol=atol,
+                                      variant=variant)
             except SpecError as e:
                 raise _fail(e) from None
             if ex.left_out and sol.problem.file not in noted:
@@ -644,6 +628,109 @@ def export(
     gaps = sum(len(p.gaps) for ex in exercises for p in ex.parts)
     typer.echo(f"wrote {out} ({len(exercises)} question{'s' if len(exercises) > 1 else ''}, "
                f"{gaps} numeric answer{'s' if gaps > 1 else ''})")
+
+
+@app.command()
+def grade(
+    file: Path = typer.Argument(..., help="The problem file.", show_default=False),
+    answers: Path = typer.Argument(..., help="One student's answers (YAML) or a roster (CSV: "
+                                             "student, then one column per question).",
+                                   show_default=False),
+    json_out: bool = typer.Option(False, "--json", help="Print only the JSON result (an "
+                                                        "array for a CSV roster)."),
+    out: Path = typer.Option(None, "--out", help="Write DIR/<student>.md per student (and "
+                                                 "DIR/summary.md with a bar chart for a "
+                                                 "roster)."),
+    rtol: float = typer.Option(None, "--rtol", help="Relative tolerance (default: the "
+                                                    "problem's grading: block, else 1e-3)."),
+    atol: float = typer.Option(None, "--atol", help="Absolute tolerance (default: the "
+                                                    "problem's grading: block, else 1e-6)."),
+) -> None:
+    """Grade students' answers against the key, naming the slip behind each wrong number.
+
+    Each wrong answer gets the mistakes of the catalog (a dropped term, an index shift, a
+    missing path or factor, a wrong derivative, a sign, a wrong given, alone or in pairs)
+    whose re-solved answers match the student's, best first, and `carried-forward` when it is
+    right for the student's own earlier answers. Exit 2 for a bad problem or answers file; in
+    a roster a bad row is reported and the other students are still graded.
+    """
+    import json
+    import os
+
+    from .grade import answers as answer_sheets
+    from .grade import report
+    from .grade.grade import Grader
+    from .lang.loader import load
+
+    for name, v in (("--rtol", rtol), ("--atol", atol)):
+        if v is not None and not 0 <= v <= 1:
+            typer.echo(f"error: {name} is a number from 0 to 1", err=True)
+            raise typer.Exit(2)
+    try:
+        problem = load(file)
+        grader = Grader(problem, rtol, atol)
+        sheets, errors = answer_sheets.read(answers, grader.key, grader.catalog.questions,
+                                            problem.file)
+    except SpecError as e:
+        raise _fail(e) from None
+    roster = answers.suffix.lower() == ".csv"
+    quiet = json_out or os.environ.get("CI") or not sys.stdout.isatty()
+    results = []
+    if roster and not quiet and sheets:
+        from rich.progress import Progress
+        with Progress(transient=True) as progress:
+            task = progress.add_task("grading", total=len(sheets))
+            for sh in sheets:
+                results.append(grader.grade(sh))
+                progress.advance(task)
+    else:
+        results = [grader.grade(sh) for sh in sheets]
+    if out is not None:
+        for r in results:
+            write_atomic(out / f"{r.student}.md", report.student_markdown(grader, r))
+        if roster:
+            bad = tuple(e.key or "" for e in errors)
+            write_atomic(out / "summary.svg", report.summary_svg(results))
+            write_atomic(out / "summary.md", report.summary_markdown(grader, results, bad))
+    if json_out:
+        data = [grader.json(r) for r in results]
+        typer.echo(json.dumps(data if roster else data[0], indent=2, ensure_ascii=False))
+    else:
+        for r in results:
+            _print_result(r, roster)
+        if out is not None:
+            typer.echo(f"wrote {len(results)} report{'s' if len(results) != 1 else ''} to "
+                       f"{out}" + (" and summary.md" if roster else ""))
+    for e in errors:
+        typer.echo(f"error: {e}", err=True)
+    if errors:
+        raise typer.Exit(2)
+
+
+def _print_result(r, roster: bool) -> None:
+    correct = sum(g.correct for g in r.questions.values())
+    if roster:
+        from .grade.report import first_mistakes
+        typer.echo(f"{r.student}: {correct} of {len(r.questions)} correct"
+                   + (f" ({', '.join(first_mistakes(r))})" if first_mistakes(r) else ""))
+        return
+    typer.echo(f"{r.student}: {correct} of {len(r.questions)} correct")
+    for qid, g in r.questions.items():
+        if g.correct:
+            mark = "correct"
+        elif g.given is None:
+            mark = "blank"
+        elif g.diagnosis:
+            d = g.diagnosis[0]
+            mark = f"wrong: {d.mistake} at {d.where} (explains {', '.join(d.explains)})"
+        else:
+            mark = "wrong: no mistake of the catalog explains it"
+        typer.echo(f"  {qid}: {_plain_value(g.given)} (key {_plain_value(g.expected)}) {mark}")
+
+
+def _plain_value(v) -> str:
+    from .grade.grade import plain
+    return "blank" if v is None else str(plain(v))
 
 
 def _cut(s: str, w: int) -> str:

@@ -405,6 +405,18 @@ for _op in (
     register(_op)
 
 
+#: Wrong local derivatives students write, next to the functions they belong to (grading,
+#: :mod:`derive.grade.catalog`): function name -> (what was written, in LaTeX, as
+#: "f'(z) = ..."; f' at an entry from the argument x and the output y).  The re-solve takes
+#: this in place of the entry's true derivative.
+WRONG_PRIMES: dict[str, tuple] = {
+    "tanh": ((r"\tanh'(z) = 1 - z^2", lambda D, x, y: D.sub(D.num(1), D.mul(x, x))),
+             (r"\tanh'(z) = 1 - \tanh(z)", lambda D, x, y: D.sub(D.num(1), y))),
+    "sigmoid": ((r"\sigma'(z) = \sigma(z)", lambda D, x, y: y),
+                (r"\sigma'(z) = 1 - \sigma(z)", lambda D, x, y: D.sub(D.num(1), y))),
+}
+
+
 # ---- functions of a whole vector ---------------------------------------------------------------
 
 def _vector_only(name):

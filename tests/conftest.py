@@ -5,7 +5,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEMS = sorted(p for p in (ROOT / "problems").glob("*.yaml")
-                  if not p.name.endswith(".key.yaml"))
+                  if not p.name.endswith((".key.yaml", ".answers.yaml")))
 
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
 

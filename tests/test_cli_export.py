@@ -57,7 +57,7 @@ def test_export_refusals_write_nothing(tmp_path):
         (["problems/symbolic.yaml", "--to", "moodle"], 2, "nothing to export"),
         (["problems/q1.yaml", "--to", "pdf"], 2, "--to takes moodle or qti (got 'pdf')"),
         (["problems/q1.yaml", "--to", "moodle", "-n", "3", "--seed", "1"], 2,
-         "q1.yaml: the problem has no vary block"),
+         "q1.yaml: -n exports variants, but the problem has no vary block"),
         (["problems/q1_vary.yaml", "--to", "moodle", "--seed", "1"], 2, "give -n too"),
         (["problems/q1_vary.yaml", "--to", "qti", "-n", "0"], 2, "-n is at least 1"),
     ]
@@ -118,3 +118,49 @@ def test_export_of_variants_is_reproducible(tmp_path):
     assert runner.invoke(app, args + [str(a)]).exit_code == 0
     assert runner.invoke(app, args + [str(b), "--seed", "0"]).exit_code == 0
     assert a.read_bytes() == b.read_bytes()  # the default seed is 0, as for derive variants
+
+
+def test_the_mistakes_are_the_ones_derive_grade_diagnoses(tmp_path):
+    """Each 0 % answer of the export is a number that derive grade, given it as a student's
+    answer, explains by the same catalog mistakes whose sentences the feedback holds."""
+    import json
+
+    out = tmp_path / "q1.xml"
+    r = runner.invoke(app, ["export", str(ROOT / "problems/q1.yaml"), "--to", "moodle",
+                            "--out", str(out), "--no-check"])
+    assert r.exit_code == 0, r.output
+    [(_, text, _, _)] = read_moodle(out.read_text(encoding="utf-8"))
+    gaps, _ = parse_cloze(text)
+    d = gaps[3]  # d(L, W_h) = 8
+    assert d[0].value == 8 and len(d) > 3 and all(a.fraction == 0 for a in d[1:])
+    assert len({a.value for a in d}) == len(d)  # one alternative per number
+    for alt in d[1:]:
+        sheet = tmp_path / "s.yaml"
+        sheet.write_text(f"answers:\n  d: {alt.value!r}\n")
+        r = runner.invoke(app, ["grade", str(ROOT / "problems/q1.yaml"), str(sheet), "--json"])
+        assert r.exit_code == 0, r.output
+        q = json.loads(r.stdout)["questions"]["d"]
+        assert q["correct"] is False
+        said = {html_math(x["text"]) for x in q["diagnosis"] if "+" not in x["mistake"]}
+        assert set(alt.feedback.split(" Or: ")) == said
+
+
+def html_math(text: str) -> str:
+    """A sentence with $...$ math as the export writes it: HTML with \\( \\) math."""
+    import html
+    import re
+    return re.sub(r"\$([^$]+)\$", r"\\(\1\\)", html.escape(text, quote=False))
+
+
+def test_the_problem_s_grading_block_sets_the_tolerance(tmp_path):
+    problem = tmp_path / "q1.yaml"
+    problem.write_text((ROOT / "problems/q1.yaml").read_text() + "grading:\n  rtol: 0.05\n"
+                       "  atol: 0.15\n")
+    out = tmp_path / "q1.xml"
+    r = runner.invoke(app, ["export", str(problem), "--to", "moodle", "--out", str(out),
+                            "--no-check"])
+    assert r.exit_code == 0, r.output
+    gaps, _ = parse_cloze(read_moodle(out.read_text(encoding="utf-8"))[0][1])
+    # max(atol, rtol |key|)
+    assert [(g[0].value, g[0].tolerance) for g in gaps] == [
+        (6, 0.3), (2, 0.15), (0, 0.15), (8, 0.4), (40, 2), (2, 0.15), (4, 0.2)]

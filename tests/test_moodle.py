@@ -188,7 +188,7 @@ def test_mistakes_follow_the_key_at_zero_percent_with_their_diagnosis():
     # two mistakes with one answer share the alternative (Moodle shows only the first match)
     assert d[1].feedback == (
         r'h_1 was computed without the term \(W_x x_1\), so {h} # ~ / " \ &lt; &amp; stays.'
-        r" The sign of \(y_t - \hat y_t\) is flipped.")
+        r" Or: The sign of \(y_t - \hat y_t\) is flipped.")
     assert d[2].feedback == r"Step \(t\) read \(h_t\) for \(h_{t-1}\)."
     assert e[1].value == float(sympy.Rational(1, 3)) and e[1].tolerance == tol(1 / 3)
 

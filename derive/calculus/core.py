@@ -10,6 +10,7 @@ Both narrators (:mod:`.scalar`, :mod:`.vector`) read every number they show from
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import sympy
 
@@ -31,6 +32,38 @@ RATIONAL_COST = 40000
 MAX_PRODUCTS = 5_000_000
 #: A symbolic answer larger than this many tree nodes has no exact text in the JSON.
 SYMBOLIC_EXACT_CAP = 400
+
+
+@dataclass(frozen=True)
+class Alteration:
+    """A change made inside the engine to re-solve a problem as a student with a known slip
+    would have (grading builds these, :mod:`derive.grade.catalog`); the empty one changes
+    nothing.  Each field is a tuple of pairs or triples, so alterations compose by
+    concatenation (a pair of mistakes).
+
+    ``exprs``: (node symbol, grammar expression) the node computes instead of its equation
+    (a term dropped at that step).  ``rules``: (node symbol, grammar node, rule) the backward
+    rule of the instructions compiled from that grammar node in the node's program (a local
+    derivative left out or wrong).  ``back_leaves``: (node symbol, read, instead) the node's
+    local derivatives read ``instead``'s value where its equation reads ``read`` (h_t for
+    h_{t-1} in ∂h_t/∂W); its forward value stays.  ``given``: (given symbol, value) givens
+    replaced (a matrix transposed).  ``cut``: (dependency, node) edges the backward pass does
+    not take (a path left out).  ``fixed``: (node symbol, value) forward values replaced (a
+    student's own earlier answer, carried forward)."""
+
+    exprs: tuple = ()
+    rules: tuple = ()
+    back_leaves: tuple = ()
+    given: tuple = ()
+    cut: tuple = ()
+    fixed: tuple = ()
+
+    def __add__(self, other: "Alteration") -> "Alteration":
+        return Alteration(*(getattr(self, f) + getattr(other, f) for f in _ALTERATION_FIELDS))
+
+
+_ALTERATION_FIELDS = ("exprs", "rules", "back_leaves", "given", "cut", "fixed")
+NO_ALTERATION = Alteration()
 
 
 class ShownValues(dict):
@@ -73,11 +106,18 @@ def key_sym(key) -> sympy.Symbol:
 class Core:
     """Compiled programs, forward values and the backward pass of one vector problem."""
 
-    def __init__(self, g: Graph, override: frozenset = frozenset()) -> None:
+    def __init__(self, g: Graph, override: frozenset = frozenset(),
+                 alteration: Alteration = NO_ALTERATION) -> None:
         """``override``: quantities whose forward value is their own symbol (a symbolic
-        answer by a quantity keeps that quantity as the variable)."""
+        answer by a quantity keeps that quantity as the variable).  ``alteration``: a
+        student's slip applied (grading only; the graph itself is left as it is)."""
         self.g = g
         self.override = override
+        self.alt = alteration
+        self.given = g.given if not alteration.given else {**g.given, **dict(alteration.given)}
+        self.node_programs: dict = {}  # node -> its program where an alteration changes it
+        self.back_regs: dict = {}  # node -> registers its local derivatives read (back_leaves)
+        self.cut = frozenset(alteration.cut)
         self.views: dict = {}  # narrators' caches over this core
         self._partials: dict = {}
         self.p = g.problem
@@ -171,12 +211,16 @@ class Core:
                 for ins in prg.instrs:
                     self.node_shapes[id(ins.node)] = ins.shape
         self._check_classes()
+        if self.alt is not NO_ALTERATION:
+            self._alter_programs()
         # dependencies from the programs (sympy's scalar view may have simplified some away)
         self.leaf_syms: dict = {}  # node -> the symbol of each leaf of its program, in order
         reorder = False
         for s, node in self.g.nodes.items():
-            prog = self.programs[node.equation.key]
+            prog = self.program_of(s)
             syms = self.leaf_syms[s] = tuple(key_sym(k) for k in prog.leaf_keys(node.step))
+            if self.alt is not NO_ALTERATION:
+                continue  # an altered core reads the graph; the true dependencies stay
             node.deps = tuple(dict.fromkeys(syms))
             reorder = reorder or not set(node.deps) <= set(node.shown_deps)
         if reorder:  # a program reads what sympy cancelled: order by what the programs read
@@ -184,6 +228,26 @@ class Core:
         for position, node in enumerate(self.g.nodes.values()):
             node.order = position
         self.order = tuple(self.g.nodes)
+
+    def program_of(self, s) -> Program:
+        """The program node ``s`` runs (its equation's, unless an alteration changes it)."""
+        prog = self.node_programs.get(s)
+        return prog if prog is not None else self.programs[self.g.nodes[s].equation.key]
+
+    def _alter_programs(self) -> None:
+        """The programs of the nodes an alteration changes (an ExprError when a changed
+        expression does not fit the node's shape)."""
+        for s, e in self.alt.exprs:
+            node = self.g.nodes[s]
+            prog = compile_expr(e, self.shape_of, self.T, in_step=node.equation.indexed)
+            if prog.shape != self.shape_by_name[node.name]:
+                raise ExprError(f"{s.name} would change shape")
+            self.node_programs[s] = prog
+        for s, gnode, rule in self.alt.rules:
+            prog = self.program_of(s)
+            back = dict(prog.back)
+            back.update({k: rule for k, ins in enumerate(prog.instrs) if ins.node is gnode})
+            self.node_programs[s] = Program(prog.instrs, back)
 
     def _check_classes(self) -> None:
         """A given read as an entry index (a class number, c in p[t][c[t]]) holds whole numbers
@@ -299,8 +363,8 @@ class Core:
             return v
         t = self.leaf_cache.get(s)
         if t is None:
-            if s in self.g.given:
-                t = from_value(self.g.given[s], self.D)
+            if s in self.given:
+                t = from_value(self.given[s], self.D)
             elif self.D.exact:
                 t = scalar(s)
             else:
@@ -319,20 +383,26 @@ class Core:
         watched = {key: tuple(ins for ins in prog.instrs if ins.op == "call" and
                               (ins.extra.name == "hardmax" or ins.extra.kink))
                    for key, prog in self.programs.items()}
+        fixed = dict(self.alt.fixed)
+        back_leaves: dict = {}
+        for s, read, instead in self.alt.back_leaves:
+            back_leaves.setdefault(s, []).append((read, instead))
         for s, node in self.g.nodes.items():
-            prog = self.programs[node.equation.key]
+            prog = self.program_of(s)
             try:
                 regs = prog.run_leaves(self.D, [self.leaf_of(d) for d in self.leaf_syms[s]])
                 check_finite(self.D, regs[-1])
             except ExprError as e:
                 raise self.p.error(str(e), f"equations.{node.equation.key}") from None
-            for ins in watched[node.equation.key]:
+            for ins in watched[node.equation.key] if s not in self.node_programs else ():
                 if ins.extra.name == "hardmax" and hardmax(self.D, regs[ins.args[0]])[1]:
                     self.ties.append(s)
                 if ins.extra.kink and ins.extra.at_kink(self.D, [regs[a] for a in ins.args]):
                     self.kinks.append((s, ins.extra.name))
             out = regs[-1]
-            if s in self.override:
+            if s in fixed:
+                out = from_value(fixed[s], self.D)
+            elif s in self.override:
                 out = scalar(s)
             elif self.scalars and isinstance(out.data[0], sympy.Basic) \
                     and out.data[0].free_symbols:
@@ -347,6 +417,12 @@ class Core:
                 regs = regs[:-1] + [out]
             self.values[s] = out
             self.regs[s] = regs
+        for s, swaps in back_leaves.items():
+            prog = self.program_of(s)
+            swap = dict(swaps)
+            other = prog.run_leaves(self.D, [self.leaf_of(swap.get(d, d))
+                                             for d in self.leaf_syms[s]])
+            self.back_regs[s] = other[:-1] + [self.regs[s][-1]]
 
     def shown(self, t: Tensor, full: bool = False):
         """A tensor as sympy: a number, or an immutable matrix (a LazyMatrix when it is too
@@ -376,10 +452,11 @@ class Core:
             a = adj.get(s)
             if a is None:
                 continue
-            node = nodes[s]
-            prog = self.programs[node.equation.key]
-            for d, c in prog.vjp_leaves(D, self.regs[s], a, self.leaf_syms[s],
-                                        wanted).items():
+            prog = self.program_of(s)
+            regs = self.back_regs.get(s) or self.regs[s]
+            for d, c in prog.vjp_leaves(D, regs, a, self.leaf_syms[s], wanted).items():
+                if self.cut and (d, s) in self.cut:
+                    continue
                 dn = nodes.get(d)
                 if dn is None:
                     pending.setdefault(d, []).append(c)
@@ -412,10 +489,10 @@ class Core:
         out = self._partials.get(s)
         if out is None:
             node = self.g.nodes[s]
-            prog = self.programs[node.equation.key]
+            prog = self.program_of(s)
             try:
-                out = prog.vjp_leaves(self.D, self.regs[s], scalar(self.D.num(1)),
-                                      self.leaf_syms[s])
+                out = prog.vjp_leaves(self.D, self.back_regs.get(s) or self.regs[s],
+                                      scalar(self.D.num(1)), self.leaf_syms[s])
             except ExprError as e:
                 raise self.p.error(str(e), f"equations.{node.equation.key}") from None
             self._partials[s] = out
@@ -429,9 +506,10 @@ class Core:
             return self.partials(s).get(dep)
         except SpecError:
             node = self.g.nodes[s]
-            prog = self.programs[node.equation.key]
+            prog = self.program_of(s)
             try:
-                return prog.vjp_leaves(self.D, self.regs[s], scalar(self.D.num(1)),
+                return prog.vjp_leaves(self.D, self.back_regs.get(s) or self.regs[s],
+                                       scalar(self.D.num(1)),
                                        self.leaf_syms[s], frozenset((dep,))).get(dep)
             except ExprError as e:
                 raise self.p.error(str(e), f"equations.{node.equation.key}") from None

@@ -29,11 +29,16 @@ class Instr:
 
 
 class Program:
-    """Instructions in evaluation order; the last one is the result."""
+    """Instructions in evaluation order; the last one is the result.
 
-    def __init__(self, instrs: list) -> None:
+    ``back`` (grading only, :mod:`derive.grade.catalog`): instruction index -> a backward rule
+    ``rule(D, ins, operands, out, g) -> adjoints`` used there instead of the true one, to
+    re-solve as a student with a wrong local derivative would."""
+
+    def __init__(self, instrs: list, back: dict | None = None) -> None:
         self.instrs = tuple(instrs)
         self._leaf_extras = tuple(i.extra for i in self.instrs if i.op == "leaf")
+        self.back = back or {}
 
     @property
     def shape(self) -> tuple:
@@ -91,8 +96,12 @@ class Program:
             need = None if live is None else tuple(live[j] for j in args)
             if need is not None and not any(need):
                 continue
-            grads = _backward(D, ins, [regs[j] for j in args], regs[k], gk) if need is None \
-                else _backward(D, ins, [regs[j] for j in args], regs[k], gk, need)
+            if k in self.back:
+                grads = self.back[k](D, ins, [regs[j] for j in args], regs[k], gk)
+            else:
+                grads = _backward(D, ins, [regs[j] for j in args], regs[k], gk) \
+                    if need is None else _backward(D, ins, [regs[j] for j in args], regs[k],
+                                                   gk, need)
             for r, ga in zip(args, grads):
                 if ga is None or (live is not None and not live[r]):
                     continue

@@ -24,7 +24,7 @@ from ..lang.to_sympy import split_name, sym
 from ..ops import FUNCTIONS
 from ..solution import ForwardRef, Note, Partial, QuestionSolution, Solution, VResult
 from . import general, scalar, vector
-from .core import Core, key_sym
+from .core import NO_ALTERATION, Alteration, Core, key_sym
 from .graph import loss_symbol, unroll
 from .numbers import DIGITS
 from .program import Program, check_entry, compile_expr, whole_index
@@ -99,6 +99,108 @@ def _solve(problem: Problem, gradients: bool) -> Solution:
                          if s in graph.nodes and t.is_scalar and _numeric(t.data[0])}
         narrator = scalar if core.scalars else vector
         return narrator.solution(core, questions, loss, grads, problem_forward(core, questions))
+
+
+def gradable(problem: Problem) -> tuple:
+    """The questions with one numeric answer that grading compares: values and derivatives
+    (not conceptual, model or sweep questions), in file order."""
+    out = []
+    for q in problem.questions:
+        if q.find is None or q.over is not None:
+            continue
+        if problem.arch is not None:
+            from ..model import solve as model_solve
+            if model_solve.handles(problem, q):
+                continue
+        out.append(q)
+    return tuple(out)
+
+
+def numeric_answers(graph, alteration: Alteration = NO_ALTERATION) -> dict:
+    """question id -> exact answer (a sympy number or Matrix; a 17-digit Float when the
+    problem is carried at 50 digits; None when it has no number) of every gradable question,
+    computed on the numeric core alone: no narration, no sympy partials.  With an
+    ``alteration`` the core re-solves as a student with that slip would (grading); the graph
+    (from :func:`.graph.unroll`) is shared and left unchanged.  Raises SpecError for a
+    problem defect, ExprError when the alteration does not fit the problem."""
+    return numeric_solution(graph, alteration)[0]
+
+
+def numeric_solution(graph, alteration: Alteration = NO_ALTERATION, values=()) -> tuple:
+    """(:func:`numeric_answers`, symbol -> forward value as shown, of each of ``values``)."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        with mpmath.workdps(DIGITS + 5):
+            core = Core(graph, alteration=alteration)
+            out = {}
+            for q in gradable(graph.problem):
+                key = f"questions.{q.id}.find"
+                try:
+                    t = _numeric_answer(core, q, key)
+                except ExprError as e:
+                    raise core.p.error(str(e), key) from None
+                ans = core.answer(t) if t is not None else None
+                out[q.id] = ans.exact if ans is not None and ans.value is not None and \
+                    ans.exact is not None else (_exact_of(ans) if ans is not None else None)
+            return out, {s: core.shown(core.value(s)) for s in values}
+    finally:
+        gc.set_threshold(*previous)
+
+
+def _exact_of(ans):
+    """The answer as an exact sympy number (or Matrix) from its float value when it has no
+    exact form (a 50-digit problem), None when it has no number."""
+    if ans.value is None:
+        return None
+    v = ans.value
+    if isinstance(v, list):
+        rows = v if isinstance(v[0], list) else [[x] for x in v]
+        return sympy.ImmutableMatrix([[sympy.Float(x, 17) for x in r] for r in rows])
+    return sympy.Float(v, 17)
+
+
+def _numeric_answer(core: Core, q: Question, key: str) -> Tensor | None:
+    """The answer of one value or derivative question as a Tensor of its shape (None when it
+    is symbolic), as :func:`_value` and :func:`_derivative` compute it."""
+    if not (isinstance(q.find, ex.Call) and q.find.func == "d"):
+        prog = core.compile_find(q.find, key)
+        return prog.run(core.D, None, core.leaf)[-1]
+    of_e, wrt_e = q.find.args
+    pick = None
+    if isinstance(wrt_e, ex.Entry):
+        wrt_e, pick = wrt_e.base, wrt_e
+    wrt = _wrt_symbol(core, wrt_e)
+    if wrt in core.g.nodes and core.scalars and not _numeric(core.values[wrt].data[0]):
+        return None
+    of_prog = core.compile_find(of_e, key)
+    of_val = of_prog.run(core.D, None, core.leaf)[-1]
+    wshape = core.value(wrt).shape
+    D = core.D
+    if not of_val.is_scalar:
+        if q.truncate is not None:
+            raise ExprError("truncate goes with the derivative of a scalar loss")
+        n = len(of_val.data)
+        pos = _entry_position(core, pick, wshape, key)[0] if pick is not None else None
+        rows = []
+        for k in range(n):
+            e_k = Tensor(of_val.rows, of_val.cols, [D.num(1) if m == k else D.num(0)
+                                                    for m in range(n)])
+            g = core.backward(core.seed(of_prog, None, e_k)).get(wrt)
+            if pos is not None:
+                rows.append([g.at(*pos) if g is not None else D.num(0)])
+            else:
+                rows.append(g.data if g is not None else [D.num(0)] * (wshape[0] * wshape[1]))
+        if pos is not None:
+            return Tensor(of_val.rows, of_val.cols, [r[0] for r in rows])
+        shape = (n, wshape[0] * wshape[1]) if wshape != (1, 1) else of_val.shape
+        return Tensor(shape[0], shape[1], [x for r in rows for x in r])
+    grad = _gradient(core, key, of_e, of_prog, wrt, wshape, q.truncate)
+    g = Tensor(wshape[0], wshape[1], grad.answer.data)
+    if pick is not None:
+        (i, j), _ = _entry_position(core, pick, wshape, key)
+        return scalar_tensor(g.at(i, j))
+    return g
 
 
 def _numeric(v) -> bool:

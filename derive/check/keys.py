@@ -17,6 +17,9 @@ from .crosscheck import compare as compare_values
 from ..errors import SpecError
 
 SUFFIX = ".key.yaml"
+#: Students' answer sheets for ``derive grade`` (``problems/q1.student002.answers.yaml``) may
+#: stand beside the problems; they are never problems either.
+ANSWERS_SUFFIX = ".answers.yaml"
 
 
 def key_path(problem: Path) -> Path:
@@ -28,15 +31,20 @@ def is_key(path: Path) -> bool:
     return path.name.endswith(SUFFIX)
 
 
+def is_problem(path: Path) -> bool:
+    """Not a key file nor a student's answers (``*.answers.yaml``)."""
+    return not is_key(path) and not path.name.endswith(ANSWERS_SUFFIX)
+
+
 def problems_in(paths) -> list[Path]:
-    """Problem files named directly or found (sorted) in the folders given.  Key files are
-    never problems, so ``problems/*.yaml`` can be passed as it is."""
+    """Problem files named directly or found (sorted) in the folders given.  Key files and
+    answer sheets are never problems, so ``problems/*.yaml`` can be passed as it is."""
     out = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out.extend(f for f in sorted(p.glob("*.yaml")) if not is_key(f))
-        elif not is_key(p):
+            out.extend(f for f in sorted(p.glob("*.yaml")) if is_problem(f))
+        elif is_problem(p):
             out.append(p)
     return out
 

@@ -17,19 +17,19 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..grade.grade import DEFAULT_ATOL, DEFAULT_RTOL
 from ..output import figure, render
 from ..output.render import _MATH_RE, _safe_math
 
-#: The tolerance of ../shared/spec/classroom.md when a problem sets none.
-RTOL = 1e-3
-ATOL = 1e-6
+#: The tolerance of ../shared/spec/classroom.md when a problem sets none (derive grade's).
+RTOL, ATOL = DEFAULT_RTOL, DEFAULT_ATOL
 
 
 @dataclass(frozen=True)
 class Wrong:
     """A mistake's answer for one gap: the value, its tolerance (absolute) and the feedback,
     the diagnosis sentences of every mistake that gives this value (plain text with $...$ math),
-    in the order the mistakes came."""
+    in the order the mistakes came, joined by "Or:"."""
 
     value: float
     tolerance: float
@@ -89,9 +89,10 @@ FIGURE_SRC = "@@DERIVE-FIGURE@@"
 
 
 def tolerances(problem) -> tuple:
-    """(rtol, atol) for ``problem``: the spec's defaults (a problem's own ``grading:`` block
-    is read by the loader of the grading branch)."""
-    return RTOL, ATOL
+    """(rtol, atol) for ``problem``, as ``derive grade`` takes them: its ``grading:`` block,
+    else the spec's defaults."""
+    tol = dict(problem.grading)
+    return tol.get("rtol", RTOL), tol.get("atol", ATOL)
 
 
 def tolerance(value: float, rtol: float, atol: float) -> float:
@@ -147,8 +148,9 @@ def exercise(sol, slips=(), variant: str | None = None, rtol: float = RTOL,
                 said = wrong.setdefault(flat[i], [])
                 if s.text not in said:
                     said.append(s.text)
-            gaps.append(Gap(label, key, tolerance(key, rtol, atol), tuple(
-                Wrong(v, tolerance(v, rtol, atol), " ".join(t)) for v, t in wrong.items())))
+            wrongs = tuple(Wrong(v, tolerance(v, rtol, atol), " Or: ".join(t))
+                           for v, t in wrong.items())
+            gaps.append(Gap(label, key, tolerance(key, rtol, atol), wrongs))
         text, ask = texts[q.id]
         parts.append(Part(q.id, text, ask, shape, tuple(gaps)))
     pr = sol.problem

@@ -19,7 +19,8 @@ from .to_sympy import constant
 
 MAX_BYTES = 1_000_000
 TOP_KEYS = ("title", "source", "statement", "steps", "equations", "given", "symbols", "questions",
-            "framework", "model", "encoding")
+            "framework", "model", "encoding", "grading")
+GRADING_KEYS = ("rtol", "atol")
 QUESTION_KEYS = ("id", "text", "find", "truncate", "answer", "form", "over")
 MAX_STEPS = 20000
 
@@ -130,6 +131,7 @@ class Problem:
     arch: object = None  # model.spec.Arch: the model: and encoding: blocks and their questions
     vary: tuple = ()  # Vary entries, file order (a problem with variants)
     require: tuple = ()  # require.Condition entries, file order
+    grading: tuple = ()  # (key, float) pairs of the grading: block (rtol, atol), file order
 
     def error(self, message: str, key: str | None = None) -> SpecError:
         """A SpecError for this file at ``key`` (its line when known)."""
@@ -278,8 +280,25 @@ class _Builder:
             arch = model_spec.read(self, top, questions, equations, given)
         vary, require = self.variants(top, equations, given, questions, steps)
         equations, questions = self.entries(equations, given, questions)
+        grading = self.grading(top["grading"][1]) if "grading" in top else ()
         return Problem(self.file, title, source, statement, steps, equations, given, symbols,
-                       questions, self.lines, arch, vary=vary, require=require)
+                       questions, self.lines, arch, vary=vary, require=require,
+                       grading=grading)
+
+    def grading(self, node) -> tuple:
+        """The ``grading:`` block: tolerances ``rtol`` and ``atol`` of ``derive grade``, each a
+        number from 0 to 1 (../shared/spec/classroom.md, "Grading")."""
+        out = []
+        for k, knode, v in self.mapping("grading", node):
+            key = f"grading.{k}"
+            if k not in GRADING_KEYS:
+                raise self.err(key, knode, f"unknown key (allowed: {', '.join(GRADING_KEYS)})")
+            self.lines[key] = _line(knode)
+            x = self.value(key, v)
+            if isinstance(x, tuple) or not x.is_number or not 0 <= x <= 1:
+                raise self.err(key, v, f"{k} is a number from 0 to 1")
+            out.append((k, float(x)))
+        return tuple(out)
 
     def equations(self, node, steps) -> tuple:
         out, seen = [], set()
@@ -710,3 +729,10 @@ def _unsafe_tex(tex: str) -> str | None:
     if depth:
         return "unbalanced braces in a display name"
     return None
+
+
+def value_node(node, file: str, key: str):
+    """An exact value from a YAML node, read as a given's is (a number, "1/3", a decimal, a
+    list, a list of rows); SpecError naming the file, the key and the line.  Grading reads
+    students' answers with it."""
+    return _Builder(file).value(key, node)
