@@ -13,6 +13,7 @@ import yaml
 
 from derive.calculus.questions import solve
 from derive.export import content, moodle
+from derive.grade import catalog
 from derive.lang.loader import load, loads
 from derive.output import figure
 from derive.output.render import plain
@@ -291,3 +292,14 @@ def test_every_exported_formula_renders_with_katex(tmp_path):
     r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),
                        capture_output=True, text=True, check=True)
     assert json.loads(r.stdout) == []
+
+
+def test_the_readme_shows_the_export_as_it_is():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = [ln for ln in readme.splitlines() if ln.startswith(r"<p>\(\hat{y}_{2}\) = {1:")]
+    [(_, text, _, _)] = read_moodle(moodle.xml([content.exercise(
+        solve(load(ROOT / "problems" / "q1.yaml")),
+        catalog.slips(load(ROOT / "problems" / "q1.yaml")))]))
+    assert shown == [ln for ln in text.splitlines() if ln.startswith(r"<p>\(\hat{y}_{2}\) =")]
+    start = text.split("<h5>")[0].strip()
+    assert start in readme  # the problem's part, word for word
