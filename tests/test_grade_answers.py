@@ -114,5 +114,6 @@ def test_a_roster_with_a_bad_header_is_refused(tmp_path, q1, text, message):
 def test_a_roster_variant_cell_is_refused_for_now(tmp_path, q1):
     sheets, errors = _read(tmp_path, q1, "r.csv", "student,variant,a\ns1,,6\ns2,3f9a2c10,6\n")
     assert [s.student for s in sheets] == ["s1"]
-    assert str(errors[0]).replace(f"{tmp_path}/", "") == ("r.csv: row 3 (s2), column variant: variant answers need "
+    assert str(errors[0]).replace(f"{tmp_path}/", "") == (
+        "r.csv: row 3 (s2), column variant: variant answers need "
                               "`derive variants` (issue 14)")

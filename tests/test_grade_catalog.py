@@ -125,7 +125,8 @@ def test_state_of_this_step_in_the_local_derivative():
 def test_only_the_last_loss_term_and_no_path_through_earlier_states():
     cat = Catalog(load(ROOT / "problems/q1.yaml"))
     last = _slip(cat, "missing-path", "L", "last step")
-    # only L_2 = (ŷ_2 − y_2)²: ∂L_2/∂W_h = 2(6 − 5)·2·(h_1 + W_h h_0) = 12, ∂L_2/∂h_1 = 4
+    # only L_2 = (ŷ_2 − y_2)²: ∂L_2/∂W_h = 2(6 − 5)·2·(h_1 + W_h h_0) = 12,
+    # ∂L_2/∂h_1 = 4
     assert (last.answers["d"], last.answers["c"]) == (12, 4)
     direct = _slip(cat, "missing-path", "h[t]", "earlier states")
     # Σ_t 2(ŷ_t − y_t) W_y h_{t−1}: −4·1 + 4·2 = 4; ∂L/∂h_1 through ŷ_1 only: −4

@@ -65,6 +65,19 @@ def test_carried_forward_credits_the_method():
     assert r.questions["a"].diagnosis == ()  # 7 itself: no slip of the catalog gives it
 
 
+def test_a_derivative_carried_into_a_later_one():
+    """∂L/∂h_1 = 5 is wrong (the key: 0); ∂L/∂W_h = δ_1 h_0 + δ_2 h_1 = 5·1 + 4·2 = 13 is right
+    for it."""
+    _, r = _grade({"c": 5, "d": 13})
+    d = r.questions["d"].diagnosis
+    assert [(x.mistake, x.where, x.explains) for x in d] == \
+        [("carried-forward", "d(L, h[1])", ("d",))]
+    assert d[0].steps == (("\\partial L/\\partial h_{1} = 0",
+                           "\\partial L/\\partial h_{1} = 5"),)
+    _, r = _grade({"c": 5, "g": 9})  # the truncated question reads no δ_1 of the full pass
+    assert r.questions["g"].diagnosis == ()
+
+
 def test_two_mistakes_with_the_same_answers_are_reported_together():
     g = Grader(loads("title: twins\nequations:\n  z: a*x + b*x\ngiven:\n  a: 2\n  b: 2\n"
                      "  x: 3\nquestions:\n  - {id: q, find: z}\n  - {id: r, find: 'd(z, x)'}\n",

@@ -49,7 +49,9 @@ class Alteration:
     h_{t-1} in ∂h_t/∂W); its forward value stays.  ``given``: (given symbol, value) givens
     replaced (a matrix transposed).  ``cut``: (dependency, node) edges the backward pass does
     not take (a path left out).  ``fixed``: (node symbol, value) forward values replaced (a
-    student's own earlier answer, carried forward)."""
+    student's own earlier answer, carried forward); ``adjoints``: (node symbol, value) the
+    adjoint a backward pass reaches a node with, replaced (a student's own ∂L/∂h_1 carried
+    into ∂L/∂W)."""
 
     exprs: tuple = ()
     rules: tuple = ()
@@ -57,12 +59,13 @@ class Alteration:
     given: tuple = ()
     cut: tuple = ()
     fixed: tuple = ()
+    adjoints: tuple = ()
 
     def __add__(self, other: "Alteration") -> "Alteration":
         return Alteration(*(getattr(self, f) + getattr(other, f) for f in _ALTERATION_FIELDS))
 
 
-_ALTERATION_FIELDS = ("exprs", "rules", "back_leaves", "given", "cut", "fixed")
+_ALTERATION_FIELDS = ("exprs", "rules", "back_leaves", "given", "cut", "fixed", "adjoints")
 NO_ALTERATION = Alteration()
 
 
@@ -448,10 +451,13 @@ class Core:
                 del adj[d]
         # leaves (parameters, inputs) collect their terms and are summed once at the end
         pending: dict = {d: [v] for d, v in adj.items() if d not in nodes}
+        fixed = {s: from_value(v, D) for s, v in self.alt.adjoints}
         for s in reversed(self.order):
             a = adj.get(s)
             if a is None:
                 continue
+            if s in fixed:
+                a = adj[s] = fixed[s]
             prog = self.program_of(s)
             regs = self.back_regs.get(s) or self.regs[s]
             for d, c in prog.vjp_leaves(D, regs, a, self.leaf_syms[s], wanted).items():

@@ -17,6 +17,7 @@ from ..calculus.core import Alteration
 from ..lang import expr as ex
 from ..lang.to_sympy import sym
 from .answers import Sheet
+from ..output.printing import ExprLatex
 from .catalog import MISTAKES, Catalog, number_tex
 
 DEFAULT_RTOL = 1e-3
@@ -152,33 +153,46 @@ class Grader:
     def _carried_forward(self, sheet, given, wrong, answered) -> list:
         """A later answer right for the student's own earlier wrong values (each alone, and
         all of them together), re-solved with those values in the forward pass."""
-        subs = []
+        subs, adjoint = [], []
         for q in self.catalog.questions:
             if q.id in wrong and _node_of(self.catalog, q.find) is not None:
                 subs.append(q)
-        sets = [(q,) for q in subs] + ([tuple(subs)] if len(subs) > 1 else [])
+            elif q.id in wrong and _adjoint_of(self.catalog, q) is not None:
+                adjoint.append(q)
+        sets = [(q,) for q in subs] + ([tuple(subs)] if len(subs) > 1 else []) + \
+            [(q,) for q in adjoint]
         out = []
         for group in sets:
-            fixed = tuple((_node_of(self.catalog, q.find), sheet.answers[q.id]) for q in group)
-            cache = tuple((s, str(v)) for s, v in fixed)
+            of = _adjoint_of(self.catalog, group[0])
+            if of is not None:  # ∂L/∂h_1 carried into the other derivatives of L
+                fixed = ((of[1], sheet.answers[group[0].id]),)
+                alteration = Alteration(adjoints=fixed)
+                reach = {q.id for q in self.catalog.questions if q.truncate is None and
+                         isinstance(q.find, ex.Call) and q.find.func == "d" and
+                         q.find.args[0] == of[0]}
+            else:
+                fixed = tuple((_node_of(self.catalog, q.find), sheet.answers[q.id])
+                              for q in group)
+                alteration = Alteration(fixed=fixed)
+                reach = set(self.key)
+            cache = (of is not None,) + tuple((s, str(v)) for s, v in fixed)
             answers = self._carried.get(cache)
             if answers is None:
-                got = self.catalog._run(Alteration(fixed=fixed))
+                got = self.catalog._run(alteration)
                 answers = self._carried[cache] = {} if got is None else \
                     {k: floats(v) for k, v in got[0].items()}
             ids = {q.id for q in group}
-            explains = tuple(q for q in wrong if q not in ids and q in answers and
-                             self.close(given[q], answers[q]) and
+            explains = tuple(q for q in wrong if q not in ids and q in answers and q in reach
+                             and self.close(given[q], answers[q]) and
                              not self.close(self.key_f[q], answers[q]))
             if not explains:
                 continue
-            own = ", ".join(f"${self.catalog.q(s)} = {_tex(v)}$ (question {q.id})"
+            own = ", ".join(f"${self._name(s, of)} = {_tex(v)}$ (question {q.id})"
                             for (s, v), q in zip(fixed, group))
             text = (f"Right for your own {own}: the method is right and the earlier slip was "
                     "carried forward (method marks).")
-            core = self.catalog.core
-            steps = tuple((f"{self.catalog.q(s)} = {number_tex(core.shown(core.value(s)))}",
-                           f"{self.catalog.q(s)} = {_tex(v)}") for s, v in fixed)
+            steps = tuple((f"{self._name(s, of)} = {_tex(self.key[q.id])}",
+                           f"{self._name(s, of)} = {_tex(v)}") for (s, v), q in zip(fixed, group))
             where = ", ".join(q.find_text for q in group)
             against = sum(1 for q in answered if q not in explains and q not in ids and
                           not self.close(given[q], answers.get(q, ())))
@@ -186,6 +200,14 @@ class Grader:
             out.append(((1, -len(explains), against, 10 ** 6, ((MISTAKES.index(
                 "carried-forward"), len(out)),)), d))
         return out
+
+    def _name(self, s, of) -> str:
+        """A quantity's LaTeX, or ∂of/∂s for a carried adjoint."""
+        if of is None:
+            return self.catalog.q(s)
+        tex = ExprLatex(self.catalog.names, self.catalog.core.node_shapes, T=self.catalog.graph.T,
+                        in_step=False).doprint(of[0])
+        return f"\\partial {tex}/\\partial {self.catalog.q(s)}"
 
     # -- output ---------------------------------------------------------------------------------
     def json(self, r: Result) -> dict:
@@ -209,6 +231,16 @@ def _node_of(cat: Catalog, find):
     else:
         return None
     return s if s in cat.graph.nodes else None
+
+
+def _adjoint_of(cat: Catalog, q):
+    """(of, node) for an untruncated derivative question by a graph node (``d(L, h[1])``),
+    whose answer is the adjoint the backward pass reaches that node with; else None."""
+    if q.truncate is not None or not (isinstance(q.find, ex.Call) and q.find.func == "d"):
+        return None
+    of, wrt = q.find.args
+    node = _node_of(cat, wrt)
+    return None if node is None else (of, node)
 
 
 def _tex(v) -> str:
