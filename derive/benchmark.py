@@ -22,9 +22,14 @@ Then the other figures: what the PyTorch cross-check adds to a cold run, ``deriv
 problems/``, the in-process growth of the scalar RNN with T, the slowest rejection of a hostile
 file, and the small vector RNN (hidden 8, T = 50) solved and rendered.
 
-Last, grading (``derive grade``): one student on q1 with the whole catalog and its pairs
+Then grading (``derive grade``): one student on q1 with the whole catalog and its pairs
 (target under 2 s), a cold roster of 200 students on q1 (target under 60 s), and the
 catalogs of larger problems.
+
+Last, ``derive variants`` (also alone: ``python -m derive.benchmark variants``): 1000 variants
+of problems/q1_vary.yaml with ``--format none --no-check`` on every core and on one (target at
+most 60 s on two cores), and the time per variant of q1 and of vector RNNs with drawn weights
+as the problem grows.
 """
 
 from __future__ import annotations
@@ -296,6 +301,45 @@ def others(tmp: Path) -> None:
           f"(target under 2 s){ref}")
 
 
+def vary_problem(n: int, T: int) -> str:
+    """The vector tanh RNN of :func:`vector_problem` with every entry of W_hh and x drawn."""
+    return (vector_problem(n, T) + "vary:\n  W_hh: {decimals: [-0.5, 0.5], step: 0.25}\n"
+            "  x: {decimals: [-1, 1], step: 0.5}\nrequire:\n  - abs(L) < 1000\n")
+
+
+def variants_figures(tmp: Path) -> None:
+    """``derive variants`` (cold, ``--format none --no-check``): 1000 variants of
+    problems/q1_vary.yaml on the cores this process may use and on one (target at most 60 s
+    on two cores), then the time per variant as the problem grows."""
+    import os
+    from .variants.run import default_jobs
+    derive = _derive()
+    # the figures are wall times, so they say how busy the machine was
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+          flush=True)
+    out = str(tmp / "variants")
+    base = derive + ["variants", "--format", "none", "--no-check", "--out", out]
+    jobs = default_jobs()
+    t = _run(base + ["problems/q1_vary.yaml", "-n", "1000", "--seed", "1"])
+    t1 = _run(base + ["problems/q1_vary.yaml", "-n", "1000", "--seed", "1", "-j", "1"])
+    print(f"`derive variants problems/q1_vary.yaml -n 1000 --format none --no-check`: {t:.1f} s "
+          f"with {jobs} worker processes (target at most 60 s on two cores), {t1:.1f} s with "
+          f"one ({t1 / t:.2f} times as long)", flush=True)
+    rows = [("q1_vary (scalar, T = 2)", "problems/q1_vary.yaml")]
+    for n, T in ((4, 4), (8, 8)):
+        f = tmp / f"vary_{n}_{T}.yaml"
+        f.write_text(vary_problem(n, T), encoding="utf-8")
+        rows.append((f"vector tanh RNN n = {n}, T = {T}", str(f)))
+    prev = None
+    for what, f in rows:
+        t = _run(base + [f, "-n", "100", "--seed", "1"])
+        per = t / 100 * 1000
+        grow = f", x{per / prev:.1f} the row before" if prev else ""
+        print(f"  100 variants of {what}: {t:.1f} s cold, {per:.0f} ms a variant{grow}",
+              flush=True)
+        prev = per
+
+
 def roster_csv(n: int) -> str:
     """A deterministic roster of n students for q1: the key, each single slip and pair of the
     catalog in turn, carried-forward answers, numbers nothing explains and blanks."""
@@ -355,7 +399,8 @@ def grading(tmp: Path) -> None:
 
 
 def main() -> None:
-    """All figures; ``python -m derive.benchmark grading`` prints only the grading ones."""
+    """All figures; ``python -m derive.benchmark grading`` (or ``variants``) prints only the
+    grading (or variants) ones."""
     import compileall
     import os
     # An installed package has its bytecode; with PYTHONDONTWRITEBYTECODE set (or a read-only
@@ -364,6 +409,10 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}; fastest of alternating runs; caps at {CAP:.0f} s; "
           f"derive's bytecode compiled first (PYTHONDONTWRITEBYTECODE="
           f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})", flush=True)
+    if sys.argv[1:] == ["variants"]:  # python -m derive.benchmark variants: only these
+        with tempfile.TemporaryDirectory() as d:
+            variants_figures(Path(d))
+        return
     with tempfile.TemporaryDirectory() as d:
         if sys.argv[1:] != ["grading"]:
             headline(Path(d))
@@ -371,6 +420,9 @@ def main() -> None:
             others(Path(d))
         print("-- grading (derive grade)", flush=True)
         grading(Path(d))
+        if sys.argv[1:] != ["grading"]:
+            print("-- variants", flush=True)
+            variants_figures(Path(d))
 
 
 if __name__ == "__main__":

@@ -238,6 +238,44 @@ def test_vector_variants_against_torch(torch):
         assert v.given["x"] in ([[1, 0], [0, 1]], [[0, 1], [1, 0]], [[1, 1], [0, -1]])
 
 
+@pytest.mark.parametrize("path", [Q1, VEC, ROOT / "problems" / "bidirectional.yaml"],
+                         ids=["q1_vary", "vector", "bidirectional"])
+def test_a_graph_rebound_to_other_values_decides_as_a_fresh_one(path):
+    """The workers unroll once and rebind the graph to each draw's values: every decision must
+    be that of a graph unrolled from the draw itself."""
+    import dataclasses
+
+    from derive.calculus.graph import unroll
+    from derive.lang.require import parse_condition
+    from derive.variants import conditions
+
+    p = load(path)
+    if not p.vary:  # a problem with hb[T+1] and sequences: vary every given
+        text = path.read_text().replace("symbols:", "vary:\n  hb[T+1]: {integers: [-1, 1]}\n"
+                                        "  x: {integers: [-1, 1]}\n  W_f: {decimals: [-0.5, "
+                                        "0.5], step: 0.25}\nsymbols:", 1)
+        p = loads(text, "bi.yaml")
+    conds = p.require or (parse_condition("hb[1] > -0.5"),)
+    base = unroll(dataclasses.replace(p, vary=(), require=()))
+    decisions = set()
+    for j in range(25):
+        q = with_given(p, {k: plain_value(v) for k, v in draw(p, draw_seed(3, j)).items()})
+        fresh = conditions.check(q, conds)
+        rebound = conditions.check(q, conds, base)
+        assert fresh == rebound, (path.name, j)
+        decisions.add(fresh is None)
+    assert decisions == {True, False}  # both kinds of draw were seen
+
+
+def test_core_answers_are_the_solutions(q1_variants):
+    from derive.variants import conditions
+
+    for v in q1_variants[:10]:
+        want = {k: {"find": a["find"], "exact": a["exact"], "value": a["value"]}
+                for k, a in render.answers(v.solution).items()}
+        assert conditions.answers(v.problem) == want
+
+
 def test_unsatisfiable_require_says_how_many_were_found():
     p = loads(BASE + "vary:\n  W_h: {integers: [-5, 5]}\nrequire:\n  - L < 0\n", "u.yaml")
     with pytest.raises(SpecError) as e:
@@ -338,10 +376,9 @@ def test_cli_variant_problem_files_solve_to_the_manifests_answers(tmp_path, torc
         assert all(a["check"]["status"] == "agrees" for a in got.values())
         ref = q1_torch(torch, entry["given"])
         assert all(close(entry["answers"][k]["value"], ref[k]) for k in ref)
-        c = runner.invoke(app, ["check", str(f)])  # its key is written beside it
-        assert c.exit_code == 0, c.output
+    # --format none: the answers come from the core alone, the files are the problem only
     assert sorted(p.name for p in (tmp_path / "q1_vary" / m["variants"][0]["id"]).iterdir()) \
-        == ["problem.key.yaml", "problem.yaml"]
+        == ["problem.yaml"]
 
 
 def test_cli_shard_makes_exactly_its_quarter(tmp_path):
@@ -401,9 +438,14 @@ def test_cli_cross_checks_each_variant(tmp_path):
     assert r.exit_code == 0, r.output
     m = yaml.safe_load((tmp_path / "variants_vector" / "variants.yaml").read_text())
     for entry in m["variants"]:
-        md = (tmp_path / "variants_vector" / entry["id"] / "solution.md").read_text()
+        d = tmp_path / "variants_vector" / entry["id"]
+        md = (d / "solution.md").read_text()
         assert "Checked against PyTorch autograd" in md
         assert isinstance(entry["given"]["W_hh"][0][0], float)
+        c = runner.invoke(app, ["check", str(d / "problem.yaml")])  # the key beside it
+        assert c.exit_code == 0, c.output
+        assert yaml.safe_load((d / "problem.key.yaml").read_text())["answers"]["b"]["value"] \
+            == entry["answers"]["b"]["value"]
 
 
 def test_book_typesets_one_variant_per_student(tmp_path):
@@ -422,3 +464,26 @@ def test_book_typesets_one_variant_per_student(tmp_path):
     r = runner.invoke(app, ["book", str(ROOT / "problems" / "q1.yaml"), "-n", "2", "--out",
                             str(tmp_path / "x")])
     assert r.exit_code == 2 and "has no vary block" in r.output
+
+
+def test_progress_bar_only_on_a_terminal_and_never_under_ci(monkeypatch):
+    import io
+    import sys
+
+    from rich.progress import Progress
+
+    from derive import cli
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys, "stdout", Tty())
+    monkeypatch.setattr(sys, "stderr", Tty())
+    assert isinstance(cli._progress(), Progress)
+    monkeypatch.setenv("CI", "true")
+    assert cli._progress() is None
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # piped
+    assert cli._progress() is None

@@ -129,9 +129,9 @@ class Problem:
     questions: tuple
     lines: dict = field(default_factory=dict, compare=False, hash=False)
     arch: object = None  # model.spec.Arch: the model: and encoding: blocks and their questions
+    grading: tuple = ()  # (key, float) pairs of the grading: block (rtol, atol), file order
     vary: tuple = ()  # Vary entries, file order (a problem with variants)
     require: tuple = ()  # require.Condition entries, file order
-    grading: tuple = ()  # (key, float) pairs of the grading: block (rtol, atol), file order
 
     def error(self, message: str, key: str | None = None) -> SpecError:
         """A SpecError for this file at ``key`` (its line when known)."""
@@ -282,8 +282,7 @@ class _Builder:
         equations, questions = self.entries(equations, given, questions)
         grading = self.grading(top["grading"][1]) if "grading" in top else ()
         return Problem(self.file, title, source, statement, steps, equations, given, symbols,
-                       questions, self.lines, arch, vary=vary, require=require,
-                       grading=grading)
+                       questions, self.lines, arch, grading, vary=vary, require=require)
 
     def grading(self, node) -> tuple:
         """The ``grading:`` block: tolerances ``rtol`` and ``atol`` of ``derive grade``, each a

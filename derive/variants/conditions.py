@@ -9,6 +9,8 @@ no entry of the gradient is zero, ``integer(d(L, W))`` when every entry is a who
 
 from __future__ import annotations
 
+import dataclasses
+
 import mpmath
 import sympy
 
@@ -21,17 +23,21 @@ from ..lang.require import Condition, Side
 SIGN_DIGITS = 60
 
 
-def check(problem: Problem, conditions: tuple | None = None) -> Condition | None:
+def check(problem: Problem, conditions: tuple | None = None,
+          base=None) -> Condition | None:
     """The first of ``conditions`` (default: the problem's ``require``) that does not hold for
-    ``problem``'s givens, or None when all hold (and its forward pass can be computed).  SpecError (key ``require[i]``) when a
-    condition cannot be evaluated, or when the problem itself cannot be solved."""
+    ``problem``'s givens, or None when all hold (and its forward pass can be computed).
+    SpecError (key ``require[i]``) when a condition cannot be evaluated, or when the problem
+    itself cannot be solved.  ``base``: the graph of the same problem unrolled with other
+    givens of the same shapes, reused (:func:`rebind`)."""
     from ..calculus import questions as q_mod
     from ..calculus.core import Core
     from ..calculus.graph import unroll
     from ..calculus.numbers import DIGITS
 
     conditions = problem.require if conditions is None else conditions
-    graph = unroll(problem)  # also without conditions: a draw must leave the problem solvable
+    # also without conditions: a draw must leave the problem solvable
+    graph = unroll(problem) if base is None else rebind(base, problem)
     with mpmath.workdps(DIGITS + 5):
         core = Core(graph)
         cache: dict = {}
@@ -49,6 +55,27 @@ def check(problem: Problem, conditions: tuple | None = None) -> Condition | None
             if not ok:
                 return c
     return None
+
+
+def rebind(base, problem: Problem):
+    """The unrolled graph ``base`` with ``problem``'s given values, which have the shapes of
+    the values ``base`` was unrolled with: the nodes, programs' sources and symbolic partials
+    do not depend on the values (the engine builds several cores on one graph too), so only
+    the leaf values and the problem change; each leaf as :func:`graph.unroll` names it."""
+    from ..lang.to_sympy import sym
+
+    given = dict(base.given)
+    for g in problem.given:
+        if g.index is not None:
+            given[sym(f"{g.name}[{g.index}]")] = g.value
+        elif isinstance(g.value, tuple) and sym(g.name) not in base.given:
+            for k, v in enumerate(g.value, start=1):  # a sequence: one leaf per step
+                given[sym(f"{g.name}[{k}]")] = v
+        else:
+            given[sym(g.name)] = g.value
+    if set(given) != set(base.given):
+        raise ValueError("rebind: the givens name other leaves than the base graph's")
+    return dataclasses.replace(base, problem=problem, given=given)
 
 
 def _side(q_mod, core, side: Side, cache: dict, key: str) -> tuple:
@@ -83,6 +110,34 @@ def _side(q_mod, core, side: Side, cache: dict, key: str) -> tuple:
     return shape, tuple(out)
 
 
+def answers(problem: Problem) -> dict | None:
+    """id -> {find, exact, value} of every question, as ``render.answers`` of the solved
+    problem gives them, computed on the numeric core without writing the steps (for a batch
+    that renders nothing); None for a problem with a model: or encoding: block."""
+    from ..calculus import questions as q_mod
+    from ..calculus.core import Core
+    from ..calculus.graph import unroll
+    from ..calculus.numbers import DIGITS
+    from ..output.render import _exact_json
+
+    if problem.arch is not None:
+        return None
+    out = {}
+    with mpmath.workdps(DIGITS + 5):
+        core = Core(unroll(problem))
+        for q in problem.questions:
+            if q.find is None:
+                continue
+            try:
+                a = None if q.over is not None else _fast(q_mod, core, q)
+            except ExprError as e:
+                raise problem.error(str(e), f"questions.{q.id}.find") from None
+            if a is None:
+                a = q_mod._question(core, q).answer
+            out[q.id] = {"find": q.find_text, "exact": _exact_json(a.exact), "value": a.value}
+    return out
+
+
 def _fast(q_mod, core, q):
     """The exact answer of a plain value or a full gradient of a scalar, from the numeric core
     alone (what the question handler computes before its narrator writes the steps), or None
@@ -102,7 +157,10 @@ def _fast(q_mod, core, q):
     if not of_prog.run(core.D, None, core.leaf)[-1].is_scalar:
         return None
     wshape = core.value(wrt).shape
-    grad = q_mod._gradient(core, key, of_e, of_prog, wrt, wshape, None)
+    if q.truncate is not None and core.g.backward_between(
+            [q_mod.key_sym(k) for k in of_prog.leaf_keys(None)], wrt):
+        return None  # the handler says why truncation is not defined here
+    grad = q_mod._gradient(core, key, of_e, of_prog, wrt, wshape, q.truncate)
     return core.answer(grad.answer, wshape)
 
 

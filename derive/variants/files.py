@@ -10,6 +10,7 @@ is loaded back, so the files and the manifest hold the numbers of the file a stu
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import yaml
@@ -17,15 +18,31 @@ import yaml
 from .. import __version__
 from ..errors import SpecError
 from ..lang import loader
-from . import run as gen
+from . import conditions, run as gen
 from .draw import Decimal, manifest_value, value_text
 
 
 def problem_text(text: str, given: dict, steps=None, header: str = "") -> str:
     """The problem file ``text`` with the vary keys' given values set to ``given`` (exact
     values) and no ``vary:`` or ``require:``; ``header`` (comment lines) goes first."""
+    cuts, spans = _layout(text)
+    cuts = list(cuts)
+    for written, (start, end) in spans:
+        key = _given_key(written, given, steps)
+        if key is not None:
+            cuts.append((start, end, value_text(given[key])))
+    out = text
+    for start, end, new in sorted(cuts, reverse=True):
+        out = out[:start] + new + out[end:]
+    return header + out
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(text: str) -> tuple:
+    """Where the file's ``vary:`` and ``require:`` blocks stand (whole lines, to cut) and each
+    given's value (characters): (cuts, ((written key, (start, end)), ...))."""
     root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    cuts = []  # (start, end, replacement) in characters of text
+    cuts, spans = [], []
     items = root.value
     for n, (k, v) in enumerate(items):
         if k.value in ("vary", "require"):
@@ -35,15 +52,10 @@ def problem_text(text: str, given: dict, steps=None, header: str = "") -> str:
             cuts.append((start, end, ""))
         elif k.value == "given":
             for gk, gv in v.value:
-                key = _given_key(gk.value, given, steps)
-                if key is not None:
-                    start, end = gv.start_mark.index, gv.end_mark.index
-                    end = start + len(text[start:end].rstrip())  # a block list ends a line on
-                    cuts.append((start, end, value_text(given[key])))
-    out = text
-    for start, end, new in sorted(cuts, reverse=True):
-        out = out[:start] + new + out[end:]
-    return header + out
+                start, end = gv.start_mark.index, gv.end_mark.index
+                end = start + len(text[start:end].rstrip())  # a block list ends a line on
+                spans.append((gk.value, (start, end)))
+    return tuple(cuts), tuple(spans)
 
 
 def _given_key(written: str, given: dict, steps):
@@ -134,23 +146,29 @@ def produce(job: Job) -> dict:
     pick = job.pick
     text, problem = variant_problem(source, gen._STATE["problem"], pick.given, job.name,
                                     variant_header(stem, pick))
-    sol = solve(problem)
-    answers = render.answers(sol)
+    # with nothing to render, the answers come from the core without the written steps
+    answers = None if job.formats else conditions.answers(problem)
+    sol = None
+    if answers is None:
+        sol = solve(problem)
+        answers = render.answers(sol)
     failures = []
     if job.check:
         from ..check import crosscheck
         if crosscheck.available():
-            sol = dataclasses.replace(sol, checks=crosscheck.check(sol.problem, answers))
-            answers = render.answers(sol)
-            for qid, c in sol.checks.items():
+            checks = crosscheck.check(problem, answers)
+            if sol is not None:
+                sol = dataclasses.replace(sol, checks=checks)
+                answers = render.answers(sol)
+            for qid, c in checks.items():
                 if c.status == "disagrees":
                     failures.append(f"{job.name}: question {qid} ({answers[qid]['find']}): "
                                     f"derive gives {answers[qid]['value']}, PyTorch autograd "
                                     f"gives {c.reason or c.torch}")
-    files = {"problem.yaml": text,
-             "problem.key.yaml": keys.key_text(job.name, problem.title, answers)}
+    files = {"problem.yaml": text}
     pdf_error = None
     if job.formats:
+        files["problem.key.yaml"] = keys.key_text(job.name, problem.title, answers)
         text_formats = tuple(f for f in job.formats if f != "pdf")
         if "pdf" in job.formats and "tex" not in text_formats:
             text_formats += ("tex",)

@@ -14,6 +14,8 @@ import dataclasses
 import math
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -103,17 +105,40 @@ def _shape(v) -> tuple:
 _STATE: dict = {}
 
 
-def _init(problem, extra=None) -> None:
+def _init(problem, extra=None, parent: int | None = None) -> None:
+    _STATE.pop("graph", None)
     _STATE["problem"] = problem
     _STATE["extra"] = extra
+    if parent is not None:
+        threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    """End this worker when the process that started it is gone (killed, not shut down):
+    a worker of a fork server would otherwise finish its batch for nobody."""
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except OSError:
+            pass
 
 
 def keeps(given: dict) -> bool:
-    """Whether the worker's problem with these givens is solved and satisfies require (a draw
-    that divides by zero or leaves a function's domain is not kept)."""
+    """Whether the worker's problem with these givens satisfies require and its forward pass
+    can be computed (a draw that divides by zero or leaves a function's domain is not kept)."""
+    problem = _STATE["problem"]
+    if "graph" not in _STATE:  # unrolled once per worker, rebound to each draw's values
+        try:
+            from ..calculus.graph import unroll
+            _STATE["graph"] = unroll(dataclasses.replace(problem, vary=(), require=()))
+        except SpecError:
+            _STATE["graph"] = None
     try:
-        problem = _STATE["problem"]
-        return conditions.check(with_given(problem, given), problem.require) is None
+        return conditions.check(with_given(problem, given), problem.require,
+                                _STATE["graph"]) is None
     except (SpecError, ExprError, ArithmeticError, ValueError):
         return False
 
@@ -130,10 +155,15 @@ class Workers:
     def __enter__(self) -> "Workers":
         if self.jobs > 1:
             # a fresh server process, not fork: the caller may hold torch's threads
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["derive.variants.files"])
+            ctx = multiprocessing.get_context(
+                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
+                else "spawn")
+            # the server imports the engine once; each worker forks from it ready to solve
+            if ctx.get_start_method() == "forkserver":
+                ctx.set_forkserver_preload(["derive.variants.files",
+                                            "derive.calculus.questions", "derive.output.render"])
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init,
-                                            initargs=(self.problem, self.extra))
+                                            initargs=(self.problem, self.extra, os.getpid()))
         else:
             self.saved = dict(_STATE)
             _init(self.problem, self.extra)
@@ -237,7 +267,9 @@ def generate(problem, n: int, seed: int, shard: tuple[int, int] | None = None, *
     distinct variants satisfy require within the bounded number of draws).
 
     ``shard`` (I, K) keeps the variants whose index is I modulo K, numbered as in the full
-    run.  ``jobs`` > 1 checks require in that many worker processes (same result)."""
+    run.  ``jobs`` > 1 checks require in that many worker processes (same result); they start
+    from a fork server, so, as always with multiprocessing, a calling script keeps its work
+    under ``if __name__ == "__main__":``."""
     from ..calculus.questions import solve
 
     if shard is not None and not (shard[1] >= 1 and 1 <= shard[0] <= shard[1]):
