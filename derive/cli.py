@@ -645,6 +645,10 @@ def grade(
                                                     "problem's grading: block, else 1e-3)."),
     atol: float = typer.Option(None, "--atol", help="Absolute tolerance (default: the "
                                                     "problem's grading: block, else 1e-6)."),
+    variants: Path = typer.Option(None, "--variants", help="The manifest of `derive variants "
+                                                           "FILE`, for answers that name their "
+                                                           "variant (default: "
+                                                           "output/<stem>/variants.yaml)."),
 ) -> None:
     """Grade students' answers against the key, naming the slip behind each wrong number.
 
@@ -666,14 +670,18 @@ def grade(
         if v is not None and not 0 <= v <= 1:
             typer.echo(f"error: {name} is a number from 0 to 1", err=True)
             raise typer.Exit(2)
+    roster = answers.suffix.lower() == ".csv"
     try:
         problem = load(file)
         grader = Grader(problem, rtol, atol)
         sheets, errors = answer_sheets.read(answers, grader.key, grader.catalog.questions,
                                             problem.file)
+        graders = {None: grader}
+        if any(sh.variant for sh in sheets):
+            sheets = _variant_graders(file, problem, sheets, errors, graders, variants,
+                                      roster, lambda p: Grader(p, rtol, atol))
     except SpecError as e:
         raise _fail(e) from None
-    roster = answers.suffix.lower() == ".csv"
     quiet = json_out or os.environ.get("CI") or not sys.stdout.isatty()
     results = []
     if roster and not quiet and sheets:
@@ -681,19 +689,20 @@ def grade(
         with Progress(transient=True) as progress:
             task = progress.add_task("grading", total=len(sheets))
             for sh in sheets:
-                results.append(grader.grade(sh))
+                results.append(graders[sh.variant].grade(sh))
                 progress.advance(task)
     else:
-        results = [grader.grade(sh) for sh in sheets]
+        results = [graders[sh.variant].grade(sh) for sh in sheets]
     if out is not None:
         for r in results:
-            write_atomic(out / f"{r.student}.md", report.student_markdown(grader, r))
+            write_atomic(out / f"{r.student}.md",
+                         report.student_markdown(graders[r.sheet.variant], r))
         if roster:
             bad = tuple(e.key or "" for e in errors)
             write_atomic(out / "summary.svg", report.summary_svg(results))
             write_atomic(out / "summary.md", report.summary_markdown(grader, results, bad))
     if json_out:
-        data = [grader.json(r) for r in results]
+        data = [graders[r.sheet.variant].json(r) for r in results]
         typer.echo(json.dumps(data if roster else data[0], indent=2, ensure_ascii=False))
     else:
         for r in results:
@@ -705,6 +714,34 @@ def grade(
         typer.echo(f"error: {e}", err=True)
     if errors:
         raise typer.Exit(2)
+
+
+def _variant_graders(file: Path, problem, sheets, errors, graders, manifest, roster, make):
+    """The sheets whose variant the manifest knows, each variant's grader put in ``graders``
+    (once per variant: its key and mistaken solutions serve every student who has it).  An
+    unknown variant is an error of its sheet: a roster reports the row and grades the others."""
+    from .variants import with_given
+    from .variants.files import manifest_givens
+
+    if not problem.vary:
+        raise SpecError("the answers name a variant, but the problem has no vary: block",
+                        file=problem.file, key="vary")
+    path = manifest if manifest is not None else Path("output") / file.stem / "variants.yaml"
+    givens = manifest_givens(path, file.read_bytes(), problem.file)
+    kept = []
+    for sh in sheets:
+        if sh.variant is not None and sh.variant not in graders:
+            if sh.variant not in givens:
+                err = SpecError(f"no variant {sh.variant} in {path}",
+                                file=sh.file, key=(f"row {sh.row}, column variant"
+                                                   if sh.row else "variant"))
+                if not roster:
+                    raise err
+                errors.append(err)
+                continue
+            graders[sh.variant] = make(with_given(problem, givens[sh.variant]))
+        kept.append(sh)
+    return kept
 
 
 def _print_result(r, roster: bool) -> None:

@@ -55,8 +55,8 @@ def test_numbers_fractions_decimals_and_lists(tmp_path, vec):
     ("student: s1\n", "s.yaml: answers: required key 'answers' is missing"),
     ("answer:\n  a: 4\n", "s.yaml: answer (line 1): unknown key"),
     ("student: ../x\nanswers:\n  a: 4\n", "s.yaml: student (line 1): a student's id is"),
-    ("variant: 3f9a2c10\nanswers:\n  a: 4\n",
-     "s.yaml: variant (line 1): variant answers need `derive variants` (issue 14)"),
+    ("variant: 3F9A2C1\nanswers:\n  a: 4\n",
+     "s.yaml: variant (line 1): a variant's id is the 8 hex digits of the manifest"),
 ])
 def test_bad_sheets(tmp_path, q1, text, message):
     with pytest.raises(SpecError) as e:
@@ -111,9 +111,11 @@ def test_a_roster_with_a_bad_header_is_refused(tmp_path, q1, text, message):
     assert str(e.value).startswith(message)
 
 
-def test_a_roster_variant_cell_is_refused_for_now(tmp_path, q1):
-    sheets, errors = _read(tmp_path, q1, "r.csv", "student,variant,a\ns1,,6\ns2,3f9a2c10,6\n")
-    assert [s.student for s in sheets] == ["s1"]
-    assert str(errors[0]).replace(f"{tmp_path}/", "") == (
-        "r.csv: row 3 (s2), column variant: variant answers need "
-                              "`derive variants` (issue 14)")
+def test_a_roster_reads_each_rows_variant(tmp_path, q1):
+    sheets, errors = _read(tmp_path, q1, "r.csv",
+                           "student,variant,a\ns1,,6\ns2,3f9a2c10,6\ns3,xyz,6\n")
+    assert [(s.student, s.variant) for s in sheets] == [("s1", None), ("s2", "3f9a2c10")]
+    assert str(errors[0]).replace(f"{tmp_path}/", "").startswith(
+        "r.csv: row 4 (s3), column variant: a variant's id is the 8 hex digits")
+
+

@@ -23,10 +23,8 @@ from ..errors import ExprError, SpecError
 from ..lang.loader import MAX_BYTES, value_node
 
 SHEET_KEYS = ("student", "variant", "answers")
-#: Variants are issue 14 (``derive variants``); until grading can read its manifest, an answer
-#: sheet for a variant is refused.
-VARIANT_MESSAGE = "variant answers need `derive variants` (issue 14)"
 _STUDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_VARIANT = re.compile(r"[0-9a-f]{8}\Z")
 
 
 @dataclass(frozen=True)
@@ -38,6 +36,7 @@ class Sheet:
     student: str
     answers: dict
     row: int | None = None  # the CSV line, None for a YAML sheet
+    variant: str | None = None  # the id of the variant (derive variants) it answers
 
 
 def read(path, key: dict, questions: tuple, problem_file: str) -> tuple[list, list]:
@@ -133,9 +132,11 @@ def _sheet(text: str, ck: _Checker, stem: str) -> Sheet:
             raise SpecError(f"unknown key (allowed: {', '.join(SHEET_KEYS)})", file=file,
                             key=key, line=k.start_mark.line + 1)
         top[key] = (k, v)
+    variant = None
     if "variant" in top:
-        raise SpecError(VARIANT_MESSAGE, file=file, key="variant",
-                        line=top["variant"][0].start_mark.line + 1)
+        node = top["variant"][1]
+        variant = _variant_id(node.value if isinstance(node, yaml.ScalarNode) else None,
+                              file, "variant", node.start_mark.line + 1)
     if "answers" not in top:
         raise SpecError("required key 'answers' is missing", file=file, key="answers")
     student = stem.split(".")[0]
@@ -157,7 +158,16 @@ def _sheet(text: str, ck: _Checker, stem: str) -> Sheet:
             raise SpecError("duplicate key", file=file, key=where, line=k.start_mark.line + 1)
         ck.question(qid, where, k.start_mark.line + 1)
         answers[qid] = ck.value(qid, v, where)
-    return Sheet(file, student, answers)
+    return Sheet(file, student, answers, variant=variant)
+
+
+def _variant_id(text, file: str, where: str, line=None) -> str:
+    """A variant's id as ``derive variants`` writes it: 8 hex digits."""
+    text = str(text).strip() if text is not None else ""
+    if not _VARIANT.match(text):
+        raise SpecError(f"a variant's id is the 8 hex digits of the manifest "
+                        f"(such as 3f9a2c10), not {text!r}", file=file, key=where, line=line)
+    return text
 
 
 def _student_id(text: str, file: str, where: str, line=None) -> str:
@@ -200,8 +210,8 @@ def _roster(text: str, ck: _Checker) -> tuple[list, list]:
                 if cells["student"] else f"row{n}"
             if student in students:
                 raise SpecError(f"student {student} appears twice", file=file, key=who)
-            if cells.get("variant"):
-                raise SpecError(VARIANT_MESSAGE, file=file, key=f"{who}, column variant")
+            variant = _variant_id(cells["variant"], file, f"{who}, column variant") \
+                if cells.get("variant") else None
             answers = {}
             for col in header:
                 if col in ("student", "variant"):
@@ -219,7 +229,7 @@ def _roster(text: str, ck: _Checker) -> tuple[list, list]:
                 v = ck.value(col, node, where)
                 answers[col] = v
             students.add(student)
-            sheets.append(Sheet(file, student, answers, n))
+            sheets.append(Sheet(file, student, answers, n, variant))
         except SpecError as e:
             e.line = None  # a cell's YAML line is 1; the row is in the key
             errors.append(e)

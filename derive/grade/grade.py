@@ -212,7 +212,8 @@ class Grader:
     # -- output ---------------------------------------------------------------------------------
     def json(self, r: Result) -> dict:
         """The spec's ``--json`` object of one student."""
-        return {"file": self.problem.file, "student": r.student, "score": r.score,
+        variant = {"variant": r.sheet.variant} if r.sheet.variant else {}
+        return {"file": self.problem.file, "student": r.student, **variant, "score": r.score,
                 "questions": {q: {"given": plain(g.given), "expected": plain(g.expected),
                                   "correct": g.correct,
                                   "diagnosis": [{"mistake": d.mistake, "where": d.where,

@@ -60,6 +60,7 @@ def student_markdown(grader: Grader, r: Result) -> str:
     correct = sum(g.correct for g in r.questions.values())
     return _env().get_template("grade_student.md.j2").render(
         student=r.student, title=grader.problem.title, file=grader.problem.file,
+        variant=f", variant {r.sheet.variant}" if r.sheet.variant else "",
         correct=correct, total=len(r.questions), score=f"{r.score:g}",
         tolerance=f"rtol {grader.rtol:g} or atol {grader.atol:g}", questions=rows,
         wrong=wrong)

@@ -188,3 +188,40 @@ def produce(job: Job) -> dict:
     return {"answers": {qid: {"exact": a["exact"], "value": a["value"]}
                         for qid, a in answers.items()},
             "files": files, "failures": failures, "pdf_error": pdf_error}
+
+
+def manifest_givens(path, problem_raw: bytes, problem_file: str) -> dict:
+    """Variant id -> its drawn givens (as the manifest writes them), read from a manifest of
+    ``derive variants`` made from these very bytes of the problem file.  A manifest is
+    input like any other: SpecError naming it (and the key) when it is missing, not a
+    manifest, or made from another version of the problem."""
+    import hashlib
+
+    from ..errors import SpecError
+
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"no manifest of variants here: answers for a variant are graded with "
+                        f"the manifest `derive variants {problem_file}` wrote (give it with "
+                        "--variants)", file=name) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"cannot read the manifest: {e}", file=name) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SpecError(f"YAML error: {getattr(e, 'problem', None) or e}", file=name) from None
+    if not isinstance(data, dict) or not isinstance(data.get("variants"), list):
+        raise SpecError("not a manifest of derive variants (no `variants:` list)", file=name)
+    if data.get("sha256") != hashlib.sha256(problem_raw).hexdigest():
+        raise SpecError(f"this manifest was made from another version of "
+                        f"{Path(problem_file).name}: run derive variants again", file=name,
+                        key="sha256")
+    out = {}
+    for i, v in enumerate(data["variants"], start=1):
+        if not isinstance(v, dict) or not isinstance(v.get("id"), str) or \
+                not isinstance(v.get("given"), dict):
+            raise SpecError("expected id and given", file=name, key=f"variants[{i}]")
+        out[v["id"]] = v["given"]
+    return out
