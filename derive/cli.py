@@ -1,5 +1,5 @@
-"""The command line: ``derive solve``, ``derive key``, ``derive check``, ``derive book`` and
-``derive grade``.
+"""The command line: ``derive solve``, ``key``, ``check``, ``book``, ``variants``, ``grade`` and
+``export``.
 
 This module and the loader are the only places that touch files.  All problems are solved and
 rendered before anything is written; each output is written atomically (temp file + rename).
@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -367,14 +367,11 @@ def book(
                f"{'variants' if n else 'problems'}{', questions only' if questions_only else ''})")
 
 
-def _variant_results(paths, n: int, seed: int) -> list:
-    """[file, solution, answers, {}] for variants 1..n of every problem file (each needs a
-    vary block), each titled with its index and id; exit 2 on a bad file or too few variants."""
-    import dataclasses
-
+def _variants(paths, n: int, seed: int, use: str) -> list:
+    """[(file, Variant)] for variants 1..n of every problem file (each needs a vary block; ``use``
+    says what -n does, for the message); exit 2 on a bad file or too few variants."""
     from .check.keys import problems_in
     from .lang.loader import load
-    from .output import render
     from .variants import generate
     from .variants.run import default_jobs
 
@@ -385,20 +382,31 @@ def _variant_results(paths, n: int, seed: int) -> list:
     if not files:
         typer.echo("error: no problem files given (key files are not problems)", err=True)
         raise typer.Exit(2)
-    results = []
+    out = []
     for f in files:
         try:
             problem = load(f)
             if not problem.vary:
-                raise problem.error("-n typesets variants, but the problem has no vary block")
-            variants = generate(problem, n, seed, jobs=default_jobs())
+                raise problem.error(f"-n {use} variants, but the problem has no vary block")
+            out += [(f, v) for v in generate(problem, n, seed, jobs=default_jobs())]
         except SpecError as e:
             raise _fail(e) from None
-        for v in variants:
-            titled = dataclasses.replace(v.problem, title=f"{v.problem.title} (variant "
-                                                          f"{v.index}, id {v.id})")
-            sol = dataclasses.replace(v.solution, problem=titled)
-            results.append([f, sol, render.answers(sol), {}])
+    return out
+
+
+def _variant_results(paths, n: int, seed: int) -> list:
+    """[file, solution, answers, {}] for variants 1..n of every problem file (each needs a
+    vary block), each titled with its index and id; exit 2 on a bad file or too few variants."""
+    import dataclasses
+
+    from .output import render
+
+    results = []
+    for f, v in _variants(paths, n, seed, "typesets"):
+        titled = dataclasses.replace(v.problem, title=f"{v.problem.title} (variant "
+                                                      f"{v.index}, id {v.id})")
+        sol = dataclasses.replace(v.solution, problem=titled)
+        results.append([f, sol, render.answers(sol), {}])
     return results
 
 
@@ -530,6 +538,96 @@ def variants(
             typer.echo(f"  {line}", err=True)
     if failures or pdf_errors:
         raise typer.Exit(1)
+
+
+EXPORTS = {"moodle": ".moodle.xml", "qti": ".qti.zip"}
+
+
+@app.command()
+def export(
+    files: List[Path] = typer.Argument(..., help="Problem files.", show_default=False),
+    to: str = typer.Option(..., "--to",
+                           help="moodle: Moodle XML, one cloze question per problem; qti: a "
+                                "QTI 1.2 zip of numerical items that Canvas imports."),
+    n: Optional[int] = typer.Option(None, "-n",
+                                    help="Export N variants of each problem (its vary block), "
+                                         "the ones derive variants -n N --seed S writes."),
+    seed: Optional[int] = typer.Option(None, "--seed",
+                                       help="The variants' seed (with -n; default 0)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="The file to write (default: output/STEM.moodle.xml "
+                                            "or output/STEM.qti.zip; output/export.* for "
+                                            "several problems)."),
+    no_check: bool = NO_CHECK,
+) -> None:
+    """Export problems to a learning management system: Moodle XML or a QTI zip for Canvas.
+
+    Every numeric question becomes a numerical answer per entry, with the key and a tolerance
+    of max(atol, rtol |key|) (rtol 1e-3, atol 1e-6 unless the problem's grading block says
+    otherwise); in Moodle each mistake of the grading catalog that gives another number
+    follows at 0 %, with its diagnosis as feedback. Questions without a numeric answer are
+    left out (a note says which). With -n, each problem's N variants (the manifest's of
+    derive variants with the same N and seed) are N questions, in a Moodle category of their
+    own. The answers are cross-checked against
+    PyTorch first; nothing is written when it disagrees (exit 1). Exit 2 for an invalid problem
+    file or option, or a problem with fewer than N variants.
+    """
+    from .export import content, moodle, qti
+    from .grade.catalog import slips
+
+    if to not in EXPORTS:
+        typer.echo(f"error: --to takes {' or '.join(EXPORTS)} (got {to!r})", err=True)
+        raise typer.Exit(2)
+    if n is None and seed is not None:
+        typer.echo("error: --seed picks the variants of -n N; give -n too", err=True)
+        raise typer.Exit(2)
+    if n is not None:
+        from .output import render
+        # the variants of derive variants FILE -n N --seed S, in the manifest's order
+        results = [[f"{f} (variant {v.id})", v.solution, render.answers(v.solution), v.id]
+                   for f, v in _variants(files, n, seed or 0, "exports")]
+    else:
+        results = [[f, sol, answers, None] for f, sol, answers, _ in _solve_all(files)]
+    failures = [] if no_check else _cross_check(results, required=False)
+    if failures:
+        typer.echo("error: nothing exported; the PyTorch cross-check disagrees:", err=True)
+        for line in failures:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1)
+    exercises, noted = [], set()
+    bar = _progress() if n is not None else None
+    if bar is not None:
+        bar.start()
+    try:
+        task = bar.add_task("exporting", total=len(results)) if bar else None
+        for f, sol, _, variant in results:
+            rtol, atol = content.tolerances(sol.problem)
+            try:
+                ex = content.exercise(sol, slips(sol.problem), rtol=rtol, atol=atol,
+                                      variant=variant)
+            except SpecError as e:
+                raise _fail(e) from None
+            if ex.left_out and sol.problem.file not in noted:
+                noted.add(sol.problem.file)
+                many = "s" if len(ex.left_out) > 1 else ""
+                typer.echo(f"note: {sol.problem.file}: question{many} "
+                           f"{', '.join(ex.left_out)} left out (no numeric answer)", err=True)
+            exercises.append(ex)
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if out is None:
+        stem = Path(exercises[0].file).stem if len({e.file for e in exercises}) == 1 \
+            else "export"
+        out = Path("output") / f"{stem}{EXPORTS[to]}"
+    data = moodle.xml(exercises, categories=n is not None) if to == "moodle" \
+        else qti.zip_bytes(exercises)
+    write_atomic(out, data)
+    gaps = sum(len(p.gaps) for ex in exercises for p in ex.parts)
+    typer.echo(f"wrote {out} ({len(exercises)} question{'s' if len(exercises) > 1 else ''}, "
+               f"{gaps} numeric answer{'s' if gaps > 1 else ''})")
 
 
 @app.command()

@@ -118,19 +118,30 @@ console.log(JSON.stringify(bad));
 """
 
 
-def test_every_markdown_formula_renders_with_katex(tmp_path):
-    """GitHub renders $...$ and $$...$$ math: KaTeX (node, the npm package) must accept every
-    formula of every bundled solution.  The README's test command installs katex."""
+def katex_rejects(items, tmp_path) -> list:
+    """The (formula, error) pairs KaTeX (node, the npm package) rejects among ``items``, each
+    (LaTeX, display?).  The README's test command installs katex."""
     import json
-    import re
     import shutil
     import subprocess
 
-    from conftest import PROBLEMS
     node = shutil.which("node")
     assert node, "node is missing: apt-get install nodejs npm (see the README's test command)"
     katex = ROOT / ".ci" / "node" / "node_modules" / "katex"
     assert katex.is_dir(), "katex is missing: npm install --prefix .ci/node katex@0.16"
+    script = tmp_path / "check.js"
+    script.write_text(KATEX_SCRIPT)
+    r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+def test_every_markdown_formula_renders_with_katex(tmp_path):
+    """GitHub renders $...$ and $$...$$ math: KaTeX (node, the npm package) must accept every
+    formula of every bundled solution.  The README's test command installs katex."""
+    import re
+
+    from conftest import PROBLEMS
     items = []
     cases = sorted((ROOT / "tests" / "cases").glob("*.yaml"))  # every course exercise
     for path in PROBLEMS + cases:
@@ -138,11 +149,7 @@ def test_every_markdown_formula_renders_with_katex(tmp_path):
         for m in re.finditer(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", md, re.S):
             items.append((m.group(1) or m.group(2), m.group(1) is not None))
     assert len(items) > 1000
-    script = tmp_path / "check.js"
-    script.write_text(KATEX_SCRIPT)
-    r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),
-                       capture_output=True, text=True, check=True)
-    assert json.loads(r.stdout) == []
+    assert katex_rejects(items, tmp_path) == []
 
 
 def test_terminal_text_keeps_the_brackets_of_a_fraction():
@@ -167,15 +174,8 @@ def test_straight_quotes_in_author_text_open_and_close():
 def test_relu_and_gru_markdown_formulas_render_with_katex(tmp_path):
     """The course cases carry what no bundled problem does (relu's indicator, PyTorch's GRU):
     KaTeX must accept every formula of their Markdown too."""
-    import json
     import re
-    import shutil
-    import subprocess
 
-    node = shutil.which("node")
-    assert node, "node is missing: apt-get install nodejs npm (see the README's test command)"
-    katex = ROOT / ".ci" / "node" / "node_modules" / "katex"
-    assert katex.is_dir(), "katex is missing: npm install --prefix .ci/node katex@0.16"
     items = []
     for name in ("lead_relu_explode", "lead_gru_pytorch"):
         md = render.markdown(solve(load(ROOT / "tests/cases" / f"{name}.yaml")))
@@ -183,11 +183,7 @@ def test_relu_and_gru_markdown_formulas_render_with_katex(tmp_path):
             items.append((m.group(1) or m.group(2), m.group(1) is not None))
     assert any(r"\mathbf{1}\left[" in tex for tex, _ in items)  # relu's indicator is there
     assert not any(r"\mathbb{1}" in tex for tex, _ in items)
-    script = tmp_path / "check.js"
-    script.write_text(KATEX_SCRIPT)
-    r = subprocess.run([node, str(script), str(katex)], input=json.dumps(items),
-                       capture_output=True, text=True, check=True)
-    assert json.loads(r.stdout) == []
+    assert katex_rejects(items, tmp_path) == []
 
 
 @pytest.fixture(scope="module")
