@@ -3,6 +3,7 @@ that, never larger than 1e300, always real.  ``settle`` is the one place that de
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import lru_cache
 
 import mpmath
@@ -188,3 +189,19 @@ def simplify(v: sympy.Expr) -> sympy.Expr:
     return min(cands, key=lambda e: (sympy.count_ops(e), len(str(e))))
 
 
+
+
+def as_sympy(x) -> sympy.Expr:
+    """An engine value (a sympy number, a Python int, Fraction or float) as sympy, never by
+    parsing text: a string is refused, so no author text can reach sympy's parser here."""
+    if isinstance(x, sympy.Basic):
+        return x
+    if isinstance(x, bool) or isinstance(x, str):
+        raise TypeError(f"not an engine number: {x!r}")
+    if isinstance(x, int):
+        return sympy.Integer(x)
+    if isinstance(x, Fraction):
+        return sympy.Rational(x.numerator, x.denominator)
+    if isinstance(x, float):
+        return sympy.Float(x)
+    raise TypeError(f"not an engine number: {x!r}")

@@ -17,6 +17,7 @@ import sympy
 
 from ..calculus.core import Alteration, Core
 from ..calculus.graph import unroll
+from ..calculus.numbers import as_sympy
 from ..calculus.program import _backward
 from ..calculus.questions import gradable, numeric_solution
 from ..errors import ExprError, SpecError
@@ -204,7 +205,7 @@ def number_tex(v) -> str:
             return r"\begin{bmatrix}" + r" \\ ".join(r[0] for r in rows) + r"\end{bmatrix}"
         return r"\begin{bmatrix}" + r" \\ ".join(" & ".join(r) for r in rows) + \
             r"\end{bmatrix}"
-    v = sympy.sympify(v)
+    v = as_sympy(v)
     if not v.is_number:
         return sympy.latex(v)
     return format_number(v) or rounded(v)
@@ -388,9 +389,9 @@ def _candidates(cat: Catalog):
                         rank("wrong-derivative"), key_step,
                         f"{words} = {number_tex(cat.core.shown(wrong))}")
             elif ins.op == "pow" and ins.extra not in (0, 1):
-                c = number_tex(sympy.sympify(ins.extra))
+                c = number_tex(as_sympy(ins.extra))
                 base = general.wrap(n.left, 3)
-                lower = sympy.sympify(ins.extra) - 1
+                lower = as_sympy(ins.extra) - 1
                 base = base if lower == 1 else f"{base}^{{{number_tex(lower)}}}"
                 yield Candidate(
                     "missing-factor", eq.key,

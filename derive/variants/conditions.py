@@ -14,6 +14,7 @@ import dataclasses
 import mpmath
 import sympy
 
+from ..calculus.numbers import as_sympy
 from ..errors import ExprError, SpecError
 from ..lang import expr as ex
 from ..lang.loader import Problem, Question
@@ -204,7 +205,7 @@ def _holds(c: Condition, values: list) -> bool:
 
 
 def _integer(x) -> bool:
-    x = sympy.sympify(x)
+    x = as_sympy(x)
     if x.is_Rational:
         return x.q == 1
     return x.is_integer is True
@@ -212,7 +213,7 @@ def _integer(x) -> bool:
 
 def _sign(d) -> int:
     """The sign of an exact difference: rationals exactly, other closed forms at 60 digits."""
-    d = sympy.sympify(d)
+    d = as_sympy(d)
     if d.is_Rational:
         return int(bool(d > 0)) - int(bool(d < 0))
     v = sympy.N(d, SIGN_DIGITS)
