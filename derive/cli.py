@@ -456,7 +456,8 @@ def variants(
     Writes OUT/STEM/variants.yaml (the manifest: index, id, seed, drawn givens and answers of
     each variant) and per variant OUT/STEM/ID/problem.yaml (the problem with that variant's
     givens and no vary), problem.key.yaml and the solutions in the formats asked. With
-    --shard I/K the manifest is OUT/STEM/variants-shard-I-of-K.yaml. Exit status: 0 on
+    --shard I/K the manifest holds that shard's variants only (give each shard its own
+    --out). Exit status: 0 on
     success, 1 when the cross-check disagrees or a PDF fails (the files are still written),
     2 for an invalid file or when fewer than N distinct variants satisfy require (nothing is
     written).
@@ -518,7 +519,7 @@ def variants(
     finally:
         if bar is not None:
             bar.stop()
-    name = "variants.yaml" if part is None else f"variants-shard-{part[0]}-of-{part[1]}.yaml"
+    name = "variants.yaml"  # a shard's too (the spec's name): one --out per shard
     manifest = vfiles.manifest_text(str(file), raw, seed,
                                     [(p, r["answers"]) for p, r in zip(chosen, results)])
     for p, r in zip(chosen, results):

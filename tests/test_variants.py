@@ -391,12 +391,11 @@ def test_cli_shard_makes_exactly_its_quarter(tmp_path):
     assert r.exit_code == 0, r.output
     assert "shard 1/4" in r.output
     base = tmp_path / "s" / "q1_vary"
-    part = yaml.safe_load((base / "variants-shard-1-of-4.yaml").read_text())
+    part = yaml.safe_load((base / "variants.yaml").read_text())
     assert part["variants"] == full["variants"][::4]
     assert [v["index"] % 4 for v in part["variants"]] == [1] * 10
     assert sorted(p.name for p in base.iterdir() if p.is_dir()) == \
         sorted(v["id"] for v in full["variants"][::4])
-    assert not (base / "variants.yaml").exists()
 
 
 def test_cli_unsatisfiable_writes_nothing_and_exits_2(tmp_path):
