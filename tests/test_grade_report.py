@@ -97,3 +97,27 @@ def test_bad_input_is_one_message_and_exit_2(tmp_path):
     assert r.exit_code == 2 and "row 1: the CSV has no `student` column" in r.stderr
     r = runner.invoke(app, ["grade", Q1, SEED, "--rtol", "2"])
     assert r.exit_code == 2 and "--rtol is a number from 0 to 1" in r.stderr
+
+
+def test_every_formula_of_the_reports_renders_with_katex(tmp_path):
+    """A student reads the report on GitHub or in an LMS: KaTeX accepts every formula of the
+    reports of every single slip planted in q1, tanh_rnn, vector_rnn and gru (sentences, the
+    key's steps beside the student's, the answers table)."""
+    import re
+
+    from derive.grade import report
+    from derive.grade.answers import Sheet
+    from derive.grade.grade import Grader
+    from derive.lang.loader import load
+    from test_render import katex_rejects
+
+    items = []
+    for name in ("q1", "tanh_rnn", "vector_rnn", "gru"):
+        grader = Grader(load(ROOT / f"problems/{name}.yaml"))
+        for m in grader.catalog.singles:
+            answers = {q: v for q, v in m.answers.items() if v is not None}
+            md = report.student_markdown(grader, grader.grade(Sheet("s.yaml", "s", answers)))
+            for f in re.finditer(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", md, re.S):
+                items.append((f.group(1) or f.group(2), f.group(1) is not None))
+    assert len(items) > 500
+    assert katex_rejects(items, tmp_path) == []
