@@ -56,6 +56,26 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         raise
 
 
+def _formats(format: str, none: bool) -> tuple:
+    """The formats of --format in order (``none``: also the word none, no files); exit 2 for
+    an unknown one, exit 1 when pdf is asked and LaTeX cannot run here."""
+    if none and format.strip() == "none":
+        return ()
+    formats = tuple(dict.fromkeys(f.strip() for f in format.split(",") if f.strip()))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        typer.echo(f"error: --format takes {', '.join(FORMATS)}{' or none' if none else ''} "
+                   f"(got {format!r})", err=True)
+        raise typer.Exit(2)
+    if "pdf" in formats:
+        from .output import pdf
+        why = pdf.available()
+        if why is not None:
+            typer.echo(f"error: --format pdf: {why}", err=True)
+            raise typer.Exit(1)
+    return formats
+
+
 def _fail(err: SpecError) -> typer.Exit:
     typer.echo(f"error: {err}", err=True)
     return typer.Exit(2)
@@ -166,19 +186,9 @@ def solve(
     printed; the LaTeX log is kept), 2 when a problem file is invalid (one message naming the
     file, the key and the line; nothing is written).
     """
-    formats = tuple(dict.fromkeys(f.strip() for f in format.split(",") if f.strip()))
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        typer.echo(f"error: --format takes {', '.join(FORMATS)} (got {format!r})", err=True)
-        raise typer.Exit(2)
+    formats = _formats(format, none=False)
     from .output import render
 
-    if "pdf" in formats:
-        from .output import pdf
-        why = pdf.available()
-        if why is not None:
-            typer.echo(f"error: --format pdf: {why}", err=True)
-            raise typer.Exit(1)
     results = _solve_all(files, graph_gradients)
     failures = [] if no_check else _cross_check(results, required=False)
     text_formats = tuple(f for f in formats if f != "pdf")
@@ -192,6 +202,7 @@ def solve(
                 text for k, text in docs.items()
                 if k in formats or (k.endswith("svg") and "md" in formats)}
         if "pdf" in formats:
+            from .output import pdf
             try:
                 built = pdf.build(docs["tex"])
                 r[3]["solution.pdf"] = built.pdf
@@ -467,25 +478,11 @@ def variants(
     from .variants.run import Workers, default_jobs, select, shard_of
     from .lang.loader import load
 
-    if format.strip() == "none":
-        formats: tuple = ()
-    else:
-        formats = tuple(dict.fromkeys(f.strip() for f in format.split(",") if f.strip()))
-        bad = [f for f in formats if f not in FORMATS]
-        if bad or not formats:
-            typer.echo(f"error: --format takes {', '.join(FORMATS)} or none (got {format!r})",
-                       err=True)
-            raise typer.Exit(2)
+    formats = _formats(format, none=True)
     part = _shard(shard)
     if n < 1:
         typer.echo(f"error: -n is at least 1 (got {n})", err=True)
         raise typer.Exit(2)
-    if "pdf" in formats:
-        from .output import pdf
-        why = pdf.available()
-        if why is not None:
-            typer.echo(f"error: --format pdf: {why}", err=True)
-            raise typer.Exit(1)
     try:
         problem = load(file)
         raw = file.read_bytes()
@@ -728,7 +725,15 @@ def _variant_graders(file: Path, problem, sheets, errors, graders, manifest, ros
         raise SpecError("the answers name a variant, but the problem has no vary: block",
                         file=problem.file, key="vary")
     path = manifest if manifest is not None else Path("output") / file.stem / "variants.yaml"
-    givens = manifest_givens(path, file.read_bytes(), problem.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"no manifest of variants here: answers for a variant are graded with "
+                        f"the manifest `derive variants {problem.file}` wrote (give it with "
+                        "--variants)", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"cannot read the manifest: {e}", file=str(path)) from None
+    givens = manifest_givens(text, str(path), file.read_bytes(), problem.file)
     kept = []
     for sh in sheets:
         if sh.variant is not None and sh.variant not in graders:

@@ -205,3 +205,16 @@ def as_sympy(x) -> sympy.Expr:
     if isinstance(x, float):
         return sympy.Float(x)
     raise TypeError(f"not an engine number: {x!r}")
+
+
+def decimal_places(q: int) -> int | None:
+    """The places after the point of p/q in decimals when it terminates (q = 2^a 5^b, q > 0):
+    max(a, b); None when it repeats."""
+    twos = fives = 0
+    while q % 2 == 0:
+        q //= 2
+        twos += 1
+    while q % 5 == 0:
+        q //= 5
+        fives += 1
+    return max(twos, fives) if q == 1 else None

@@ -20,6 +20,7 @@ from ..lang.to_sympy import split_name
 from ..ops import FUNCTIONS
 from ..lang import expr as ex
 from ..calculus import forms as fm
+from ..calculus.numbers import decimal_places
 from ..solution import (MAX_MATRIX_SHOWN, Delta, One,
                         Partial, Sum)
 
@@ -126,17 +127,10 @@ def _decimal(p: int, q: int) -> str | None:
 
 def _short_decimal(p: int, q: int) -> str | None:
     """p/q (p >= 0) as a decimal when it terminates within EXACT_DIGITS significant digits."""
-    twos = fives = 0
-    while q % 2 == 0:
-        q //= 2
-        twos += 1
-    while q % 5 == 0:
-        q //= 5
-        fives += 1
-    if q != 1:
+    places = decimal_places(q)  # p/q = digits / 10^places
+    if places is None:
         return None
-    places = max(twos, fives)  # p/q = digits / 10^places
-    digits = p * (10 ** places) // (2 ** twos * 5 ** fives)
+    digits = p * (10 ** places) // q
     while digits and digits % 10 == 0:
         digits //= 10
         places -= 1

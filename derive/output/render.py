@@ -561,11 +561,7 @@ class _View:
         shown = set(_shown(st.steps))
         body = [[str(t)] + [self.num(c[i]) for c in cols] for i, t in enumerate(st.steps)
                 if t in shown]
-        intro = ("Step by step (the same numbers the answer is summed from):"
-                 if any(c[0] == "contrib" for c in st.columns) else "Step by step:")
-        if all(c[0] == "contrib" for c in st.columns):
-            intro = "Each step's term, from the backward values above:"
-        return [_table(intro, header, body)]
+        return [_table(_step_table_intro(st.columns), header, body)]
 
     @present.register
     def _(self, st: Result) -> list:
@@ -888,11 +884,7 @@ class _View:
         shown = set(_shown(st.steps))
         body = [[str(t)] + [self.num(c[i], compact=True) for c in cols]
                 for i, t in enumerate(st.steps) if t in shown]
-        intro = ("Step by step (the same numbers the answer is summed from):"
-                 if any(c[0] == "contrib" for c in st.columns) else "Step by step:")
-        if all(c[0] == "contrib" for c in st.columns):
-            intro = "Each step's term, from the backward values above:"
-        return [_table(intro, header, body)]
+        return [_table(_step_table_intro(st.columns), header, body)]
 
     @present.register
     def _(self, st: VTruncated) -> list:
@@ -1011,6 +1003,16 @@ def _answer_once(blocks: list, ans, v: "_View") -> list:
     else:
         return blocks
     return blocks[:-1] + [{**b, "rows": rows, "rows_tex": layout.break_rows(rows)}]
+
+
+def _step_table_intro(columns) -> str:
+    """The words over a table by step: what its numbers are for (kinds "contrib": a step's
+    term of the answer; others: values the answer reads)."""
+    if all(c[0] == "contrib" for c in columns):
+        return "Each step's term, from the backward values above:"
+    if any(c[0] == "contrib" for c in columns):
+        return "Step by step (the same numbers the answer is summed from):"
+    return "Step by step:"
 
 
 def _joined(blocks: list) -> list:

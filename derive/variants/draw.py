@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import sympy
 
+from ..calculus.numbers import decimal_places
 from ..errors import ExprError
 from ..lang import expr as ex
 from ..lang.to_sympy import constant
@@ -77,17 +78,9 @@ def number_text(x) -> str:
     f = Fraction(int(x.p), int(x.q)) if hasattr(x, "p") else Fraction(x)
     if f.denominator == 1:
         return str(f.numerator)
-    d = f.denominator
-    twos = fives = 0
-    while d % 2 == 0:
-        d //= 2
-        twos += 1
-    while d % 5 == 0:
-        d //= 5
-        fives += 1
-    if d != 1:
+    places = decimal_places(f.denominator)
+    if places is None:
         return f"{f.numerator}/{f.denominator}"
-    places = max(twos, fives)
     digits = str(abs(f.numerator) * 10 ** places // f.denominator).rjust(places + 1, "0")
     return ("-" if f < 0 else "") + digits[:-places] + "." + digits[-places:]
 

@@ -190,24 +190,15 @@ def produce(job: Job) -> dict:
             "files": files, "failures": failures, "pdf_error": pdf_error}
 
 
-def manifest_givens(path, problem_raw: bytes, problem_file: str) -> dict:
-    """Variant id -> its drawn givens (as the manifest writes them), read from a manifest of
-    ``derive variants`` made from these very bytes of the problem file.  A manifest is
-    input like any other: SpecError naming it (and the key) when it is missing, not a
-    manifest, or made from another version of the problem."""
+def manifest_givens(text: str, name: str, problem_raw: bytes, problem_file: str) -> dict:
+    """Variant id -> its drawn givens (as the manifest writes them), from the text of a manifest
+    of ``derive variants`` (``name``) made from these very bytes of the problem file.  A
+    manifest is input like any other: SpecError naming it (and the key) when it is not a
+    manifest or was made from another version of the problem."""
     import hashlib
 
     from ..errors import SpecError
 
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"no manifest of variants here: answers for a variant are graded with "
-                        f"the manifest `derive variants {problem_file}` wrote (give it with "
-                        "--variants)", file=name) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"cannot read the manifest: {e}", file=name) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
